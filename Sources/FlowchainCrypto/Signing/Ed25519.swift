@@ -1,0 +1,112 @@
+import Foundation
+internal import COpenSSL
+
+/// Ed25519 (RFC 8032) signing and verification through libcrypto's EVP interface.
+public enum Ed25519 {
+    public static let publicKeyLength = 32
+    public static let seedLength = 32
+    public static let signatureLength = 64
+}
+
+/// An Ed25519 public key: 32 bytes, as in RFC 8032 §5.1.5.
+public struct PublicKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let raw: Digest32
+
+    public init<C: Collection>(bytes: C) throws where C.Element == UInt8 {
+        raw = try Digest32(bytes: bytes, what: "Ed25519 public key")
+    }
+
+    public init(raw: Digest32) { self.raw = raw }
+
+    public var bytes: [UInt8] { raw.bytes }
+    public var hex: String { raw.hex }
+    public var description: String { hex }
+
+    public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.raw < rhs.raw }
+
+    /// True when `signature` is a valid Ed25519 signature by this key over `message`
+    /// (`EVP_DigestVerify`; OpenSSL rejects non-canonical S, so signatures are not malleable).
+    public func isValidSignature<M: ContiguousBytes>(_ signature: [UInt8], for message: M) -> Bool {
+        guard signature.count == Ed25519.signatureLength else { return false }
+        let pkey: OpaquePointer? = raw.withUnsafeBytes { key in
+            EVP_PKEY_new_raw_public_key(copenssl_EVP_PKEY_ED25519(), nil, key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count)
+        }
+        guard let pkey else {
+            ERR_clear_error()
+            return false
+        }
+        defer { EVP_PKEY_free(pkey) }
+        guard let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, pkey) == 1 else {
+            ERR_clear_error()
+            return false
+        }
+        let result = message.withUnsafeBytes { msg in
+            signature.withUnsafeBufferPointer { sig in
+                EVP_DigestVerify(ctx, sig.baseAddress, sig.count, msg.baseAddress?.assumingMemoryBound(to: UInt8.self), msg.count)
+            }
+        }
+        if result != 1 { ERR_clear_error() }
+        return result == 1
+    }
+}
+
+/// An Ed25519 private key, held as an OpenSSL `EVP_PKEY`.
+public final class PrivateKey: @unchecked Sendable {
+    // @unchecked Sendable: the EVP_PKEY is never mutated after init; OpenSSL allows concurrent
+    // signing with one key as long as each call has its own EVP_MD_CTX, which `sign` creates.
+    private let pkey: OpaquePointer
+    /// The 32-byte seed (RFC 8032's "private key").
+    public let seed: [UInt8]
+    public let publicKey: PublicKey
+
+    /// A new key from `RAND_bytes`.
+    public convenience init() throws {
+        try self.init(seed: SecureRandom.bytes(Ed25519.seedLength))
+    }
+
+    /// The key for a 32-byte seed (`EVP_PKEY_new_raw_private_key`).
+    public init(seed: [UInt8]) throws {
+        guard seed.count == Ed25519.seedLength else {
+            throw KeyError.wrongLength(what: "Ed25519 seed", expected: Ed25519.seedLength, got: seed.count)
+        }
+        guard let key = seed.withUnsafeBufferPointer({ EVP_PKEY_new_raw_private_key(copenssl_EVP_PKEY_ED25519(), nil, $0.baseAddress, $0.count) }) else {
+            throw OpenSSLError.drain("EVP_PKEY_new_raw_private_key")
+        }
+        var publicBytes = [UInt8](repeating: 0, count: Ed25519.publicKeyLength)
+        var length = publicBytes.count
+        guard EVP_PKEY_get_raw_public_key(key, &publicBytes, &length) == 1, length == Ed25519.publicKeyLength else {
+            EVP_PKEY_free(key)
+            throw OpenSSLError.drain("EVP_PKEY_get_raw_public_key")
+        }
+        pkey = key
+        self.seed = seed
+        publicKey = try PublicKey(bytes: publicBytes)
+    }
+
+    deinit { EVP_PKEY_free(pkey) }
+
+    /// Signs `message` (`EVP_DigestSign`, pure Ed25519: no pre-hash).
+    public func sign<M: ContiguousBytes>(_ message: M) throws -> [UInt8] {
+        guard let ctx = EVP_MD_CTX_new() else { throw OpenSSLError.drain("EVP_MD_CTX_new", fallback: "out of memory") }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestSignInit(ctx, nil, nil, nil, pkey) == 1 else { throw OpenSSLError.drain("EVP_DigestSignInit") }
+        var signature = [UInt8](repeating: 0, count: Ed25519.signatureLength)
+        var length = signature.count
+        let ok = message.withUnsafeBytes { msg in
+            EVP_DigestSign(ctx, &signature, &length, msg.baseAddress?.assumingMemoryBound(to: UInt8.self), msg.count)
+        }
+        guard ok == 1, length == Ed25519.signatureLength else { throw OpenSSLError.drain("EVP_DigestSign") }
+        return signature
+    }
+}
+
+/// Cryptographically secure random bytes (`RAND_bytes`).
+public enum SecureRandom {
+    public static func bytes(_ count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        guard RAND_bytes(&out, Int32(count)) == 1 else { throw OpenSSLError.drain("RAND_bytes") }
+        return out
+    }
+}

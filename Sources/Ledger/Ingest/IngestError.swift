@@ -1,0 +1,58 @@
+import FlowchainCrypto
+
+/// Why a reading was refused. Each case says what was wrong, so a device author can fix it.
+public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badDevice(String)
+    case payloadNotJSONObject(String)
+    case payloadTooLarge(size: Int, limit: Int)
+    case badSignature(signer: String)
+    case seqOutOfRange(UInt64)
+    case seqNotIncreasing(device: String, seq: UInt64, last: UInt64)
+    case malformed(String)
+    /// The store failed; the reading was not acknowledged and may be re-sent.
+    case storeFailed(String)
+    case shuttingDown
+
+    public var description: String {
+        switch self {
+        case let .badDevice(why): return "bad device id: \(why)"
+        case let .payloadNotJSONObject(why): return "payload must be a JSON object: \(why)"
+        case let .payloadTooLarge(size, limit): return "payload is \(size) bytes, over the limit of \(limit)"
+        case let .badSignature(signer): return "signature does not verify against signer \(signer)"
+        case let .seqOutOfRange(seq): return "seq \(seq) is above the maximum \(Int64.max)"
+        case let .seqNotIncreasing(device, seq, last):
+            return "seq \(seq) for device \(device) is not above its last stored seq \(last)"
+        case let .malformed(why): return "malformed reading: \(why)"
+        case let .storeFailed(why): return "not stored: \(why)"
+        case .shuttingDown: return "the node is shutting down; not stored"
+        }
+    }
+
+    /// A short machine-readable kind, for metrics and JSON errors.
+    public var kind: String {
+        switch self {
+        case .badDevice: "bad_device"
+        case .payloadNotJSONObject: "payload_not_object"
+        case .payloadTooLarge: "payload_too_large"
+        case .badSignature: "bad_signature"
+        case .seqOutOfRange: "seq_out_of_range"
+        case .seqNotIncreasing: "seq_not_increasing"
+        case .malformed: "malformed"
+        case .storeFailed: "store_failed"
+        case .shuttingDown: "shutting_down"
+        }
+    }
+}
+
+/// The acknowledgement of a durably stored reading. A re-sent reading gets the identical one.
+public struct Ack: Sendable, Equatable, Hashable, Codable {
+    public let id: Digest32
+    public let device: String
+    public let seq: UInt64
+
+    public init(id: Digest32, device: String, seq: UInt64) {
+        self.id = id
+        self.device = device
+        self.seq = seq
+    }
+}

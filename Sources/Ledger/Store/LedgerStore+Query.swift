@@ -1,0 +1,149 @@
+import FlowchainCrypto
+import Foundation
+import GRDB
+
+extension LedgerStore {
+    /// Readings of `device` with `from <= time <= to`, oldest first, at most `limit` per page.
+    public func readings(device: String, from: Int64 = .min, to: Int64 = .max, limit: Int = 100, after cursor: ReadingCursor? = nil) throws -> Page<StoredReading> {
+        let limit = max(1, min(limit, 10_000))
+        let items = try read("query readings") { db in
+            let after = cursor ?? ReadingCursor(time: from, rowid: Int64.min)
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT rowid, encoded, block, leaf FROM reading
+                WHERE device = ? AND time >= ? AND time <= ? AND (time, rowid) > (?, ?)
+                ORDER BY time, rowid LIMIT ?
+                """, arguments: [device, from, to, after.time, after.rowid, limit + 1])
+            return try rows.map(Self.storedReading)
+        }
+        let page = Array(items.prefix(limit))
+        let next = items.count > limit ? page.last.map { ReadingCursor(time: $0.reading.time, rowid: $0.rowid).text } : nil
+        return Page(items: page, nextCursor: next)
+    }
+
+    /// The SQLite query plan of the device/time-range query, to show it uses the index.
+    public func readingsQueryPlan() throws -> [String] {
+        try read("explain query plan") { db in
+            try Row.fetchAll(db, sql: """
+                EXPLAIN QUERY PLAN SELECT rowid, encoded, block, leaf FROM reading
+                WHERE device = ? AND time >= ? AND time <= ? AND (time, rowid) > (?, ?)
+                ORDER BY time, rowid LIMIT ?
+                """, arguments: ["d", 0, 1, 0, 0, 10]).map { $0["detail"] as String }
+        }
+    }
+
+    public func reading(id: Digest32) throws -> StoredReading? {
+        try read("get reading") { db in
+            try Row.fetchOne(db, sql: "SELECT rowid, encoded, block, leaf FROM reading WHERE id = ?", arguments: [Data(id.bytes)])
+                .map(Self.storedReading)
+        }
+    }
+
+    /// Readings whose id starts with the hex prefix `prefix` (at most `limit`), for short ids on the command line.
+    public func readings(idPrefix prefix: [UInt8], limit: Int = 2) throws -> [StoredReading] {
+        var upper = prefix
+        // Smallest byte string greater than every string with this prefix.
+        while let last = upper.last, last == 0xff { upper.removeLast() }
+        let hasUpper = !upper.isEmpty
+        if hasUpper { upper[upper.count - 1] += 1 }
+        let bound = upper
+        return try read("get reading by prefix") { db in
+            let sql = hasUpper
+                ? "SELECT rowid, encoded, block, leaf FROM reading WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+                : "SELECT rowid, encoded, block, leaf FROM reading WHERE id >= ? ORDER BY id LIMIT ?"
+            let args: StatementArguments = hasUpper ? [Data(prefix), Data(bound), limit] : [Data(prefix), limit]
+            return try Row.fetchAll(db, sql: sql, arguments: args).map(Self.storedReading)
+        }
+    }
+
+    public func block(height: UInt64) throws -> BlockHeader? {
+        try read("get block") { db in
+            try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [Int64(height)])
+                .map { try BlockHeader(encoded: Array($0)) }
+        }
+    }
+
+    /// Blocks newest first, starting at `below` (exclusive) when given.
+    public func blocks(below: UInt64? = nil, limit: Int = 20) throws -> [BlockHeader] {
+        try read("list blocks") { db in
+            try Data.fetchAll(db, sql: "SELECT header FROM block WHERE height < ? ORDER BY height DESC LIMIT ?",
+                              arguments: [below.map { Int64($0) } ?? Int64.max, limit])
+                .map { try BlockHeader(encoded: Array($0)) }
+        }
+    }
+
+    public func tip() throws -> BlockHeader? {
+        try read("get tip") { db in try Self.tipHeader(db) }
+    }
+
+    /// The readings of block `height` in leaf order.
+    public func readings(inBlock height: UInt64) throws -> [Reading] {
+        try read("get block readings") { db in
+            try Data.fetchAll(db, sql: "SELECT encoded FROM reading WHERE block = ? ORDER BY leaf", arguments: [Int64(height)])
+                .map { try Reading(encoded: Array($0)) }
+        }
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public let readings: Int
+        public let pending: Int
+        public let blocks: Int
+        public let devices: Int
+    }
+
+    public func counts() throws -> Counts {
+        try read("count") { db in
+            Counts(
+                readings: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0,
+                pending: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE block IS NULL") ?? 0,
+                blocks: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM block") ?? 0,
+                devices: try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT device) FROM reading") ?? 0)
+        }
+    }
+
+    /// Each device with its newest `seq`, for resuming per-device counters.
+    public func lastSeqs() throws -> [String: UInt64] {
+        try read("last seqs") { db in
+            var out: [String: UInt64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT device, MAX(seq) AS seq FROM reading GROUP BY device") {
+                out[row["device"]] = UInt64(bitPattern: row["seq"] as Int64)
+            }
+            return out
+        }
+    }
+
+    /// Everything needed to prove `id` offline: the reading, its Merkle path and its signed block.
+    public func proof(for id: Digest32) throws -> ReadingProof? {
+        try read("build proof") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT rowid, encoded, block, leaf FROM reading WHERE id = ?", arguments: [Data(id.bytes)]) else {
+                return nil
+            }
+            let stored = try Self.storedReading(row)
+            guard let height = stored.block, let leaf = stored.leaf else {
+                return ReadingProof(reading: stored.reading, block: nil, merkle: nil)
+            }
+            guard let headerData = try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [Int64(height)]) else {
+                throw StoreError.chainBroken(path: path, violation: "reading \(id) points at missing block \(height)")
+            }
+            let leaves = try Data.fetchAll(db, sql: "SELECT encoded FROM reading WHERE block = ? ORDER BY leaf", arguments: [Int64(height)])
+                .map { MerkleTree.leafHash($0) }
+            guard Int(leaf) < leaves.count else {
+                throw StoreError.chainBroken(path: path, violation: "reading \(id) has leaf \(leaf) but block \(height) holds \(leaves.count)")
+            }
+            return ReadingProof(
+                reading: stored.reading,
+                block: try BlockHeader(encoded: Array(headerData)),
+                merkle: MerkleTree.proof(for: Int(leaf), in: leaves))
+        }
+    }
+
+    static func storedReading(_ row: Row) throws -> StoredReading {
+        let encoded: Data = row["encoded"]
+        let block: Int64? = row["block"]
+        let leaf: Int64? = row["leaf"]
+        return StoredReading(
+            reading: try Reading(encoded: Array(encoded)),
+            rowid: row["rowid"],
+            block: block.map { UInt64($0) },
+            leaf: leaf.map { UInt32($0) })
+    }
+}

@@ -1,0 +1,91 @@
+import FlowchainCrypto
+import Foundation
+import GRDB
+
+extension LedgerStore {
+    /// Re-verifies the newest `blocks` blocks (hash links, owner signature, Merkle root against the
+    /// stored readings) and the pending readings' encodings. Throws on the first problem.
+    public func checkTail(blocks: Int) throws {
+        guard blocks > 0, let owner else { return }
+        guard let tip = try tip() else {
+            try checkPending()
+            return
+        }
+        let first = tip.height >= UInt64(blocks) ? tip.height - UInt64(blocks) + 1 : 0
+        var parent = first > 0 ? try block(height: first - 1) : nil
+        for h in first...tip.height {
+            try verifyBlock(height: h, parent: &parent, owner: owner, signatures: false)
+        }
+        try checkPending()
+    }
+
+    /// Verifies the whole chain from block 0 and every reading's signature; `progress` is called
+    /// with (blocks done, total).
+    public func verifyAll(progress: ((UInt64, UInt64) -> Void)? = nil) throws {
+        guard let owner else { return }
+        try read("integrity check") { db in
+            let problems = try String.fetchAll(db, sql: "PRAGMA quick_check")
+            if problems != ["ok"] { throw StoreError.corrupted(path: path, detail: problems.prefix(3).joined(separator: "; ")) }
+        }
+        guard let tip = try tip() else { return }
+        var parent: BlockHeader? = nil
+        for h in 0...tip.height {
+            try verifyBlock(height: h, parent: &parent, owner: owner, signatures: true)
+            progress?(h + 1, tip.height + 1)
+        }
+        try checkPending()
+    }
+
+    private func verifyBlock(height h: UInt64, parent: inout BlockHeader?, owner: PublicKey, signatures: Bool) throws {
+        let (headerData, storedHash, rows) = try read("verify block \(h)") { db -> (Data?, Data?, [(Data, Data)]) in
+            let row = try Row.fetchOne(db, sql: "SELECT header, hash FROM block WHERE height = ?", arguments: [Int64(h)])
+            let readings = try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE block = ? ORDER BY leaf", arguments: [Int64(h)])
+                .map { ($0["id"] as Data, $0["encoded"] as Data) }
+            return (row?["header"], row?["hash"], readings)
+        }
+        guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
+        let header: BlockHeader
+        do { header = try BlockHeader(encoded: Array(headerData)) } catch {
+            throw StoreError.chainBroken(path: path, violation: "block \(h): header does not decode: \(error)")
+        }
+        guard header.height == h else { throw StoreError.chainBroken(path: path, violation: "block \(h): header says height \(header.height)") }
+        guard Array(storedHash) == header.hash.bytes else {
+            throw StoreError.chainBroken(path: path, violation: "block \(h): stored hash does not match its header")
+        }
+        var readings: [Reading] = []
+        readings.reserveCapacity(rows.count)
+        for row in rows {
+            let reading = try decodeStored(row, context: "block \(h)")
+            if signatures, !reading.hasValidSignature {
+                throw StoreError.chainBroken(path: path, violation: "block \(h): reading \(reading.id) has an invalid signature")
+            }
+            readings.append(reading)
+        }
+        do {
+            try ChainRules.check(header, parent: parent, owner: owner, readings: readings)
+        } catch let v as ChainViolation {
+            throw StoreError.chainBroken(path: path, violation: v.description)
+        }
+        parent = header
+    }
+
+    private func checkPending() throws {
+        let rows = try read("check pending readings") { db in
+            try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE block IS NULL ORDER BY rowid")
+                .map { ($0["id"] as Data, $0["encoded"] as Data) }
+        }
+        for row in rows { _ = try decodeStored(row, context: "pending readings") }
+    }
+
+    private func decodeStored(_ row: (id: Data, encoded: Data), context: String) throws -> Reading {
+        let (id, encoded) = row
+        let reading: Reading
+        do { reading = try Reading(encoded: Array(encoded)) } catch {
+            throw StoreError.chainBroken(path: path, violation: "\(context): reading \(Hex.encode(id)) does not decode: \(error)")
+        }
+        guard reading.id.bytes == Array(id) else {
+            throw StoreError.chainBroken(path: path, violation: "\(context): reading \(Hex.encode(id)) does not hash to its id")
+        }
+        return reading
+    }
+}

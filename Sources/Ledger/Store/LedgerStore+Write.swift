@@ -1,0 +1,79 @@
+import FlowchainCrypto
+import Foundation
+import GRDB
+
+extension LedgerStore {
+    /// Stores `readings` in one transaction (group commit) and returns what happened to each, in
+    /// order. Returns only after the transaction is durable. Signatures must already be checked.
+    public func commit(_ readings: [Reading]) async throws -> [CommitOutcome] {
+        try await write("commit readings") { db in try Self.insert(readings, db: db) }
+    }
+
+    /// Synchronous `commit`, for tools and benchmarks that run outside the node.
+    public func commitSync(_ readings: [Reading]) throws -> [CommitOutcome] {
+        try writeSync("commit readings") { db in try Self.insert(readings, db: db) }
+    }
+
+    static func insert(_ readings: [Reading], db: Database) throws -> [CommitOutcome] {
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM reading WHERE id = ?")
+        let lastSeq = try db.cachedStatement(sql: "SELECT MAX(seq) FROM reading WHERE device = ?")
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO reading(id, device, seq, time, encoded) VALUES (?, ?, ?, ?, ?)
+            """)
+        var outcomes: [CommitOutcome] = []
+        outcomes.reserveCapacity(readings.count)
+        for r in readings {
+            let id = Data(r.id.bytes)
+            if try Bool.fetchOne(exists, arguments: [id]) == true {
+                outcomes.append(.duplicate)
+                continue
+            }
+            if let last = try Int64.fetchOne(lastSeq, arguments: [r.device]), Int64(bitPattern: r.seq) <= last {
+                outcomes.append(.seqNotIncreasing(last: UInt64(last)))
+                continue
+            }
+            try insert.execute(arguments: [id, r.device, Int64(bitPattern: r.seq), r.time, Data(r.encoded)])
+            outcomes.append(.stored)
+        }
+        return outcomes
+    }
+
+    /// Seals up to `maxReadings` pending readings (arrival order) into the next segment block,
+    /// signed by `key`. Returns nil when nothing is pending. `now` is clamped to the parent's time.
+    public func cutBlock(signedBy key: PrivateKey, now: Int64, maxReadings: Int) async throws -> BlockHeader? {
+        try await write("cut block") { db in try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings) }
+    }
+
+    public func cutBlockSync(signedBy key: PrivateKey, now: Int64, maxReadings: Int) throws -> BlockHeader? {
+        try writeSync("cut block") { db in try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings) }
+    }
+
+    static func cut(db: Database, key: PrivateKey, now: Int64, maxReadings: Int) throws -> BlockHeader? {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT rowid, encoded FROM reading WHERE block IS NULL ORDER BY rowid LIMIT ?
+            """, arguments: [maxReadings])
+        guard !rows.isEmpty else { return nil }
+        let parent = try tipHeader(db)
+        let leaves = rows.map { MerkleTree.leafHash(($0["encoded"] as Data)) }
+        let header = try BlockHeader(
+            height: parent.map { $0.height + 1 } ?? 0,
+            prev: parent?.hash ?? .zero,
+            time: max(now, parent?.time ?? now),
+            merkleRoot: MerkleTree.root(of: leaves),
+            count: UInt32(rows.count),
+            signedBy: key)
+        try db.execute(
+            sql: "INSERT INTO block(height, hash, time, count, header) VALUES (?, ?, ?, ?, ?)",
+            arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), Data(header.encoded)])
+        let assign = try db.cachedStatement(sql: "UPDATE reading SET block = ?, leaf = ? WHERE rowid = ?")
+        for (leaf, row) in rows.enumerated() {
+            try assign.execute(arguments: [Int64(header.height), leaf, row["rowid"] as Int64])
+        }
+        return header
+    }
+
+    static func tipHeader(_ db: Database) throws -> BlockHeader? {
+        guard let data = try Data.fetchOne(db, sql: "SELECT header FROM block ORDER BY height DESC LIMIT 1") else { return nil }
+        return try BlockHeader(encoded: Array(data))
+    }
+}

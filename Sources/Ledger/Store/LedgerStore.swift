@@ -1,0 +1,83 @@
+import FlowchainCrypto
+import Foundation
+import GRDB
+
+/// The node's durable ledger: readings and segment blocks in one SQLite database (WAL,
+/// `synchronous=FULL`). A write returns only after its transaction is on disk.
+public final class LedgerStore: Sendable {
+    public let path: String
+    public let owner: PublicKey?
+    let pool: DatabasePool
+
+    /// How many of the newest blocks are re-verified on open.
+    public static let defaultTailCheck = 32
+
+    /// Opens (and for a writer, creates and migrates) the database at `path`, then re-verifies its
+    /// newest `tailCheck` blocks. A damaged file or broken chain throws; nothing is repaired.
+    public init(path: String, owner: PublicKey?, readOnly: Bool = false, tailCheck: Int = LedgerStore.defaultTailCheck) throws {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(10)
+        config.label = "flowchain-ledger"
+        if !readOnly {
+            config.prepareDatabase { db in
+                // FULL: a WAL commit is fsynced before it returns, so an acknowledged reading survives power loss.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+        }
+        if readOnly, !FileManager.default.fileExists(atPath: path) { throw StoreError.notInitialised(path: path) }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            if readOnly {
+                guard try pool.read({ try Schema.migrator.hasCompletedMigrations($0) }) else {
+                    throw StoreError.notInitialised(path: path)
+                }
+            } else {
+                try Schema.migrator.migrate(pool)
+            }
+            self.owner = try Self.bindOwner(pool: pool, path: path, owner: owner, readOnly: readOnly)
+        } catch let error as DatabaseError {
+            throw Self.translate(error, path: path, operation: "open")
+        }
+        try checkTail(blocks: tailCheck)
+    }
+
+    private static func bindOwner(pool: DatabasePool, path: String, owner: PublicKey?, readOnly: Bool) throws -> PublicKey? {
+        let stored: PublicKey? = try pool.read { db in
+            guard let data = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'owner'") else { return nil }
+            return try PublicKey(bytes: Array(data))
+        }
+        if let stored, let owner, stored != owner {
+            throw StoreError.ownerMismatch(path: path, stored: stored.hex, key: owner.hex)
+        }
+        if stored == nil, let owner, !readOnly {
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('owner', ?)", arguments: [Data(owner.bytes)])
+            }
+        }
+        return stored ?? owner
+    }
+
+    static func translate(_ error: DatabaseError, path: String, operation: String) -> StoreError {
+        switch error.resultCode {
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return .corrupted(path: path, detail: "SQLite: \(error.message ?? "\(error.resultCode)")")
+        default:
+            return .sqlite(operation: "\(operation) \(path)", detail: error.description)
+        }
+    }
+
+    /// Runs `body` in a read transaction, turning SQLite corruption into `StoreError.corrupted`.
+    func read<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+    }
+
+    func write<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+    }
+
+    func writeSync<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+    }
+}
