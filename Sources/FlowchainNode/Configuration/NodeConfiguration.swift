@@ -1,0 +1,25 @@
+import Ledger
+
+/// Everything `flowchain node` can be told; defaults are the embedded ones a newcomer runs with.
+public struct NodeConfiguration: Sendable {
+    public var dataDirectory = DataDirectory(DataDirectory.defaultPath)
+    /// A segment block is cut this often when readings are pending.
+    public var blockInterval: Duration = .seconds(1)
+    public var ingest = IngestEngine.Configuration()
+    /// Blocks re-verified on start.
+    public var tailCheck = LedgerStore.defaultTailCheck
+    public var demo: DemoConfiguration? = nil
+
+    public init() {}
+}
+
+/// The synthetic feed of `--demo`: devices `demo-0`… each sending a reading `rate` times a second.
+public struct DemoConfiguration: Sendable {
+    public var devices = 4
+    public var rate = 4.0
+    /// When set, the id of every acknowledged demo reading is appended here (one hex id a line),
+    /// after its acknowledgement: the crash test checks that each is still stored after SIGKILL.
+    public var ackLogPath: String? = nil
+
+    public init() {}
+}
