@@ -110,3 +110,14 @@ public enum SecureRandom {
         return out
     }
 }
+
+/// Asks libcrypto for a public key of `length` bytes and returns its error, if it refuses.
+/// Exists so tests can show that an OpenSSL failure surfaces with OpenSSL's own message.
+func makeRawPublicKeyError(length: Int) -> OpenSSLError? {
+    let bytes = [UInt8](repeating: 7, count: length)
+    guard let key = bytes.withUnsafeBufferPointer({ EVP_PKEY_new_raw_public_key(copenssl_EVP_PKEY_ED25519(), nil, $0.baseAddress, $0.count) }) else {
+        return OpenSSLError.drain("EVP_PKEY_new_raw_public_key")
+    }
+    EVP_PKEY_free(key)
+    return nil
+}

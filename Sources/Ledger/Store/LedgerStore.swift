@@ -81,3 +81,17 @@ public final class LedgerStore: Sendable {
         do { return try pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
     }
 }
+
+extension LedgerStore {
+    /// Checkpoints the WAL into the main file and closes every connection. The store is unusable after.
+    public func close() throws {
+        do {
+            if !pool.configuration.readonly {
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            }
+            try pool.close()
+        } catch let e as DatabaseError {
+            throw Self.translate(e, path: path, operation: "close")
+        }
+    }
+}
