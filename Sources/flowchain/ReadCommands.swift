@@ -41,8 +41,8 @@ struct ReadingsCommand: ParsableCommand {
 
     @OptionGroup var data: DataDirOption
     @Option(help: "The device id.") var device: String
-    @Option(help: "Earliest time (inclusive).") var from: String?
-    @Option(help: "Latest time (inclusive).") var to: String?
+    @Option(parsing: .unconditional, help: "Earliest time (inclusive).") var from: String?
+    @Option(parsing: .unconditional, help: "Latest time (inclusive).") var to: String?
     @Option(help: "Most readings to print.") var limit = 1000
     @Flag(help: "Print JSON instead of a table.") var json = false
 

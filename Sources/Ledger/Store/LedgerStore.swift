@@ -26,7 +26,20 @@ public final class LedgerStore: Sendable {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
         }
-        if readOnly, !FileManager.default.fileExists(atPath: path) { throw StoreError.notInitialised(path: path) }
+        let exists = FileManager.default.fileExists(atPath: path)
+        if readOnly, !exists { throw StoreError.notInitialised(path: path) }
+        var tailCheck = tailCheck
+        if !readOnly, exists {
+            // Verify through a read-only connection first: opening a writer touches the file, and
+            // a damaged ledger must be left exactly as it was found.
+            do {
+                let probe = try LedgerStore(path: path, owner: owner, readOnly: true, tailCheck: tailCheck)
+                try probe.close()
+                tailCheck = 0
+            } catch StoreError.notInitialised {
+                // An empty or half-created file: the writer below migrates it, then checks it.
+            }
+        }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if readOnly {

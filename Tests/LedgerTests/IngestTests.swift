@@ -1,0 +1,104 @@
+import FlowchainCrypto
+import FlowchainTesting
+import Foundation
+import Ledger
+import Testing
+
+@Suite("Ingest engine")
+struct IngestTests {
+    static let node = Fixtures.key(7)
+    static let device = Fixtures.key(8)
+
+    func engine(_ dir: TemporaryDirectory, maxBlock: Int = 4096, maxPayload: Int = 16 * 1024) throws -> IngestEngine {
+        var config = IngestEngine.Configuration()
+        config.maxBlockReadings = maxBlock
+        config.maxPayloadBytes = maxPayload
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        return try IngestEngine(store: store, key: Self.node, configuration: config, now: { 1_000 })
+    }
+
+    @Test func anAcknowledgedReadingIsAlreadyDurable() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir)
+        let reading = try Fixtures.reading(Self.device, seq: 1)
+        let ack = try await engine.submit(reading)
+        #expect(ack == Ack(id: reading.id, device: "sensor-1", seq: 1))
+        // A separate connection sees it: the transaction committed before the ack was returned.
+        let other = try LedgerStore(path: dir.file("ledger.sqlite"), owner: nil, readOnly: true)
+        #expect(try other.reading(id: reading.id)?.reading == reading)
+    }
+
+    @Test func aResentReadingIsTheSameReading() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir)
+        let reading = try Fixtures.reading(Self.device, seq: 1)
+        let first = try await engine.submit(reading)
+        let again = try await engine.submit(reading)
+        #expect(first == again)
+        #expect(try engine.store.counts().readings == 1)
+    }
+
+    @Test func badReadingsGetPreciseErrorsAndLoseNothing() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir, maxPayload: 64)
+        let good = try Fixtures.reading(Self.device, seq: 5)
+        _ = try await engine.submit(good)
+
+        let forged = try Reading(device: "sensor-1", seq: 6, time: 0, timeQuality: .synced, source: .rpc,
+                                 payload: Array("{}".utf8), signer: Self.device.publicKey, signature: [UInt8](repeating: 1, count: 64))
+        let cases: [(Reading, IngestError)] = [
+            (forged, .badSignature(signer: Self.device.publicKey.hex)),
+            (try Fixtures.reading(Self.device, seq: 6, payload: "[1,2]"), .payloadNotJSONObject("it does not start with '{'")),
+            (try Fixtures.reading(Self.device, seq: 6, payload: "\"text\""), .payloadNotJSONObject("it does not start with '{'")),
+            (try Fixtures.reading(Self.device, seq: 6, payload: "  "), .payloadNotJSONObject("it is empty")),
+            (try Fixtures.reading(Self.device, seq: 6, payload: "{\"a\":" + String(repeating: "1", count: 80) + "}"), .payloadTooLarge(size: 86, limit: 64)),
+            (try Fixtures.reading(Self.device, seq: 5, payload: #"{"other":1}"#), .seqNotIncreasing(device: "sensor-1", seq: 5, last: 5)),
+            (try Fixtures.reading(Self.device, seq: 3), .seqNotIncreasing(device: "sensor-1", seq: 3, last: 5)),
+            (try Fixtures.reading(Self.device, seq: UInt64(Int64.max) + 1), .seqOutOfRange(UInt64(Int64.max) + 1)),
+        ]
+        for (reading, expected) in cases {
+            await #expect(throws: expected) { try await engine.submit(reading) }
+        }
+        do {
+            _ = try await engine.submit(try Fixtures.reading(Self.device, seq: 6, payload: "{\"a\":}"))
+            Issue.record("invalid JSON accepted")
+        } catch let IngestError.payloadNotJSONObject(why) {
+            #expect(why.contains("not valid JSON"))
+        }
+        #expect(try engine.store.counts().readings == 1)
+        #expect(try await engine.submit(try Fixtures.reading(Self.device, seq: 6)).seq == 6, "still serving after bad input")
+    }
+
+    @Test func concurrentSubmitsAreGroupCommittedAndAllAcknowledged() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir)
+        let readings = try (0..<400).map { try Fixtures.reading(Self.device, device: "dev-\($0 % 8)", seq: UInt64($0 / 8 + 1)) }
+        let acks = try await withThrowingTaskGroup(of: Ack.self) { group in
+            for r in readings { group.addTask { try await engine.submit(r) } }
+            return try await group.reduce(into: Set<Ack>()) { $0.insert($1) }
+        }
+        #expect(acks.count == 400)
+        #expect(try engine.store.counts().readings == 400)
+    }
+
+    @Test func blocksAreCutOnRequestAndWhenFull() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir, maxBlock: 10)
+        for seq in 1...25 { _ = try await engine.submit(try Fixtures.reading(Self.device, seq: UInt64(seq))) }
+        #expect(try engine.store.counts().blocks == 2, "two full blocks cut without waiting for the interval")
+        #expect(await engine.pendingCount == 5)
+        let last = try #require(try await engine.cutBlock())
+        #expect(last.height == 2 && last.count == 5)
+        #expect(try await engine.cutBlock() == nil, "no empty blocks")
+        try engine.store.verifyAll()
+    }
+
+    @Test func drainSealsEverythingAndRefusesNewReadings() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir)
+        for seq in 1...3 { _ = try await engine.submit(try Fixtures.reading(Self.device, seq: UInt64(seq))) }
+        try await engine.drain()
+        #expect(try engine.store.counts().pending == 0)
+        await #expect(throws: IngestError.shuttingDown) { try await engine.submit(try Fixtures.reading(Self.device, seq: 4)) }
+    }
+}
