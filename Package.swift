@@ -53,11 +53,19 @@ let package = Package(
             name: "flowchain",
             dependencies: [
                 "FlowchainNode",
+                "FlowchainBench",
                 "Ledger",
                 "FlowchainCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // `flowchain bench` scenarios
+        .target(
+            name: "FlowchainBench",
+            dependencies: ["FlowchainCrypto", "Ledger"],
+            path: "Benchmarks/FlowchainBench"
         ),
 
         // Shared test doubles and fixtures

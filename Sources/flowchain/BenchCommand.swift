@@ -1,5 +1,60 @@
 import ArgumentParser
+import FlowchainBench
+import Foundation
+
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Run a benchmark scenario.")
-    func run() async throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure this machine: crypto limits, durable store, ingest engine, range queries.",
+        discussion: """
+            Scenarios:
+              crypto  SHA-256 MiB/s; Ed25519 sign/s and verify/s on one core and on all cores.
+              store   durable readings/s with group commit vs one commit per reading.
+              ingest  engine readings/s with signature checks (vs the all-core verify rate measured
+                      in the same run) and acknowledgement latency p50/p99 at a fixed offered load.
+              query   device/time-range query latency over --readings stored readings (default
+                      1,000,000), with SQLite's query plan.
+              all     every scenario above.
+            Build with `swift build -c release` first: debug figures are not representative.
+            Each scenario works in a temporary directory it removes afterwards.
+            """
+    )
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        case crypto, store, ingest, query, all
+    }
+
+    @Argument(help: "crypto, store, ingest, query or all.") var scenario: Scenario
+    @Flag(help: "Print JSON instead of tables.") var json = false
+    @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
+    @Option(help: "Offered load for the ingest latency measurement, readings/s.") var rate = 1000
+
+    func validate() throws {
+        guard readings >= 1000 else { throw ValidationError("--readings must be at least 1000") }
+        guard (1...100_000).contains(rate) else { throw ValidationError("--rate must be 1…100000") }
+    }
+
+    func run() async throws {
+        let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+        if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
+        var reports: [BenchReport] = []
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query] : [scenario]
+        for s in chosen {
+            let report: BenchReport
+            switch s {
+            case .crypto: report = try CryptoBench.run(progress: progress)
+            case .store: report = try LedgerBench.store(progress: progress)
+            case .ingest: report = try await LedgerBench.ingest(rate: rate, progress: progress)
+            case .query: report = try LedgerBench.query(count: readings, progress: progress)
+            case .all: continue
+            }
+            if !json { print(report.table) }
+            reports.append(report)
+        }
+        if json {
+            var out: [String: Any] = ["cores": BenchEnvironment.cores, "scenarios": reports.map(\.json)]
+            if let warning = BenchEnvironment.buildWarning { out["warning"] = warning }
+            try printJSON(out)
+        }
+    }
 }

@@ -1,0 +1,52 @@
+import Dispatch
+import FlowchainCrypto
+import Foundation
+
+/// The physical limits that bound ingest: SHA-256 throughput and Ed25519 sign/verify rates.
+public enum CryptoBench {
+    public static func run(progress: (String) -> Void) throws -> BenchReport {
+        var report = BenchReport(scenario: "crypto")
+        let buffer = try SecureRandom.bytes(1 << 20)
+        progress("SHA-256 over 1 MiB buffers")
+        let (n, secs) = timed(maxIterations: 10_000) { _ = SHA256.hash(buffer) }
+        report.add("sha256_MBps", Double(n) / secs, "MiB/s")
+
+        let key = try PrivateKey()
+        let message = [UInt8](repeating: 0x5a, count: 200)   // about one encoded reading
+        progress("Ed25519 sign, one core")
+        let (s, ss) = try timed(maxIterations: 1_000_000) { _ = try key.sign(message) }
+        report.add("ed25519_sign_per_s_1core", Double(s) / ss, "/s")
+
+        let signature = try key.sign(message)
+        progress("Ed25519 verify, one core")
+        let (v, vs) = timed(maxIterations: 1_000_000) { precondition(key.publicKey.isValidSignature(signature, for: message)) }
+        report.add("ed25519_verify_per_s_1core", Double(v) / vs, "/s")
+
+        progress("Ed25519 sign and verify, all \(BenchEnvironment.cores) cores")
+        report.add("ed25519_sign_per_s_allcores", try allCores { _ = try key.sign(message) }, "/s")
+        report.add("ed25519_verify_per_s_allcores", try allCores { precondition(key.publicKey.isValidSignature(signature, for: message)) }, "/s")
+        report.add("cores", Double(BenchEnvironment.cores), "")
+        return report
+    }
+
+    /// Total operations per second with one busy thread per core.
+    public static func allCores(budget: Duration = .seconds(1), _ body: @Sendable @escaping () throws -> Void) throws -> Double {
+        let cores = BenchEnvironment.cores
+        let rates = RateBox(count: cores)
+        DispatchQueue.concurrentPerform(iterations: cores) { i in
+            let (n, secs) = (try? timed(budget: budget, maxIterations: 10_000_000, body)) ?? (0, 1)
+            rates.set(i, Double(n) / secs)
+        }
+        return rates.sum
+    }
+}
+
+/// Per-thread results of `concurrentPerform`, each slot written by exactly one thread.
+final class RateBox: @unchecked Sendable {
+    // @unchecked Sendable: guarded by `lock`.
+    private var values: [Double]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: 0, count: count) }
+    func set(_ i: Int, _ v: Double) { lock.withLock { values[i] = v } }
+    var sum: Double { lock.withLock { values.reduce(0, +) } }
+}
