@@ -12,13 +12,13 @@ public enum LedgerBench {
     }
 
     /// Signs `count` readings over `devices` devices on all cores.
-    static func makeReadings(count: Int, devices: Int, key: PrivateKey, start: Int64 = 1_764_000_000_000, spacing: Int64 = 1000) -> [Reading] {
+    static func makeReadings(count: Int, devices: Int, key: PrivateKey, firstSeq: UInt64 = 1, start: Int64 = 1_764_000_000_000, spacing: Int64 = 1000) -> [Reading] {
         let slots = ReadingSlots(count: count)
         let chunk = 4096
         DispatchQueue.concurrentPerform(iterations: (count + chunk - 1) / chunk) { c in
             for i in (c * chunk)..<min(count, (c + 1) * chunk) {
                 let device = i % devices
-                let seq = UInt64(i / devices + 1)
+                let seq = UInt64(i / devices) + firstSeq
                 let payload = "{\"temperature\":\(20 + i % 10),\"humidity\":\(40 + i % 30)}"
                 slots.set(i, try? Reading(device: "bench-\(device)", seq: seq, time: start + Int64(seq) * spacing,
                                           source: .rpc, payload: Array(payload.utf8), signedBy: key))
@@ -137,10 +137,7 @@ public enum LedgerBench {
             progress("storing readings: \(stored)/\(count)")
             // Each chunk continues every device's seq and time where the last left off.
             let base = stored / devices
-            let readings = makeReadings(count: n, devices: devices, key: key).map { r in
-                try Reading(device: r.device, seq: r.seq + UInt64(base), time: r.time + Int64(base) * 1000, timeQuality: r.timeQuality,
-                             source: r.source, payload: r.payload, signer: r.signer, signature: r.signature)
-            }
+            let readings = makeReadings(count: n, devices: devices, key: key, firstSeq: UInt64(base) + 1)
             for b in stride(from: 0, to: n, by: 5000) { _ = try store.commitSync(Array(readings[b..<min(b + 5000, n)])) }
             stored += n
         }
