@@ -27,7 +27,7 @@ public enum LedgerBench {
         return slots.all
     }
 
-    /// Durable readings per second: one transaction per batch of 512 vs one per reading.
+    /// Durable readings per second: one transaction per engine batch vs one per reading.
     public static func store(progress: (String) -> Void) throws -> BenchReport {
         var report = BenchReport(scenario: "store")
         let key = try PrivateKey()
@@ -35,12 +35,13 @@ public enum LedgerBench {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let readings = makeReadings(count: 40_000, devices: 100, key: key)
 
-        progress("group commit: 40,000 readings in transactions of 512")
+        progress("group commit: 40,000 readings in transactions of \(IngestEngine.Configuration().maxBatch) (the engine's largest batch)")
         let grouped = try LedgerStore(path: dir + "/grouped.sqlite", owner: key.publicKey)
         let clock = ContinuousClock()
         var t0 = clock.now
-        for batch in stride(from: 0, to: readings.count, by: 512) {
-            _ = try grouped.commitSync(Array(readings[batch..<min(batch + 512, readings.count)]))
+        let batchSize = IngestEngine.Configuration().maxBatch
+        for batch in stride(from: 0, to: readings.count, by: batchSize) {
+            _ = try grouped.commitSync(Array(readings[batch..<min(batch + batchSize, readings.count)]))
         }
         let groupRate = Double(readings.count) / (clock.now - t0).seconds
         report.add("group_commit_readings_per_s", groupRate, "/s")

@@ -40,6 +40,14 @@ struct StoreTests {
         #expect(try store.reading(id: SHA256.hash([0])) == nil)
     }
 
+    @Test func commitsAreFsyncedBeforeTheyReturn() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        #expect(try store.writerSynchronousMode() == 2, "synchronous must be FULL on the writer connection")
+        let journal = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(journal == "wal")
+    }
+
     @Test func duplicatesAndStaleSeqsAreReportedNotStored() throws {
         let dir = TemporaryDirectory()
         let store = try makeStore(dir)

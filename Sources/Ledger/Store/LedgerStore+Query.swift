@@ -9,11 +9,11 @@ extension LedgerStore {
         let items = try read("query readings") { db in
             let after = cursor ?? ReadingCursor(time: from, rowid: Int64.min)
             let rows = try Row.fetchAll(db, sql: """
-                SELECT rowid, encoded, block, leaf FROM reading
+                SELECT rowid, encoded FROM reading
                 WHERE device = ? AND time >= ? AND time <= ? AND (time, rowid) > (?, ?)
                 ORDER BY time, rowid LIMIT ?
                 """, arguments: [device, from, to, after.time, after.rowid, limit + 1])
-            return try rows.map(Self.storedReading)
+            return try rows.map { try Self.storedReading($0, db) }
         }
         let page = Array(items.prefix(limit))
         let next = items.count > limit ? page.last.map { ReadingCursor(time: $0.reading.time, rowid: $0.rowid).text } : nil
@@ -24,7 +24,7 @@ extension LedgerStore {
     public func readingsQueryPlan() throws -> [String] {
         try read("explain query plan") { db in
             try Row.fetchAll(db, sql: """
-                EXPLAIN QUERY PLAN SELECT rowid, encoded, block, leaf FROM reading
+                EXPLAIN QUERY PLAN SELECT rowid, encoded FROM reading
                 WHERE device = ? AND time >= ? AND time <= ? AND (time, rowid) > (?, ?)
                 ORDER BY time, rowid LIMIT ?
                 """, arguments: ["d", 0, 1, 0, 0, 10]).map { $0["detail"] as String }
@@ -33,8 +33,8 @@ extension LedgerStore {
 
     public func reading(id: Digest32) throws -> StoredReading? {
         try read("get reading") { db in
-            try Row.fetchOne(db, sql: "SELECT rowid, encoded, block, leaf FROM reading WHERE id = ?", arguments: [Data(id.bytes)])
-                .map(Self.storedReading)
+            try Row.fetchOne(db, sql: "SELECT rowid, encoded FROM reading WHERE id = ?", arguments: [Data(id.bytes)])
+                .map { try Self.storedReading($0, db) }
         }
     }
 
@@ -48,10 +48,10 @@ extension LedgerStore {
         let bound = upper
         return try read("get reading by prefix") { db in
             let sql = hasUpper
-                ? "SELECT rowid, encoded, block, leaf FROM reading WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
-                : "SELECT rowid, encoded, block, leaf FROM reading WHERE id >= ? ORDER BY id LIMIT ?"
+                ? "SELECT rowid, encoded FROM reading WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+                : "SELECT rowid, encoded FROM reading WHERE id >= ? ORDER BY id LIMIT ?"
             let args: StatementArguments = hasUpper ? [Data(prefix), Data(bound), limit] : [Data(prefix), limit]
-            return try Row.fetchAll(db, sql: sql, arguments: args).map(Self.storedReading)
+            return try Row.fetchAll(db, sql: sql, arguments: args).map { try Self.storedReading($0, db) }
         }
     }
 
@@ -78,8 +78,7 @@ extension LedgerStore {
     /// The readings of block `height` in leaf order.
     public func readings(inBlock height: UInt64) throws -> [Reading] {
         try read("get block readings") { db in
-            try Data.fetchAll(db, sql: "SELECT encoded FROM reading WHERE block = ? ORDER BY leaf", arguments: [Int64(height)])
-                .map { try Reading(encoded: Array($0)) }
+            try Self.encodings(inBlock: height, db).map { try Reading(encoded: Array($0)) }
         }
     }
 
@@ -94,7 +93,7 @@ extension LedgerStore {
         try read("count") { db in
             Counts(
                 readings: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0,
-                pending: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE block IS NULL") ?? 0,
+                pending: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE rowid >= ?", arguments: [Self.firstPendingRowid(db)]) ?? 0,
                 blocks: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM block") ?? 0,
                 devices: try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT device) FROM reading") ?? 0)
         }
@@ -114,18 +113,17 @@ extension LedgerStore {
     /// Everything needed to prove `id` offline: the reading, its Merkle path and its signed block.
     public func proof(for id: Digest32) throws -> ReadingProof? {
         try read("build proof") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT rowid, encoded, block, leaf FROM reading WHERE id = ?", arguments: [Data(id.bytes)]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT rowid, encoded FROM reading WHERE id = ?", arguments: [Data(id.bytes)]) else {
                 return nil
             }
-            let stored = try Self.storedReading(row)
+            let stored = try Self.storedReading(row, db)
             guard let height = stored.block, let leaf = stored.leaf else {
                 return ReadingProof(reading: stored.reading, block: nil, merkle: nil)
             }
             guard let headerData = try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [Int64(height)]) else {
                 throw StoreError.chainBroken(path: path, violation: "reading \(id) points at missing block \(height)")
             }
-            let leaves = try Data.fetchAll(db, sql: "SELECT encoded FROM reading WHERE block = ? ORDER BY leaf", arguments: [Int64(height)])
-                .map { MerkleTree.leafHash($0) }
+            let leaves = try Self.encodings(inBlock: height, db).map { MerkleTree.leafHash($0) }
             guard Int(leaf) < leaves.count else {
                 throw StoreError.chainBroken(path: path, violation: "reading \(id) has leaf \(leaf) but block \(height) holds \(leaves.count)")
             }
@@ -136,14 +134,28 @@ extension LedgerStore {
         }
     }
 
-    static func storedReading(_ row: Row) throws -> StoredReading {
+    static func storedReading(_ row: Row, _ db: Database) throws -> StoredReading {
         let encoded: Data = row["encoded"]
-        let block: Int64? = row["block"]
-        let leaf: Int64? = row["leaf"]
-        return StoredReading(
-            reading: try Reading(encoded: Array(encoded)),
-            rowid: row["rowid"],
-            block: block.map { UInt64($0) },
-            leaf: leaf.map { UInt32($0) })
+        let rowid: Int64 = row["rowid"]
+        // The block whose range starts at or before this rowid; it holds the reading if the range reaches it.
+        let block = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT height, first_rowid, count FROM block WHERE first_rowid <= ? ORDER BY first_rowid DESC LIMIT 1"),
+            arguments: [rowid])
+        var height: UInt64? = nil, leaf: UInt32? = nil
+        if let block, rowid < (block["first_rowid"] as Int64) + (block["count"] as Int64) {
+            height = UInt64(block["height"] as Int64)
+            leaf = UInt32(rowid - (block["first_rowid"] as Int64))
+        }
+        return StoredReading(reading: try Reading(encoded: Array(encoded)), rowid: rowid, block: height, leaf: leaf)
+    }
+
+    /// The encodings of block `height`'s readings, in leaf order; empty for an unknown block.
+    static func encodings(inBlock height: UInt64, _ db: Database) throws -> [Data] {
+        guard let range = try Row.fetchOne(db, sql: "SELECT first_rowid, count FROM block WHERE height = ?", arguments: [Int64(height)]) else {
+            return []
+        }
+        let first: Int64 = range["first_rowid"], count: Int64 = range["count"]
+        return try Data.fetchAll(db, sql: "SELECT encoded FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                                 arguments: [first, first + count])
     }
 }

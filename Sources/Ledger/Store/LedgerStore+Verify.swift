@@ -16,6 +16,7 @@ extension LedgerStore {
         for h in first...tip.height {
             try verifyBlock(height: h, parent: &parent, owner: owner, signatures: false)
         }
+        try checkContiguous(from: first)
         try checkPending()
     }
 
@@ -33,14 +34,19 @@ extension LedgerStore {
             try verifyBlock(height: h, parent: &parent, owner: owner, signatures: true)
             progress?(h + 1, tip.height + 1)
         }
+        try checkContiguous(from: 0)
         try checkPending()
     }
 
     private func verifyBlock(height h: UInt64, parent: inout BlockHeader?, owner: PublicKey, signatures: Bool) throws {
         let (headerData, storedHash, rows) = try read("verify block \(h)") { db -> (Data?, Data?, [(Data, Data)]) in
-            let row = try Row.fetchOne(db, sql: "SELECT header, hash FROM block WHERE height = ?", arguments: [Int64(h)])
-            let readings = try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE block = ? ORDER BY leaf", arguments: [Int64(h)])
-                .map { ($0["id"] as Data, $0["encoded"] as Data) }
+            let row = try Row.fetchOne(db, sql: "SELECT header, hash, first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)])
+            var readings: [(Data, Data)] = []
+            if let first = row?["first_rowid"] as Int64?, let count = row?["count"] as Int64? {
+                readings = try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                                            arguments: [first, first + count])
+                    .map { ($0["id"] as Data, $0["encoded"] as Data) }
+            }
             return (row?["header"], row?["hash"], readings)
         }
         guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
@@ -69,9 +75,20 @@ extension LedgerStore {
         parent = header
     }
 
+    /// Each block's reading range starts where its parent's ended: no reading is skipped.
+    private func checkContiguous(from height: UInt64) throws {
+        let gap = try read("check block ranges") { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT b.height FROM block b JOIN block p ON p.height = b.height - 1
+                WHERE b.height >= ? AND b.first_rowid != p.first_rowid + p.count ORDER BY b.height LIMIT 1
+                """, arguments: [Int64(height)])
+        }
+        if let gap { throw StoreError.chainBroken(path: path, violation: "block \(gap): its readings do not follow on from block \(gap - 1)'s") }
+    }
+
     private func checkPending() throws {
         let rows = try read("check pending readings") { db in
-            try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE block IS NULL ORDER BY rowid")
+            try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE rowid >= ? ORDER BY rowid", arguments: [Self.firstPendingRowid(db)])
                 .map { ($0["id"] as Data, $0["encoded"] as Data) }
         }
         for row in rows { _ = try decodeStored(row, context: "pending readings") }

@@ -20,19 +20,28 @@ extension LedgerStore {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO reading(id, device, seq, time, encoded) VALUES (?, ?, ?, ?, ?)
             """)
+        // Newest seq per device, looked up once per transaction and kept current as rows go in.
+        var last: [String: Int64] = [:]
         var outcomes: [CommitOutcome] = []
         outcomes.reserveCapacity(readings.count)
         for r in readings {
-            let id = Data(r.id.bytes)
-            if try Bool.fetchOne(exists, arguments: [id]) == true {
-                outcomes.append(.duplicate)
+            let seq = Int64(bitPattern: r.seq)
+            let newest: Int64?
+            if let known = last[r.device] {
+                newest = known
+            } else {
+                newest = try Int64.fetchOne(lastSeq, arguments: [r.device])
+            }
+            if let newest, seq <= newest {
+                // Not new: either this very reading again (idempotent) or a stale seq.
+                let id = r.id.withUnsafeBytes { Data($0) }
+                outcomes.append(try Bool.fetchOne(exists, arguments: [id]) == true ? .duplicate : .seqNotIncreasing(last: UInt64(newest)))
+                last[r.device] = newest
                 continue
             }
-            if let last = try Int64.fetchOne(lastSeq, arguments: [r.device]), Int64(bitPattern: r.seq) <= last {
-                outcomes.append(.seqNotIncreasing(last: UInt64(last)))
-                continue
-            }
-            try insert.execute(arguments: [id, r.device, Int64(bitPattern: r.seq), r.time, Data(r.encoded)])
+            // seq is above every stored seq of the device, so neither unique key can collide.
+            try insert.execute(arguments: [r.id.withUnsafeBytes { Data($0) }, r.device, seq, r.time, Data(r.encoded)])
+            last[r.device] = seq
             outcomes.append(.stored)
         }
         return outcomes
@@ -50,9 +59,9 @@ extension LedgerStore {
 
     static func cut(db: Database, key: PrivateKey, now: Int64, maxReadings: Int) throws -> BlockHeader? {
         let rows = try Row.fetchAll(db, sql: """
-            SELECT rowid, encoded FROM reading WHERE block IS NULL ORDER BY rowid LIMIT ?
-            """, arguments: [maxReadings])
-        guard !rows.isEmpty else { return nil }
+            SELECT rowid, encoded FROM reading WHERE rowid >= ? ORDER BY rowid LIMIT ?
+            """, arguments: [try firstPendingRowid(db), maxReadings])
+        guard let first = rows.first?["rowid"] as Int64? else { return nil }
         let parent = try tipHeader(db)
         let leaves = rows.map { MerkleTree.leafHash(($0["encoded"] as Data)) }
         let header = try BlockHeader(
@@ -63,13 +72,14 @@ extension LedgerStore {
             count: UInt32(rows.count),
             signedBy: key)
         try db.execute(
-            sql: "INSERT INTO block(height, hash, time, count, header) VALUES (?, ?, ?, ?, ?)",
-            arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), Data(header.encoded)])
-        let assign = try db.cachedStatement(sql: "UPDATE reading SET block = ?, leaf = ? WHERE rowid = ?")
-        for (leaf, row) in rows.enumerated() {
-            try assign.execute(arguments: [Int64(header.height), leaf, row["rowid"] as Int64])
-        }
+            sql: "INSERT INTO block(height, hash, time, count, first_rowid, header) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), first, Data(header.encoded)])
         return header
+    }
+
+    /// The rowid of the oldest reading not yet sealed in a block.
+    static func firstPendingRowid(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT first_rowid + count FROM block ORDER BY height DESC LIMIT 1") ?? Int64.min
     }
 
     static func tipHeader(_ db: Database) throws -> BlockHeader? {

@@ -20,12 +20,6 @@ public final class LedgerStore: Sendable {
         config.readonly = readOnly
         config.busyMode = .timeout(10)
         config.label = "flowchain-ledger"
-        if !readOnly {
-            config.prepareDatabase { db in
-                // FULL: a WAL commit is fsynced before it returns, so an acknowledged reading survives power loss.
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-            }
-        }
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly, !exists { throw StoreError.notInitialised(path: path) }
         var tailCheck = tailCheck
@@ -47,6 +41,14 @@ public final class LedgerStore: Sendable {
                     throw StoreError.notInitialised(path: path)
                 }
             } else {
+                // FULL: every WAL commit is fsynced before it returns, so an acknowledged reading
+                // survives power loss. Set here, on the pool's one writer connection, because GRDB
+                // sets NORMAL when it enables WAL, after any `prepareDatabase` hook has run.
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    // 32 MiB of page cache for the writer: the id index takes random inserts.
+                    try db.execute(sql: "PRAGMA cache_size = -32768")
+                }
                 try Schema.migrator.migrate(pool)
             }
             self.owner = try Self.bindOwner(pool: pool, path: path, owner: owner, readOnly: readOnly)
@@ -106,5 +108,12 @@ extension LedgerStore {
         } catch let e as DatabaseError {
             throw Self.translate(e, path: path, operation: "close")
         }
+    }
+}
+
+extension LedgerStore {
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL).
+    func writerSynchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 }

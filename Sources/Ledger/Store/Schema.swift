@@ -11,15 +11,19 @@ enum Schema {
                     value BLOB NOT NULL
                 ) WITHOUT ROWID;
 
+                -- A block seals the readings with rowid first_rowid ..< first_rowid + count, in
+                -- rowid order (leaf = rowid - first_rowid): sealing writes one row, not one per reading.
                 CREATE TABLE block (
                     height INTEGER PRIMARY KEY NOT NULL,
                     hash BLOB NOT NULL UNIQUE,
                     time INTEGER NOT NULL,
                     count INTEGER NOT NULL,
+                    first_rowid INTEGER NOT NULL UNIQUE,
                     header BLOB NOT NULL
                 );
 
-                -- rowid is arrival order: it orders readings inside a block and pages queries.
+                -- rowid is arrival order; rows are never deleted, so it only grows. Readings after
+                -- the last block's range are pending.
                 CREATE TABLE reading (
                     rowid INTEGER PRIMARY KEY,
                     id BLOB NOT NULL UNIQUE,
@@ -27,12 +31,9 @@ enum Schema {
                     seq INTEGER NOT NULL,
                     time INTEGER NOT NULL,
                     encoded BLOB NOT NULL,
-                    block INTEGER REFERENCES block(height),
-                    leaf INTEGER,
                     UNIQUE (device, seq)
                 );
                 CREATE INDEX reading_device_time ON reading(device, time);
-                CREATE INDEX reading_block ON reading(block, leaf);
                 """)
         }
         return m
