@@ -1,5 +1,6 @@
 import Dispatch
 import FlowchainCrypto
+import Ledger
 import Foundation
 
 /// The physical limits that bound ingest: SHA-256 throughput and Ed25519 sign/verify rates.
@@ -26,6 +27,12 @@ public enum CryptoBench {
         report.add("ed25519_sign_per_s_allcores", try allCores { _ = try key.sign(message) }, "/s")
         report.add("ed25519_verify_per_s_allcores", try allCores { precondition(key.publicKey.isValidSignature(signature, for: message)) }, "/s")
         report.add("cores", Double(BenchEnvironment.cores), "")
+
+        // Not crypto, but the other per-reading check on the ingest path.
+        progress("payload JSON check, one core")
+        let payload = Array(#"{"temperature":21.52,"humidity":48.1,"battery":3.71}"#.utf8)
+        let (j, js) = timed(maxIterations: 10_000_000) { try? ReadingValidator.checkPayload(payload) }
+        report.add("payload_json_checks_per_s_1core", Double(j) / js, "/s")
         return report
     }
 

@@ -77,11 +77,12 @@ public enum LedgerBench {
         let total = 60_000
         let readings = makeReadings(count: total + rate * seconds, devices: 200, key: key)
 
-        progress("throughput: \(total) readings from 256 concurrent producers")
+        // Readings in flight at once, as from that many devices; FLOWCHAIN_BENCH_PRODUCERS overrides.
+        let producers = Int(ProcessInfo.processInfo.environment["FLOWCHAIN_BENCH_PRODUCERS"] ?? "") ?? 1024
+        progress("throughput: \(total) readings from \(producers) concurrent producers")
         let engine = try IngestEngine(store: LedgerStore(path: dir + "/throughput.sqlite", owner: key.publicKey), key: key)
         let clock = ContinuousClock()
         let t0 = clock.now
-        let producers = 256
         try await withThrowingTaskGroup(of: Void.self) { group in
             for p in 0..<producers {
                 group.addTask {
@@ -98,6 +99,7 @@ public enum LedgerBench {
         let ingestRate = Double(total) / (clock.now - t0).seconds
         report.add("ingest_readings_per_s", ingestRate, "/s")
         report.add("ingest_vs_verify_allcores", ingestRate / verifyRate, "ratio")
+        report.add("ingest_producers", Double(producers), "")
 
         progress("latency: \(rate) readings/s offered for \(seconds) s")
         let latencyEngine = try IngestEngine(store: LedgerStore(path: dir + "/latency.sqlite", owner: key.publicKey), key: key)

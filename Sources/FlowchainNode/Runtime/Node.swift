@@ -19,15 +19,11 @@ public final class Node: Sendable {
         let dir = configuration.dataDirectory
         try dir.create()
         let (key, created) = try KeyFile.loadOrCreate(at: dir.keyPath)
-        if created { logger.info("created node key", metadata: ["path": "\(dir.keyPath)", "public-key": "\(key.publicKey)"]) }
+        if created { logger.info("created node key \(dir.keyPath): public key \(key.publicKey)") }
         self.key = key
         store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: configuration.tailCheck)
         engine = try IngestEngine(store: store, key: key, configuration: configuration.ingest, onBlock: { [logger] header in
-            logger.info("block \(header.height) sealed", metadata: [
-                "readings": "\(header.count)",
-                "hash": "\(header.hash.hex.prefix(16))",
-                "root": "\(header.merkleRoot.hex.prefix(16))",
-            ])
+            logger.info("block \(header.height) sealed: \(header.count) readings, hash \(header.hash.hex.prefix(16)), root \(header.merkleRoot.hex.prefix(16))")
         })
     }
 
@@ -35,13 +31,7 @@ public final class Node: Sendable {
     public func run() async throws {
         let counts = try store.counts()
         let tip = try store.tip()
-        logger.info("node ready", metadata: [
-            "public-key": "\(key.publicKey)",
-            "data-dir": "\(configuration.dataDirectory.path)",
-            "tip": "\(tip.map { String($0.height) } ?? "none")",
-            "readings": "\(counts.readings)",
-            "pending": "\(counts.pending)",
-        ])
+        logger.info("node ready: key \(key.publicKey), data dir \(configuration.dataDirectory.path), tip \(tip.map { "block \($0.height)" } ?? "none"), \(counts.readings) readings (\(counts.pending) pending)")
         // Shut down in reverse order: feeds stop first, then the cutter seals what they left.
         var services: [any Service] = [BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
         if let demo = configuration.demo {
@@ -55,6 +45,6 @@ public final class Node: Sendable {
             logger: groupLogger))
         try await group.run()
         let final = try store.counts()
-        logger.info("node stopped cleanly", metadata: ["readings": "\(final.readings)", "blocks": "\(final.blocks)", "pending": "\(final.pending)"])
+        logger.info("node stopped cleanly: \(final.blocks) blocks, \(final.readings) readings, \(final.pending) pending")
     }
 }

@@ -16,7 +16,7 @@ struct DemoFeeder: Service {
         let ackLog = try configuration.ackLogPath.map(AckLog.init)
         let devices = (0..<configuration.devices).map { "demo-\($0)" }
         let period = Duration.seconds(1.0 / max(configuration.rate, 0.01))
-        logger.info("demo feed started", metadata: ["devices": "\(devices.joined(separator: ","))", "rate": "\(configuration.rate)/s each"])
+        logger.info("demo feed started: \(devices.joined(separator: ", ")), \(configuration.rate) readings/s each")
         var tick = 0
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             tick += 1
