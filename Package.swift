@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "flowchain", targets: ["flowchain"]),
         .library(name: "FlowchainCrypto", targets: ["FlowchainCrypto"]),
         .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Network", targets: ["Network"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
     ],
@@ -16,6 +17,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // C side
@@ -39,12 +45,31 @@ let package = Package(
             ]
         ),
 
+        // HTTP + WebSocket server and client, JSON-RPC 2.0, the Web-of-Things device server
+        .target(
+            name: "Network",
+            dependencies: [
+                "FlowchainCrypto",
+                "Ledger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Dashboard/Resources")]
+        ),
+
         // Wiring and the tool
         .target(
             name: "FlowchainNode",
             dependencies: [
                 "FlowchainCrypto",
                 "Ledger",
+                "Network",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -54,6 +79,7 @@ let package = Package(
             dependencies: [
                 "FlowchainNode",
                 "FlowchainBench",
+                "Network",
                 "Ledger",
                 "FlowchainCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -73,3 +73,12 @@ public func runFlowchain(_ arguments: [String], timeout: Duration = .seconds(120
     let status = try await p.wait(timeout: timeout)
     return (status, p.output)
 }
+
+extension FlowchainProcess {
+    /// Waits for the node's "listening on http://HOST:PORT" line and returns the port.
+    public func waitForPort(timeout: Duration = .seconds(60)) async throws -> Int? {
+        guard try await waitForOutput("listening on http://", timeout: timeout) else { return nil }
+        guard let range = output.range(of: #"listening on http://[^:\s]+:(\d+)"#, options: .regularExpression) else { return nil }
+        return Int(output[range].split(separator: ":").last ?? "")
+    }
+}

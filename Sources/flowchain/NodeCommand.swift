@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowchainNode
 import Foundation
 import Logging
+import Network
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,35 @@ struct NodeCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var data: DataDirOption
+    @Option(name: .long, help: ArgumentHelp("The node's data directory (key and ledger). Default ./flowchain-data.", valueName: "dir"))
+    var dataDir: String?
+
+    @Option(help: ArgumentHelp("A JSON config file; see docs/configuration.md. Flags > environment > file > defaults.", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Address to listen on (env HOST). Default 127.0.0.1; 0.0.0.0 for every interface.", valueName: "host"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Port for HTTP and WebSocket (env PORT). Default 8000; 0 picks a free one.", valueName: "port"))
+    var port: Int?
+
+    @Option(help: ArgumentHelp("Token required for writes (env FLOWCHAIN_TOKEN): ?token=… or Authorization: Bearer.", valueName: "token"))
+    var token: String?
+
+    @Flag(help: "Require the token for reads too.")
+    var protectReads = false
+
+    @Flag(help: "Run without the HTTP/WebSocket server.")
+    var noServer = false
+
+    @Option(help: ArgumentHelp("Largest WebSocket message, bytes. Default 65536.", valueName: "bytes"))
+    var maxFrame: Int?
+
+    @Option(help: ArgumentHelp("Most connections served at once. Default 1024.", valueName: "n"))
+    var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("Messages per second per WebSocket (0: no limit). Default 2000.", valueName: "n"))
+    var rateLimit: Int?
 
     @Flag(help: "Feed synthetic readings from devices demo-0…demo-3.")
     var demo = false
@@ -32,59 +61,106 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Append the id of every acknowledged demo reading to this file (used by the crash test).", valueName: "file"))
     var demoAckLog: String?
 
-    @Option(help: ArgumentHelp("Milliseconds between segment blocks.", valueName: "ms"))
-    var blockInterval = 1000
+    @Option(help: ArgumentHelp("Milliseconds between segment blocks. Default 1000.", valueName: "ms"))
+    var blockInterval: Int?
 
-    @Option(help: ArgumentHelp("Most readings in one block; a full block is cut at once.", valueName: "n"))
-    var maxBlockReadings = 4096
+    @Option(help: ArgumentHelp("Most readings in one block; a full block is cut at once. Default 4096.", valueName: "n"))
+    var maxBlockReadings: Int?
 
-    @Option(help: ArgumentHelp("Largest accepted payload, in bytes.", valueName: "bytes"))
-    var maxPayload = 16 * 1024
+    @Option(help: ArgumentHelp("Largest accepted payload, in bytes. Default 16384.", valueName: "bytes"))
+    var maxPayload: Int?
 
     @Option(help: ArgumentHelp("Newest blocks re-verified on start.", valueName: "n"))
     var tailCheck = 32
 
-    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
-    var logLevel = "info"
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default info.", valueName: "level"))
+    var logLevel: String?
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical") }
-        guard blockInterval >= 10 else { throw ValidationError("--block-interval must be at least 10 ms") }
-        guard maxBlockReadings >= 1 else { throw ValidationError("--max-block-readings must be at least 1") }
-        guard maxPayload >= 2 else { throw ValidationError("--max-payload must be at least 2 bytes") }
         guard demoRate > 0, demoRate <= 10_000 else { throw ValidationError("--demo-rate must be in (0, 10000]") }
         guard (1...64).contains(demoDevices) else { throw ValidationError("--demo-devices must be 1…64") }
         guard tailCheck >= 0 else { throw ValidationError("--tail-check must be 0 or more") }
     }
 
+    /// Flags > environment > config file > defaults, checked.
+    func resolve() throws -> (NodeConfiguration, Logger.Level) {
+        let file = try config.map(ConfigFile.load) ?? ConfigFile()
+        let env = ProcessInfo.processInfo.environment
+        var c = NodeConfiguration()
+        c.dataDirectory = DataDirectory(dataDir ?? file.dataDir ?? DataDirectory.defaultPath)
+        let interval = blockInterval ?? file.blockInterval ?? 1000
+        guard interval >= 10 else { throw ValidationError("--block-interval must be at least 10 ms") }
+        c.blockInterval = .milliseconds(interval)
+        c.ingest.maxBlockReadings = maxBlockReadings ?? file.maxBlockReadings ?? 4096
+        guard c.ingest.maxBlockReadings >= 1 else { throw ValidationError("--max-block-readings must be at least 1") }
+        c.ingest.maxPayloadBytes = maxPayload ?? file.maxPayload ?? 16 * 1024
+        guard c.ingest.maxPayloadBytes >= 2 else { throw ValidationError("--max-payload must be at least 2 bytes") }
+        c.tailCheck = tailCheck
+        if noServer {
+            c.server = nil
+        } else {
+            var s = ServerConfiguration()
+            s.host = host ?? env["HOST"] ?? file.host ?? s.host
+            if let p = port {
+                s.port = p
+            } else if let text = env["PORT"] {
+                guard let p = Int(text) else { throw ValidationError("environment PORT='\(text)' is not a port number") }
+                s.port = p
+            } else if let p = file.port {
+                s.port = p
+            }
+            guard (0...65535).contains(s.port) else { throw ValidationError("port \(s.port) is outside 0…65535") }
+            s.token = token ?? env["FLOWCHAIN_TOKEN"] ?? file.token
+            if s.token?.isEmpty == true { s.token = nil }
+            s.protectReads = protectReads || (file.protectReads ?? false)
+            if s.protectReads, s.token == nil { throw ValidationError("--protect-reads needs a token (--token or FLOWCHAIN_TOKEN)") }
+            s.maxFrameBytes = maxFrame ?? file.maxFrameBytes ?? s.maxFrameBytes
+            guard s.maxFrameBytes >= 1024 else { throw ValidationError("--max-frame must be at least 1024 bytes") }
+            s.maxConnections = maxConnections ?? file.maxConnections ?? s.maxConnections
+            guard s.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+            s.rateLimit = rateLimit ?? file.rateLimit ?? s.rateLimit
+            guard s.rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more") }
+            c.server = s
+        }
+        if demo {
+            var d = DemoConfiguration()
+            d.rate = demoRate
+            d.devices = demoDevices
+            d.ackLogPath = demoAckLog
+            c.demo = d
+        }
+        let levelName = logLevel ?? file.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return (c, level)
+    }
+
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let (config, level): (NodeConfiguration, Logger.Level)
+        do {
+            (config, level) = try resolve()
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw failure("\(error)")
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "flowchain")
-
-        var config = NodeConfiguration()
-        config.dataDirectory = DataDirectory(data.dataDir)
-        config.blockInterval = .milliseconds(blockInterval)
-        config.ingest.maxBlockReadings = maxBlockReadings
-        config.ingest.maxPayloadBytes = maxPayload
-        config.tailCheck = tailCheck
-        if demo {
-            var d = DemoConfiguration()
-            d.rate = demoRate
-            d.devices = demoDevices
-            d.ackLogPath = demoAckLog
-            config.demo = d
-        }
         let node: Node
         do {
             node = try Node(configuration: config, logger: logger)
         } catch {
             throw failure("\(error)")
         }
-        try await node.run()
+        do {
+            try await node.run()
+        } catch {
+            throw failure("\(error)")
+        }
     }
 }

@@ -31,7 +31,7 @@ struct CommandLineTests {
     @Test func aNodeRunsReadsVerifiesAndStopsCleanly() async throws {
         let dir = TemporaryDirectory("cli")
         let data = dir.file("data")
-        let node = try FlowchainProcess(["node", "--data-dir", data, "--demo", "--demo-rate", "20", "--block-interval", "200"],
+        let node = try FlowchainProcess(["node", "--data-dir", data, "--port", "0", "--demo", "--demo-rate", "20", "--block-interval", "200"],
                                         outputPath: dir.file("node.log"))
         #expect(try await node.waitForOutput("block 2 sealed"), "\(node.output)")
 
@@ -69,7 +69,7 @@ struct CommandLineTests {
     @Test func aNodeRefusesADamagedLedgerWithoutTouchingIt() async throws {
         let dir = TemporaryDirectory("cli")
         let data = dir.file("data")
-        let node = try FlowchainProcess(["node", "--data-dir", data, "--demo", "--block-interval", "100"], outputPath: dir.file("node.log"))
+        let node = try FlowchainProcess(["node", "--data-dir", data, "--port", "0", "--demo", "--block-interval", "100"], outputPath: dir.file("node.log"))
         #expect(try await node.waitForOutput("block 3 sealed"))
         node.signal(SIGINT)
         #expect(try await node.wait() == 0)

@@ -24,7 +24,7 @@ struct CrashSafetyTests {
         let dir = TemporaryDirectory("crash")
         let data = dir.file("data")
         let ackLog = dir.file("acks.txt")
-        let args = ["node", "--data-dir", data, "--demo", "--demo-rate", "50", "--block-interval", "100",
+        let args = ["node", "--data-dir", data, "--port", "0", "--demo", "--demo-rate", "50", "--block-interval", "100",
                     "--demo-ack-log", ackLog]
         var rng = SeededRandom(seed: UInt64(ProcessInfo.processInfo.environment["FLOWCHAIN_CRASH_SEED"] ?? "") ?? 20_261_125)
         let cycles = 24

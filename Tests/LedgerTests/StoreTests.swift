@@ -21,7 +21,7 @@ struct StoreTests {
             readings.append(try Fixtures.reading(Self.key, device: "a", seq: UInt64(i), time: 1000 + Int64(i / 3)))
             readings.append(try Fixtures.reading(Self.key, device: "b", seq: UInt64(i), time: 1000 + Int64(i)))
         }
-        #expect(try store.commitSync(readings) == Array(repeating: .stored, count: 500))
+        #expect(try store.commitSync(readings) == (1...500).map { .stored(rowid: Int64($0)) })
 
         var seen: [UInt64] = []
         var cursor: ReadingCursor? = nil
@@ -54,7 +54,7 @@ struct StoreTests {
         let r1 = try Fixtures.reading(Self.key, seq: 1)
         let r2 = try Fixtures.reading(Self.key, seq: 2)
         let stale = try Fixtures.reading(Self.key, seq: 2, payload: #"{"temperature":99}"#)
-        #expect(try store.commitSync([r1, r2, r1]) == [.stored, .stored, .duplicate])
+        #expect(try store.commitSync([r1, r2, r1]) == [.stored(rowid: 1), .stored(rowid: 2), .duplicate])
         #expect(try store.commitSync([r2, stale]) == [.duplicate, .seqNotIncreasing(last: 2)])
         #expect(try store.counts().readings == 2)
     }

@@ -1,4 +1,5 @@
 import Ledger
+import Network
 
 /// Everything `flowchain node` can be told; defaults are the embedded ones a newcomer runs with.
 public struct NodeConfiguration: Sendable {
@@ -9,6 +10,8 @@ public struct NodeConfiguration: Sendable {
     /// Blocks re-verified on start.
     public var tailCheck = LedgerStore.defaultTailCheck
     public var demo: DemoConfiguration? = nil
+    /// The HTTP/WebSocket server; nil runs the node without one.
+    public var server: ServerConfiguration? = ServerConfiguration()
 
     public init() {}
 }

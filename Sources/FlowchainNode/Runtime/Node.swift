@@ -2,14 +2,19 @@ import FlowchainCrypto
 import Foundation
 import Ledger
 import Logging
+import Network
 import ServiceLifecycle
 
 /// One running node: its key, its store, its ingest engine and the services around them.
 public final class Node: Sendable {
+    public static let version = "0.2.0"
+
     public let configuration: NodeConfiguration
     public let key: PrivateKey
     public let store: LedgerStore
     public let engine: IngestEngine
+    public let feed: LiveFeed
+    public let metrics: NodeMetrics
     let logger: Logger
 
     /// Opens the data directory (creating the key on first run) and verifies the store's tail.
@@ -22,29 +27,59 @@ public final class Node: Sendable {
         if created { logger.info("created node key \(dir.keyPath): public key \(key.publicKey)") }
         self.key = key
         store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: configuration.tailCheck)
-        engine = try IngestEngine(store: store, key: key, configuration: configuration.ingest, onBlock: { [logger] header in
-            logger.info("block \(header.height) sealed: \(header.count) readings, hash \(header.hash.hex.prefix(16)), root \(header.merkleRoot.hex.prefix(16))")
-        })
+        let feed = LiveFeed(capacity: configuration.server?.subscriberBuffer ?? 1024)
+        let metrics = NodeMetrics()
+        self.feed = feed
+        self.metrics = metrics
+        engine = try IngestEngine(
+            store: store, key: key, configuration: configuration.ingest,
+            onBlock: { [logger] header in
+                metrics.blocks.increment()
+                feed.publish(header)
+                logger.info("block \(header.height) sealed: \(header.count) readings, hash \(header.hash.hex.prefix(16)), root \(header.merkleRoot.hex.prefix(16))")
+            },
+            onStored: { readings in
+                for r in readings { metrics.readingIngested(source: r.reading.source.description) }
+                feed.publish(readings)
+            })
     }
 
-    /// Runs until SIGTERM or SIGINT, then stops the feeds, seals pending readings and returns.
-    public func run() async throws {
+    /// Runs until SIGTERM or SIGINT, then stops the feeds and the server, seals pending readings
+    /// and returns. `onListening` gets the server's bound port (useful with port 0).
+    public func run(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let counts = try store.counts()
         let tip = try store.tip()
         logger.info("node ready: key \(key.publicKey), data dir \(configuration.dataDirectory.path), tip \(tip.map { "block \($0.height)" } ?? "none"), \(counts.readings) readings (\(counts.pending) pending)")
-        // Shut down in reverse order: feeds stop first, then the cutter seals what they left.
+        // Shut down in reverse order: feeds stop first, then the server, then the cutter seals what is left.
         var services: [any Service] = [BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
+        if let server = configuration.server {
+            let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version)
+            services.append(FlowchainServer(services: nodeServices, logger: logger, onListening: onListening))
+            services.append(FeedCloser(feed: feed))
+        }
         if let demo = configuration.demo {
             services.append(DemoFeeder(engine: engine, configuration: demo, logger: logger))
         }
         var groupLogger = logger
         groupLogger.logLevel = max(logger.logLevel, .notice)
-        let group = ServiceGroup(configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: groupLogger))
-        try await group.run()
+            logger: groupLogger)
+        // Long-lived WebSockets must not hold the node up forever: after this, they are cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
+        try await ServiceGroup(configuration: groupConfiguration).run()
         let final = try store.counts()
         logger.info("node stopped cleanly: \(final.blocks) blocks, \(final.readings) readings, \(final.pending) pending")
+    }
+}
+
+/// Ends every viewer and subscription stream when shutdown starts, so their connections close
+/// promptly instead of waiting for events that will not come.
+struct FeedCloser: Service {
+    let feed: LiveFeed
+    func run() async throws {
+        try? await gracefulShutdown()
+        feed.finishAll()
     }
 }

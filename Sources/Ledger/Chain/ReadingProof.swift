@@ -38,3 +38,47 @@ public struct ReadingProof: Sendable, Equatable {
         return .valid(height: block.height)
     }
 }
+
+extension ReadingProof {
+    /// The proof as a self-contained JSON document (`flowchain-proof/1`): the exact encodings in
+    /// hex, so it verifies anywhere with no access to the node.
+    public struct Portable: Codable, Sendable, Equatable {
+        public static let formatName = "flowchain-proof/1"
+
+        public struct Path: Codable, Sendable, Equatable {
+            public let index: UInt32
+            public let count: UInt32
+            public let siblings: [Digest32]
+        }
+
+        public let format: String
+        /// Hex of the reading's canonical encoding.
+        public let reading: String
+        /// Hex of the block header's encoding; nil while the reading waits for its block.
+        public let block: String?
+        public let merkle: Path?
+    }
+
+    public var portable: Portable {
+        Portable(
+            format: Portable.formatName,
+            reading: Hex.encode(reading.encoded),
+            block: block.map { Hex.encode($0.encoded) },
+            merkle: merkle.map { Portable.Path(index: $0.index, count: $0.count, siblings: $0.siblings) })
+    }
+
+    /// Rebuilds a proof from its portable form; a malformed document is a `DecodingError` naming the part.
+    public init(portable p: Portable) throws {
+        guard p.format == Portable.formatName else {
+            throw DecodingError.invalid(field: "format", reason: "expected \(Portable.formatName), got \(p.format)")
+        }
+        guard let readingBytes = Hex.decode(p.reading) else { throw DecodingError.invalid(field: "reading", reason: "not hex") }
+        let reading = try Reading(encoded: readingBytes)
+        var block: BlockHeader? = nil
+        if let hex = p.block {
+            guard let bytes = Hex.decode(hex) else { throw DecodingError.invalid(field: "block", reason: "not hex") }
+            block = try BlockHeader(encoded: bytes)
+        }
+        self.init(reading: reading, block: block, merkle: p.merkle.map { MerkleProof(index: $0.index, count: $0.count, siblings: $0.siblings) })
+    }
+}

@@ -3,6 +3,14 @@ import Foundation
 import GRDB
 
 extension LedgerStore {
+    /// The newest `limit` readings of `device`, newest first.
+    public func readings(device: String, limit: Int, newestFirst: Bool) throws -> [StoredReading] {
+        try read("latest readings") { db in
+            try Row.fetchAll(db, sql: "SELECT rowid, encoded FROM reading WHERE device = ? ORDER BY time DESC, rowid DESC LIMIT ?",
+                             arguments: [device, limit]).map { try Self.storedReading($0, db) }
+        }
+    }
+
     /// Readings of `device` with `from <= time <= to`, oldest first, at most `limit` per page.
     public func readings(device: String, from: Int64 = .min, to: Int64 = .max, limit: Int = 100, after cursor: ReadingCursor? = nil) throws -> Page<StoredReading> {
         let limit = max(1, min(limit, 10_000))
@@ -107,6 +115,57 @@ extension LedgerStore {
                 out[row["device"]] = UInt64(bitPattern: row["seq"] as Int64)
             }
             return out
+        }
+    }
+
+    /// The newest seq of `device`, nil when it has none.
+    public func lastSeq(device: String) throws -> UInt64? {
+        try read("last seq") { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM reading WHERE device = ?", arguments: [device]).map { UInt64($0) }
+        }
+    }
+
+    /// Readings that arrived after `cursor` (a rowid), optionally of one device, oldest first:
+    /// how a subscriber catches up without gaps.
+    public func readings(afterCursor cursor: Int64, device: String? = nil, limit: Int = 500) throws -> [StoredReading] {
+        try read("replay readings") { db in
+            let rows = device == nil
+                ? try Row.fetchAll(db, sql: "SELECT rowid, encoded FROM reading WHERE rowid > ? ORDER BY rowid LIMIT ?", arguments: [cursor, limit])
+                : try Row.fetchAll(db, sql: "SELECT rowid, encoded FROM reading WHERE rowid > ? AND device = ? ORDER BY rowid LIMIT ?", arguments: [cursor, device, limit])
+            return try rows.map { try Self.storedReading($0, db) }
+        }
+    }
+
+    /// The newest arrival position (0 when empty): a subscription starting "now" resumes after it.
+    public func lastCursor() throws -> Int64 {
+        try read("last cursor") { db in try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM reading") ?? 0 }
+    }
+
+    /// Blocks from `height` upwards, oldest first.
+    public func blocks(from height: UInt64, limit: Int = 100) throws -> [BlockHeader] {
+        try read("list blocks") { db in
+            try Data.fetchAll(db, sql: "SELECT header FROM block WHERE height >= ? ORDER BY height LIMIT ?", arguments: [Int64(height), limit])
+                .map { try BlockHeader(encoded: Array($0)) }
+        }
+    }
+
+    /// Known devices with their newest seq and time, for dashboards. Walks the (device, time)
+    /// index one device at a time, so it costs O(devices · log n), not a scan of every reading.
+    public func devices(limit: Int = 1000) throws -> [(device: String, lastSeq: UInt64, lastTime: Int64)] {
+        try read("list devices") { db in
+            let names = try String.fetchAll(db, sql: """
+                WITH RECURSIVE d(device) AS (
+                    SELECT MIN(device) FROM reading
+                    UNION ALL
+                    SELECT (SELECT MIN(device) FROM reading WHERE device > d.device) FROM d WHERE d.device IS NOT NULL
+                )
+                SELECT device FROM d WHERE device IS NOT NULL LIMIT ?
+                """, arguments: [limit])
+            return try names.map { name in
+                let seq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM reading WHERE device = ?", arguments: [name]) ?? 0
+                let time = try Int64.fetchOne(db, sql: "SELECT MAX(time) FROM reading WHERE device = ?", arguments: [name]) ?? 0
+                return (name, UInt64(seq), time)
+            }
         }
     }
 

@@ -42,7 +42,7 @@ extension LedgerStore {
             // seq is above every stored seq of the device, so neither unique key can collide.
             try insert.execute(arguments: [r.id.withUnsafeBytes { Data($0) }, r.device, seq, r.time, Data(r.encoded)])
             last[r.device] = seq
-            outcomes.append(.stored)
+            outcomes.append(.stored(rowid: db.lastInsertedRowID))
         }
         return outcomes
     }

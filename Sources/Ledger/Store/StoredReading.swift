@@ -39,8 +39,8 @@ public struct ReadingCursor: Sendable, Equatable {
 
 /// What the store did with a reading handed to `commit`.
 public enum CommitOutcome: Sendable, Equatable {
-    /// Newly stored and durable.
-    case stored
+    /// Newly stored and durable, at this arrival position (the subscription cursor).
+    case stored(rowid: Int64)
     /// The same reading (same id) was already stored; nothing changed.
     case duplicate
     /// Refused: the device already has a reading with this or a later `seq`.

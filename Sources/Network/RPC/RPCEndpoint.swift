@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// `ws /rpc`: JSON-RPC 2.0 over WebSocket, one request or batch per text message. Requests on one
+/// connection run concurrently (up to `rpcConcurrency`), so responses may come back out of order.
+struct RPCEndpoint: Sendable {
+    typealias Context = BasicWebSocketRequestContext
+    let services: NodeServices
+    let logger: Logger
+
+    func add(to router: Router<Context>) {
+        let services = self.services
+        router.ws("/rpc", shouldUpgrade: { request, _ in
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
+            let token = presentedToken(context.request)
+            try await Self.serve(inbound: inbound, outbound: outbound, token: token, services: services)
+        })
+    }
+
+    static func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, token: String?, services: NodeServices) async throws {
+        services.metrics.connectionOpened("rpc")
+        defer { services.metrics.connectionClosed("rpc") }
+        let session = RPCSession(services: services, token: token) { bytes in
+            await DeviceEndpoints.sendText(outbound, bytes)
+        }
+        defer { session.close() }
+        let dispatcher = RPCDispatcher(services: services, session: session)
+        var limiter = RateLimiter(perSecond: services.configuration.rateLimit)
+        let maxInFlight = services.configuration.rpcConcurrency
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for try await message in inbound.messages(maxSize: services.configuration.maxFrameBytes) {
+                guard limiter.allow() else {
+                    services.metrics.error("rate_limited")
+                    _ = await session.send(RPCResponse.error(id: nil, .rateLimited))
+                    continue
+                }
+                guard case let .text(text) = message else {
+                    services.metrics.error("binary_frame")
+                    _ = await session.send(RPCResponse.error(id: nil, .invalidRequest("binary messages are not accepted; send JSON-RPC as text")))
+                    continue
+                }
+                if inFlight >= maxInFlight {
+                    try await group.next()
+                    inFlight -= 1
+                }
+                inFlight += 1
+                group.addTask {
+                    if let reply = await handle(Array(text.utf8), dispatcher: dispatcher) {
+                        _ = await session.send(reply)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// One message: a request, a notification or a batch. nil when nothing is to be sent back.
+    static func handle(_ bytes: [UInt8], dispatcher: RPCDispatcher) async -> [UInt8]? {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            dispatcher.services.metrics.error("parse_error")
+            return RPCResponse.error(id: nil, .parse("the message is not valid JSON"))
+        }
+        if let batch = parsed as? [Any] {
+            guard !batch.isEmpty else { return RPCResponse.error(id: nil, .invalidRequest("an empty batch")) }
+            guard batch.count <= 1000 else { return RPCResponse.error(id: nil, .invalidRequest("a batch holds at most 1000 requests")) }
+            var replies: [[UInt8]] = []
+            for item in batch {
+                if let reply = await handleOne(item, dispatcher: dispatcher) { replies.append(reply) }
+            }
+            guard !replies.isEmpty else { return nil }
+            var w = JSONWriter()
+            w.beginArray(); for r in replies { w.raw(r) }; w.endArray()
+            return w.bytes
+        }
+        return await handleOne(parsed, dispatcher: dispatcher)
+    }
+
+    static func handleOne(_ value: Any, dispatcher: RPCDispatcher) async -> [UInt8]? {
+        switch RPCRequest.from(value) {
+        case let .request(request): return await dispatcher.handle(request)
+        case let .invalid(id, error):
+            dispatcher.services.metrics.error(error.kind ?? "invalid_request")
+            return RPCResponse.error(id: id, error)
+        }
+    }
+}

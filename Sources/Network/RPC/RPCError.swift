@@ -1,0 +1,39 @@
+import Ledger
+
+/// A JSON-RPC 2.0 error object. Codes -32700…-32600 are the standard ones; -32000… are Flowchain's.
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: Int
+    public let message: String
+    /// A short machine-readable kind, sent as `data.kind`.
+    public let kind: String?
+
+    public init(code: Int, message: String, kind: String? = nil) {
+        self.code = code
+        self.message = message
+        self.kind = kind
+    }
+
+    public var description: String { "\(message) (\(code))" }
+
+    public static func parse(_ why: String) -> RPCError { .init(code: -32700, message: "parse error: \(why)", kind: "parse_error") }
+    public static func invalidRequest(_ why: String) -> RPCError { .init(code: -32600, message: "invalid request: \(why)", kind: "invalid_request") }
+    public static func methodNotFound(_ name: String) -> RPCError {
+        .init(code: -32601, message: "method not found: '\(name)'; see docs/rpc.md for the methods", kind: "method_not_found")
+    }
+    public static func invalidParams(_ why: String) -> RPCError { .init(code: -32602, message: "invalid params: \(why)", kind: "invalid_params") }
+    public static func internalError(_ why: String) -> RPCError { .init(code: -32603, message: "internal error: \(why)", kind: "internal") }
+    public static let unauthorized = RPCError(code: -32001, message: "this node requires a token for writes; connect with ?token=… or an Authorization: Bearer header", kind: "unauthorized")
+    public static func rejected(_ e: IngestError) -> RPCError { .init(code: -32002, message: e.description, kind: e.kind) }
+    public static func notFound(_ what: String) -> RPCError { .init(code: -32004, message: "\(what) not found", kind: "not_found") }
+    public static let rateLimited = RPCError(code: -32005, message: "rate limit exceeded on this connection; slow down", kind: "rate_limited")
+
+    func write(into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("code", code)
+        w.field("message", message)
+        if let kind {
+            w.key("data"); w.beginObject(); w.field("kind", kind); w.endObject()
+        }
+        w.endObject()
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Ledger
+import Synchronization
+
+/// One `/rpc` connection's state: what it may do and its live subscriptions.
+final class RPCSession: Sendable {
+    let services: NodeServices
+    let mayWrite: Bool
+    let mayRead: Bool
+    /// Sends one text message to the client; returns false once the connection is gone.
+    let send: @Sendable ([UInt8]) async -> Bool
+    private let subscriptions = Mutex<[UInt64: Task<Void, Never>]>([:])
+    private let nextID = Atomic<UInt64>(1)
+
+    init(services: NodeServices, token: String?, send: @escaping @Sendable ([UInt8]) async -> Bool) {
+        self.services = services
+        mayWrite = services.mayWrite(presented: token)
+        mayRead = services.mayRead(presented: token)
+        self.send = send
+    }
+
+    /// `subscribe {topic: "readings"|"blocks", device?, cursor?}` → `{subscription, cursor}`.
+    /// With a cursor, everything after it is replayed from the store first, so a client that
+    /// reconnects with the last cursor it saw misses nothing and sees nothing twice.
+    func subscribe(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+        let topicName = (p["topic"] as? String) ?? "readings"
+        let device = p["device"] as? String
+        if let device, let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
+        let cursor: Int64?
+        do { cursor = try ReadingWire.optionalInt(p["cursor"], "cursor") } catch { throw .invalidParams(error.description) }
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let start: Int64
+        switch topicName {
+        case "readings":
+            let sub = services.feed.subscribe(.readings(device: device))
+            do { start = try cursor ?? services.store.lastCursor() } catch { services.feed.unsubscribe(sub); throw .internalError("\(error)") }
+            launch(id) { await self.streamReadings(id: id, subscription: sub, after: start, device: device) }
+        case "blocks":
+            guard device == nil else { throw .invalidParams("'device' applies to the readings topic only") }
+            let sub = services.feed.subscribe(.blocks)
+            do { start = try cursor ?? (services.store.tip().map { Int64($0.height) } ?? -1) } catch { services.feed.unsubscribe(sub); throw .internalError("\(error)") }
+            launch(id) { await self.streamBlocks(id: id, subscription: sub, after: start) }
+        default:
+            throw .invalidParams("'topic' must be \"readings\" or \"blocks\"")
+        }
+        var w = JSONWriter()
+        w.beginObject(); w.field("subscription", id); w.field("cursor", start); w.endObject()
+        return w.bytes
+    }
+
+    private func launch(_ id: UInt64, _ body: @escaping @Sendable () async -> Void) {
+        let task = Task { await body() }
+        subscriptions.withLock { $0[id] = task }
+    }
+
+    func unsubscribe(_ id: UInt64) -> Bool {
+        guard let task = subscriptions.withLock({ $0.removeValue(forKey: id) }) else { return false }
+        task.cancel()
+        return true
+    }
+
+    /// Ends every subscription (the connection closed).
+    func close() {
+        let all = subscriptions.withLock { d in defer { d.removeAll() }; return Array(d.values) }
+        for t in all { t.cancel() }
+    }
+
+    private func notify(_ id: UInt64, _ body: (inout JSONWriter) -> Void) async -> Bool {
+        await send(RPCResponse.notification(method: "subscription") { w in
+            w.beginObject()
+            w.field("subscription", id)
+            body(&w)
+            w.endObject()
+        })
+    }
+
+    private func streamReadings(id: UInt64, subscription sub: LiveFeed.Subscription, after start: Int64, device: String?) async {
+        defer { services.feed.unsubscribe(sub) }
+        var last = start
+        var seenDrops = 0
+        guard await replayReadings(id: id, after: &last, device: device) else { return }
+        for await event in sub.events {
+            if Task.isCancelled { return }
+            if sub.dropped > seenDrops {
+                // This subscriber fell behind and live events were dropped: tell it, then fill the
+                // gap from the store so it still sees every reading once.
+                services.metrics.droppedFrames.increment(by: Int64(sub.dropped - seenDrops))
+                seenDrops = sub.dropped
+                guard await notify(id, { $0.field("dropped", seenDrops) }) else { return }
+                guard await replayReadings(id: id, after: &last, device: device) else { return }
+            }
+            guard case let .reading(r) = event, r.rowid > last else { continue }
+            guard await notify(id, { w in w.key("reading"); ReadingWire.write(r, into: &w) }) else { return }
+            last = r.rowid
+        }
+    }
+
+    private func replayReadings(id: UInt64, after last: inout Int64, device: String?) async -> Bool {
+        while !Task.isCancelled {
+            guard let page = try? services.store.readings(afterCursor: last, device: device, limit: 500) else { return false }
+            for r in page {
+                guard await notify(id, { w in w.key("reading"); ReadingWire.write(r, into: &w) }) else { return false }
+                last = r.rowid
+            }
+            if page.count < 500 { return true }
+        }
+        return false
+    }
+
+    private func streamBlocks(id: UInt64, subscription sub: LiveFeed.Subscription, after start: Int64) async {
+        defer { services.feed.unsubscribe(sub) }
+        var last = start
+        var seenDrops = 0
+        guard await replayBlocks(id: id, after: &last) else { return }
+        for await event in sub.events {
+            if Task.isCancelled { return }
+            if sub.dropped > seenDrops {
+                seenDrops = sub.dropped
+                guard await notify(id, { $0.field("dropped", seenDrops) }), await replayBlocks(id: id, after: &last) else { return }
+            }
+            guard case let .block(b) = event, Int64(b.height) > last else { continue }
+            guard await notify(id, { w in w.key("block"); ReadingWire.write(b, into: &w) }) else { return }
+            last = Int64(b.height)
+        }
+    }
+
+    private func replayBlocks(id: UInt64, after last: inout Int64) async -> Bool {
+        while !Task.isCancelled {
+            guard let page = try? services.store.blocks(from: UInt64(last + 1), limit: 200) else { return false }
+            for b in page {
+                guard await notify(id, { w in w.key("block"); ReadingWire.write(b, into: &w) }) else { return false }
+                last = Int64(b.height)
+            }
+            if page.count < 200 { return true }
+        }
+        return false
+    }
+}

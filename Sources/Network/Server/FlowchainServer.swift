@@ -1,0 +1,96 @@
+import FlowchainCrypto
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Ledger
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The node's one HTTP/WebSocket port: the Web-of-Things device server, `/rpc`, `/health`,
+/// `/metrics` and the dashboard.
+public struct FlowchainServer: Service {
+    public typealias Context = BasicWebSocketRequestContext
+    let services: NodeServices
+    let logger: Logger
+    let onListening: @Sendable (String, Int) -> Void
+
+    /// - Parameter onListening: called with the bound host and port (useful with port 0).
+    public init(services: NodeServices, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) {
+        self.services = services
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let config = services.configuration
+        let router = Router(context: Context.self)
+        router.middlewares.add(ErrorLogMiddleware(logger: logger))
+        addHTTPRoutes(router)
+        DeviceEndpoints(services: services, logger: logger).add(to: router)
+        RPCEndpoint(services: services, logger: logger).add(to: router)
+
+        var appLogger = logger
+        appLogger.logLevel = max(logger.logLevel, .notice)
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                configuration: .init(maxFrameSize: config.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))),
+            configuration: .init(
+                address: .hostname(config.host, port: config.port),
+                serverName: "flowchain",
+                availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
+            onServerRunning: { [onListening, logger] channel in
+                let port = channel.localAddress?.port ?? config.port
+                logger.info("listening on http://\(config.host):\(port) (WoT devices at /object/{id}/send, JSON-RPC at /rpc, dashboard at /)")
+                onListening(config.host, port)
+            },
+            logger: appLogger)
+        try await app.run()
+    }
+
+    private func addHTTPRoutes(_ router: Router<Context>) {
+        let services = self.services
+        router.get("/health") { _, _ -> Response in
+            var w = JSONWriter()
+            do {
+                let counts = try services.store.counts()
+                let tip = try services.store.tip()
+                w.beginObject()
+                w.field("status", "ok")
+                w.key("tip"); if let tip { w.int(tip.height) } else { w.null() }
+                w.field("readings", counts.readings)
+                w.field("pending", counts.pending)
+                w.field("publicKey", services.publicKey.hex)
+                w.endObject()
+                return jsonResponse(w.bytes)
+            } catch {
+                w.beginObject(); w.field("status", "unavailable"); w.field("reason", "\(error)"); w.endObject()
+                return jsonResponse(w.bytes, status: .serviceUnavailable)
+            }
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition())))
+        }
+        router.get("/") { _, _ -> Response in Dashboard.page() }
+        router.get("/dashboard.js") { _, _ -> Response in Dashboard.script() }
+    }
+}
+
+/// Logs unexpected handler errors once, with the path; HTTP errors pass through as they are.
+struct ErrorLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            throw HTTPError(.internalServerError, message: "\(error)")
+        }
+    }
+}

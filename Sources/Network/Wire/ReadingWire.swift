@@ -1,0 +1,154 @@
+import FlowchainCrypto
+import Foundation
+import Ledger
+
+/// The JSON shapes of readings and blocks on the wire (RPC, WoT endpoints, dashboard).
+public enum ReadingWire {
+    /// `{"id","device","seq","time","timeSynced","source","payload",…,"cursor","block","leaf"}`;
+    /// the payload is spliced in as the exact signed bytes.
+    public static func write(_ s: StoredReading, into w: inout JSONWriter) {
+        let r = s.reading
+        w.beginObject()
+        w.field("id", r.id.hex)
+        w.field("device", r.device)
+        w.field("seq", r.seq)
+        w.field("time", r.time)
+        w.field("timeSynced", r.timeQuality == .synced)
+        w.field("source", r.source.description)
+        w.key("payload"); w.raw(r.payload)
+        w.field("signer", r.signer.hex)
+        w.field("signature", Hex.encode(r.signature))
+        w.field("cursor", s.rowid)
+        w.key("block"); if let b = s.block { w.int(b) } else { w.null() }
+        w.key("leaf"); if let l = s.leaf { w.int(l) } else { w.null() }
+        w.endObject()
+    }
+
+    public static func write(_ h: BlockHeader, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("height", h.height)
+        w.field("hash", h.hash.hex)
+        w.field("prev", h.prev.hex)
+        w.field("time", h.time)
+        w.field("owner", h.owner.hex)
+        w.field("merkleRoot", h.merkleRoot.hex)
+        w.field("count", h.count)
+        w.field("signature", Hex.encode(h.signature))
+        w.endObject()
+    }
+
+    public static func write(_ ack: Ack, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", ack.id.hex)
+        w.field("device", ack.device)
+        w.field("seq", ack.seq)
+        w.endObject()
+    }
+
+    public static func write(_ proof: ReadingProof, into w: inout JSONWriter) {
+        let p = proof.portable
+        w.beginObject()
+        w.field("format", p.format)
+        w.field("reading", p.reading)
+        w.key("block"); if let b = p.block { w.string(b) } else { w.null() }
+        w.key("merkle")
+        if let m = p.merkle {
+            w.beginObject()
+            w.field("index", m.index)
+            w.field("count", m.count)
+            w.key("siblings"); w.beginArray(); for s in m.siblings { w.string(s.hex) }; w.endArray()
+            w.endObject()
+        } else {
+            w.null()
+        }
+        w.endObject()
+    }
+
+    /// What a client asked to store: a reading signed elsewhere, or a payload for the node to sign.
+    public enum Submission: Sendable {
+        case signed(Reading)
+        case unsigned(device: String, payload: [UInt8], time: Int64?, synced: Bool)
+    }
+
+    /// Parses one submitted reading. Accepted shapes:
+    /// - `{"encoded": "<hex of the canonical encoding>"}`
+    /// - `{"device","seq","time","payload": "<JSON object text>","signer","signature"[,"timeSynced","source"]}` (signed)
+    /// - `{"device","payload": {…}[,"time","timeSynced"]}` (the node signs and numbers it)
+    /// `device` may be omitted when the endpoint names it (`/object/{id}/send`); it must match when given.
+    public static func submission(from object: [String: Any], device impliedDevice: String?, defaultSource: ReadingSource) throws(WireError) -> Submission {
+        if let encoded = object["encoded"] {
+            guard let hex = encoded as? String, let bytes = Hex.decode(hex) else { throw .invalid("'encoded' must be a hex string") }
+            do {
+                let reading = try Reading(encoded: bytes)
+                if let impliedDevice, reading.device != impliedDevice { throw WireError.invalid("the reading is for device '\(reading.device)', not '\(impliedDevice)'") }
+                return .signed(reading)
+            } catch let e as WireError {
+                throw e
+            } catch {
+                throw .invalid("'encoded' does not decode: \(error)")
+            }
+        }
+        let device: String
+        switch (object["device"], impliedDevice) {
+        case let (given as String, implied?):
+            guard given == implied else { throw .invalid("'device' is '\(given)' but this endpoint is for '\(implied)'") }
+            device = given
+        case let (given as String, nil): device = given
+        case (nil, let implied?): device = implied
+        case (nil, nil): throw .invalid("missing 'device'")
+        default: throw .invalid("'device' must be a string")
+        }
+        if let why = DeviceID.problem(with: device) { throw .invalid(why) }
+        let synced = (object["timeSynced"] as? Bool) ?? true
+        let time = try optionalInt(object["time"], "time")
+
+        if object["signature"] != nil || object["signer"] != nil {
+            guard let payloadText = object["payload"] as? String else {
+                throw .invalid("a signed reading carries 'payload' as a string: the exact JSON object text that was signed")
+            }
+            guard let seq = try optionalInt(object["seq"], "seq"), seq >= 0 else { throw .invalid("a signed reading needs 'seq' (a non-negative integer)") }
+            guard let time else { throw .invalid("a signed reading needs 'time' (ms since the epoch)") }
+            guard let signerHex = object["signer"] as? String, let signerBytes = Hex.decode(signerHex), signerBytes.count == 32 else {
+                throw .invalid("'signer' must be 64 hex digits (an Ed25519 public key)")
+            }
+            guard let sigHex = object["signature"] as? String, let signature = Hex.decode(sigHex), signature.count == 64 else {
+                throw .invalid("'signature' must be 128 hex digits (an Ed25519 signature)")
+            }
+            var source = defaultSource
+            if let name = object["source"] {
+                guard let text = name as? String, let s = ReadingSource(name: text) else {
+                    throw .invalid("'source' must be one of \(ReadingSource.allCases.map(\.description).joined(separator: ", "))")
+                }
+                source = s
+            }
+            do {
+                return .signed(try Reading(
+                    device: device, seq: UInt64(seq), time: time, timeQuality: synced ? .synced : .unsynced, source: source,
+                    payload: Array(payloadText.utf8), signer: PublicKey(bytes: signerBytes), signature: signature))
+            } catch {
+                throw .invalid("\(error)")
+            }
+        }
+        guard let payload = object["payload"] else { throw .invalid("missing 'payload' (a JSON object)") }
+        guard payload is [String: Any], let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            throw .invalid("'payload' must be a JSON object")
+        }
+        return .unsigned(device: device, payload: Array(data), time: time, synced: synced)
+    }
+
+    static func optionalInt(_ value: Any?, _ name: String) throws(WireError) -> Int64? {
+        guard let value else { return nil }
+        if let n = value as? NSNumber, !isBoolean(n), n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 9.2e18 {
+            return n.int64Value
+        }
+        throw .invalid("'\(name)' must be an integer")
+    }
+}
+
+/// A request the node cannot make sense of, with the reason.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalid(String)
+    public var description: String {
+        switch self { case let .invalid(why): return why }
+    }
+}

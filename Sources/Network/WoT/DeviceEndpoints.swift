@@ -1,0 +1,214 @@
+import FlowchainCrypto
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Ledger
+import Logging
+import NIOCore
+
+/// The Web-of-Things device server, compatible with the original Flowchain devices:
+/// `ws /object/{id}/send`, `ws /object/{id}/viewer`, `ws /object/{id}/status`,
+/// `GET /object/{id}` (Thing Description) and `GET /object/{id}/readings`.
+struct DeviceEndpoints: Sendable {
+    typealias Context = BasicWebSocketRequestContext
+    let services: NodeServices
+    let logger: Logger
+
+    static func device(_ request: Request, _ context: Context) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        if let why = DeviceID.problem(with: id) { throw HTTPError(.badRequest, message: why) }
+        return id
+    }
+
+    func add(to router: Router<Context>) {
+        let services = self.services
+        let logger = self.logger
+
+        router.ws("/object/:id/send", shouldUpgrade: { request, context in
+            _ = try Self.device(request, context)
+            guard services.mayWrite(presented: presentedToken(request)) else {
+                throw HTTPError(.unauthorized, message: "this node requires a token to send; add ?token=…")
+            }
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
+            let device = context.requestContext.parameters.get("id") ?? ""
+            let wantsAck = ["1", "true", "yes"].contains(context.request.uri.queryParameters.get("ack").map { String($0) } ?? "")
+            try await Self.runSender(device: device, wantsAck: wantsAck, inbound: inbound, outbound: outbound, services: services, logger: logger)
+        })
+
+        router.ws("/object/:id/viewer", shouldUpgrade: { request, context in
+            _ = try Self.device(request, context)
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
+            let device = context.requestContext.parameters.get("id") ?? ""
+            try await Self.runViewer(device: device, inbound: inbound, outbound: outbound, services: services)
+        })
+
+        router.ws("/object/:id/status", shouldUpgrade: { request, context in
+            _ = try Self.device(request, context)
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
+            let device = context.requestContext.parameters.get("id") ?? ""
+            try await Self.runStatus(device: device, inbound: inbound, outbound: outbound, services: services)
+        })
+
+        router.get("/object/:id") { request, context -> Response in
+            let device = try Self.device(request, context)
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            let host = request.head.authority ?? "\(services.configuration.host):\(services.configuration.port)"
+            guard let td = try ThingDescription.make(device: device, host: host, services: services) else {
+                return jsonError(.notFound, "no readings from device '\(device)' yet")
+            }
+            var response = jsonResponse(td)
+            response.headers[.contentType] = "application/td+json; charset=utf-8"
+            return response
+        }
+
+        router.get("/object/:id/readings") { request, context -> Response in
+            let device = try Self.device(request, context)
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            let limit = Int(try queryInt(request, "limit") ?? 100)
+            guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be 1…1000") }
+            var cursor: ReadingCursor? = nil
+            if let text = request.uri.queryParameters.get("cursor") {
+                guard let c = ReadingCursor(String(text)) else { throw HTTPError(.badRequest, message: "cursor '\(text)' is not one this node returned") }
+                cursor = c
+            }
+            let page = try services.store.readings(
+                device: device, from: try queryInt(request, "from") ?? .min, to: try queryInt(request, "to") ?? .max, limit: limit, after: cursor)
+            var w = JSONWriter()
+            w.beginObject()
+            w.field("device", device)
+            w.key("readings"); w.beginArray(); for r in page.items { ReadingWire.write(r, into: &w) }; w.endArray()
+            w.key("nextCursor"); if let n = page.nextCursor { w.string(n) } else { w.null() }
+            w.endObject()
+            return jsonResponse(w.bytes)
+        }
+    }
+
+    static func sendText(_ outbound: WebSocketOutboundWriter, _ bytes: [UInt8]) async -> Bool {
+        do {
+            try await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    static func errorFrame(_ kind: String, _ message: String) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject(); w.key("error"); w.beginObject(); w.field("kind", kind); w.field("message", message); w.endObject(); w.endObject()
+        return w.bytes
+    }
+
+    /// Every text frame holding a JSON object becomes a reading of `device`. Frames carrying a
+    /// `signature` (or `encoded`) are device-signed readings; any other object is the payload
+    /// itself and the node signs it. Errors are always answered; acks only when asked for.
+    static func runSender(device: String, wantsAck: Bool, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                          services: NodeServices, logger: Logger) async throws {
+        services.presence.senderConnected(device)
+        services.metrics.connectionOpened("send")
+        defer {
+            services.presence.senderDisconnected(device)
+            services.metrics.connectionClosed("send")
+        }
+        var limiter = RateLimiter(perSecond: services.configuration.rateLimit)
+        for try await message in inbound.messages(maxSize: services.configuration.maxFrameBytes) {
+            guard limiter.allow() else {
+                services.metrics.error("rate_limited")
+                services.metrics.droppedFrames.increment()
+                _ = await sendText(outbound, errorFrame("rate_limited", "over \(services.configuration.rateLimit) frames/s on this connection; frame dropped"))
+                continue
+            }
+            guard case let .text(text) = message else {
+                services.metrics.error("binary_frame")
+                _ = await sendText(outbound, errorFrame("binary_frame", "binary frames are not accepted; send each reading as a JSON text frame"))
+                continue
+            }
+            let bytes = Array(text.utf8)
+            let result: Result<Ack, IngestError>
+            switch parseFrame(bytes, device: device) {
+            case let .success(submission): result = await services.store(submission, source: .ws)
+            case let .failure(error):
+                services.metrics.error(error.kind)
+                result = .failure(error)
+            }
+            switch result {
+            case let .success(ack) where wantsAck:
+                var w = JSONWriter()
+                w.beginObject(); w.key("ack"); ReadingWire.write(ack, into: &w); w.endObject()
+                guard await sendText(outbound, w.bytes) else { return }
+            case .success: continue
+            case let .failure(error):
+                logger.debug("frame refused", metadata: ["device": "\(device)", "error": "\(error)"])
+                guard await sendText(outbound, errorFrame(error.kind, error.description)) else { return }
+            }
+        }
+    }
+
+    static func parseFrame(_ bytes: [UInt8], device: String) -> Result<ReadingWire.Submission, IngestError> {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            return .failure(.payloadNotJSONObject("the frame is not valid JSON"))
+        }
+        guard let dict = object as? [String: Any] else { return .failure(.payloadNotJSONObject("the frame is JSON but not an object")) }
+        if dict["signature"] != nil || dict["encoded"] != nil {
+            do {
+                return .success(try ReadingWire.submission(from: dict, device: device, defaultSource: .ws))
+            } catch {
+                return .failure(.malformed(error.description))
+            }
+        }
+        return .success(.unsigned(device: device, payload: bytes, time: nil, synced: true))
+    }
+
+    /// Streams `device`'s readings as they are committed; reports drops when the viewer is slow.
+    static func runViewer(device: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, services: NodeServices) async throws {
+        services.metrics.connectionOpened("viewer")
+        defer { services.metrics.connectionClosed("viewer") }
+        let sub = services.feed.subscribe(.readings(device: device))
+        defer { services.feed.unsubscribe(sub) }
+        try await untilClosed(inbound) {
+            var seen = 0
+            for await event in sub.events {
+                if sub.dropped > seen {
+                    services.metrics.droppedFrames.increment(by: Int64(sub.dropped - seen))
+                    seen = sub.dropped
+                    var w = JSONWriter()
+                    w.beginObject(); w.field("dropped", seen); w.endObject()
+                    guard await sendText(outbound, w.bytes) else { return }
+                }
+                guard case let .reading(r) = event else { continue }
+                var w = JSONWriter()
+                ReadingWire.write(r, into: &w)
+                guard await sendText(outbound, w.bytes) else { return }
+            }
+        }
+    }
+
+    /// `{"isAlive": true|false}` now and whenever the device's sender connects or disconnects.
+    static func runStatus(device: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, services: NodeServices) async throws {
+        services.metrics.connectionOpened("status")
+        defer { services.metrics.connectionClosed("status") }
+        let (id, changes) = services.presence.watch(device)
+        defer { services.presence.unwatch(device, id: id) }
+        try await untilClosed(inbound) {
+            for await alive in changes {
+                guard await sendText(outbound, Array("{\"isAlive\":\(alive)}".utf8)) else { return }
+            }
+        }
+    }
+
+    /// Runs `body` until it ends or the client closes the connection, whichever comes first.
+    static func untilClosed(_ inbound: WebSocketInboundStream, _ body: @escaping @Sendable () async -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { for try await _ in inbound {} }
+            group.addTask { await body() }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+}
