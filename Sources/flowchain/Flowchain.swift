@@ -12,8 +12,8 @@ struct Flowchain: AsyncParsableCommand {
             The read commands (readings, blocks, verify, check) work while the node runs.
             """,
         subcommands: [
-            NodeCommand.self, KeygenCommand.self, ReadingsCommand.self, BlocksCommand.self,
-            VerifyCommand.self, CheckCommand.self, BenchCommand.self,
+            NodeCommand.self, KeygenCommand.self, SendCommand.self, TailCommand.self, ReadingsCommand.self,
+            BlocksCommand.self, VerifyCommand.self, ProofCommand.self, CheckCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -3,6 +3,7 @@ import FlowchainCrypto
 import FlowchainNode
 import Foundation
 import Ledger
+import Network
 
 /// Opens a node's ledger read-only; safe while the node runs (SQLite WAL readers never block it).
 func openReadOnly(_ data: DataDirOption) throws -> LedgerStore {
@@ -32,7 +33,7 @@ func blockJSON(_ h: BlockHeader) -> [String: Any] {
      "merkleRoot": h.merkleRoot.hex, "count": h.count, "signature": Hex.encode(h.signature)]
 }
 
-struct ReadingsCommand: ParsableCommand {
+struct ReadingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "readings",
         abstract: "List a device's readings in a time range, oldest first.",
@@ -40,6 +41,7 @@ struct ReadingsCommand: ParsableCommand {
     )
 
     @OptionGroup var data: DataDirOption
+    @OptionGroup var remote: NodeOption
     @Option(help: "The device id.") var device: String
     @Option(parsing: .unconditional, help: "Earliest time (inclusive).") var from: String?
     @Option(parsing: .unconditional, help: "Latest time (inclusive).") var to: String?
@@ -51,9 +53,13 @@ struct ReadingsCommand: ParsableCommand {
         guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
     }
 
-    func run() throws {
+    func run() async throws {
         let fromMs = try from.map { try parseTime($0, option: "--from") } ?? .min
         let toMs = try to.map { try parseTime($0, option: "--to") } ?? .max
+        if let node = remote.node {
+            try await runRemote(node, fromMs, toMs)
+            return
+        }
         let store = try openReadOnly(data)
         var items: [StoredReading] = []
         var cursor: ReadingCursor? = nil
@@ -83,17 +89,68 @@ struct ReadingsCommand: ParsableCommand {
     }
 }
 
-struct BlocksCommand: ParsableCommand {
+extension ReadingsCommand {
+    /// The same listing from a running node over JSON-RPC.
+    func runRemote(_ node: String, _ fromMs: Int64, _ toMs: Int64) async throws {
+        let (device, limit) = (self.device, self.limit)
+        let items: [UncheckedBox<[String: Any]>]
+        do {
+            items = try await RPCConnection.with(node, token: remote.resolvedToken) { rpc in
+                var out: [UncheckedBox<[String: Any]>] = []
+                var cursor: String? = nil
+                repeat {
+                    var params: [String: Any] = ["device": device, "limit": min(1000, limit - out.count)]
+                    if fromMs != .min { params["from"] = fromMs }
+                    if toMs != .max { params["to"] = toMs }
+                    if let cursor { params["cursor"] = cursor }
+                    let page = try await rpc.call("readings", params) as? [String: Any] ?? [:]
+                    out += ((page["readings"] as? [[String: Any]]) ?? []).map(UncheckedBox.init)
+                    cursor = page["nextCursor"] as? String
+                } while cursor != nil && out.count < limit
+                return out
+            }
+        } catch {
+            throw failure("\(error)")
+        }
+        if json {
+            print(jsonText(["device": device, "readings": items.map(\.value)]))
+            return
+        }
+        for r in items.map(\.value) {
+            let time = (r["time"] as? NSNumber).map { isoTime($0.int64Value) } ?? "?"
+            print("\(time)  seq \(r["seq"] ?? "?")  block \((r["block"] as? NSNumber).map { "\($0)" } ?? "pending")  \(((r["id"] as? String) ?? "").prefix(16))  \(jsonText(r["payload"] ?? NSNull()))")
+        }
+        print("\(items.count) reading(s)")
+    }
+}
+
+struct BlocksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "blocks",
         abstract: "List the newest segment blocks."
     )
 
     @OptionGroup var data: DataDirOption
+    @OptionGroup var remote: NodeOption
     @Option(help: "How many blocks to list.") var limit = 20
     @Flag(help: "Print JSON instead of a table.") var json = false
 
-    func run() throws {
+    func run() async throws {
+        if let node = remote.node {
+            let limit = max(1, min(500, self.limit))
+            do {
+                let blocks = try await RPCConnection.with(node, token: remote.resolvedToken) { rpc in
+                    UncheckedBox(try await rpc.call("blocks", ["limit": limit]) as? [[String: Any]] ?? [])
+                }.value
+                if json { print(jsonText(["blocks": blocks])); return }
+                for b in blocks {
+                    print("\(b["height"] ?? "?")  \((b["time"] as? NSNumber).map { isoTime($0.int64Value) } ?? "?")  \(b["count"] ?? "?") readings  \(((b["hash"] as? String) ?? "").prefix(16))")
+                }
+            } catch {
+                throw failure("\(error)")
+            }
+            return
+        }
         let store = try openReadOnly(data)
         let blocks: [BlockHeader]
         let counts: LedgerStore.Counts
@@ -120,53 +177,95 @@ struct BlocksCommand: ParsableCommand {
     }
 }
 
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Prove that a reading is in a signed block of this node's chain.",
+        abstract: "Prove that a reading is in a signed block of a node's chain.",
         discussion: """
             Checks the reading's signature, its Merkle path to the block's root, and the block's \
-            signature by the node that owns the data directory. Exit status 0 and `valid: …` when \
-            all hold; 1 and `invalid: <reason>` otherwise. The id may be shortened to a unique \
-            prefix of at least 8 hex digits.
+            signature by the node. Exit status 0 and `valid: …` when all hold; 1 and \
+            `invalid: <reason>` otherwise.
+
+            Where the proof comes from:
+              --data-dir D <id>     the node's ledger on this machine (the id may be a unique prefix of 8+ hex digits)
+              --node URL <id>       a running node; the proof is checked here, not trusted
+              --proof FILE          a portable proof from `flowchain proof` (- for stdin), fully offline
+            --owner KEY pins the node key that must have signed the block.
             """
     )
 
     @OptionGroup var data: DataDirOption
-    @Argument(help: "The reading id (hex).") var readingID: String
+    @OptionGroup var remote: NodeOption
+    @Option(help: ArgumentHelp("A portable proof file (`flowchain proof` output), or - for stdin.", valueName: "file")) var proof: String?
+    @Option(help: ArgumentHelp("The node public key (hex) that must have signed the block.", valueName: "key")) var owner: String?
+    @Argument(help: "The reading id (hex).") var readingID: String?
 
-    func run() throws {
+    func invalid(_ reason: String) -> ExitCode {
+        print("invalid: \(reason)")
+        return ExitCode(1)
+    }
+
+    func report(_ proof: ReadingProof, owner: PublicKey?) throws {
+        switch proof.verify(owner: owner) {
+        case let .valid(height):
+            print("valid: reading \(proof.reading.id) (device \(proof.reading.device), seq \(proof.reading.seq)) is leaf \(proof.merkle?.index ?? 0) of block \(height), signed by \(proof.block?.owner.hex ?? "?")")
+        case let .invalid(reason):
+            throw invalid(reason)
+        }
+    }
+
+    func run() async throws {
+        var pinned: PublicKey? = nil
+        if let owner {
+            guard let bytes = Hex.decode(owner), let key = try? PublicKey(bytes: bytes) else { throw invalid("--owner '\(owner)' is not a public key (64 hex digits)") }
+            pinned = key
+        }
+        if let proof {
+            let data = proof == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: proof)
+            guard let data else { throw invalid("cannot read \(proof)") }
+            let portable: ReadingProof.Portable
+            do { portable = try JSONDecoder().decode(ReadingProof.Portable.self, from: data) } catch { throw invalid("\(proof) is not a flowchain proof: \(error)") }
+            do {
+                let rebuilt = try ReadingProof(portable: portable)
+                if let readingID, !rebuilt.reading.id.hex.hasPrefix(readingID.lowercased()) { throw invalid("the proof is for reading \(rebuilt.reading.id), not \(readingID)") }
+                try report(rebuilt, owner: pinned)
+            } catch let e as ExitCode { throw e } catch { throw invalid("\(error)") }
+            return
+        }
+        guard let readingID else { throw invalid("give a reading id, or --proof FILE") }
+        if let node = remote.node {
+            guard let id = Digest32(hex: readingID) else { throw invalid("'\(readingID)' is not a reading id (64 hex digits)") }
+            let fetched: (ReadingProof.Portable, String)
+            do {
+                fetched = try await RPCConnection.with(node, token: remote.resolvedToken) { rpc in
+                    let info = try await rpc.call("info") as? [String: Any] ?? [:]
+                    let proof = try await rpc.call("proof", ["id": id.hex])
+                    let data = try JSONSerialization.data(withJSONObject: proof)
+                    return (try JSONDecoder().decode(ReadingProof.Portable.self, from: data), info["publicKey"] as? String ?? "")
+                }
+            } catch {
+                throw invalid("\(error)")
+            }
+            do {
+                let nodeKey = try Hex.decode(fetched.1).map { try PublicKey(bytes: $0) }
+                try report(try ReadingProof(portable: fetched.0), owner: pinned ?? nodeKey)
+            } catch let e as ExitCode { throw e } catch { throw invalid("\(error)") }
+            return
+        }
         guard readingID.count >= 8, readingID.count <= 64, let prefix = Hex.decode(readingID.count % 2 == 0 ? readingID : String(readingID.dropLast())) else {
-            print("invalid: '\(readingID)' is not a reading id (8 to 64 hex digits)")
-            throw ExitCode(1)
+            throw invalid("'\(readingID)' is not a reading id (8 to 64 hex digits)")
         }
         let store = try openReadOnly(data)
         do {
             let matches = try store.readings(idPrefix: prefix, limit: 2).filter { $0.reading.id.hex.hasPrefix(readingID.lowercased()) }
-            guard let match = matches.first else {
-                print("invalid: no reading with id \(readingID) in \(store.path)")
-                throw ExitCode(1)
-            }
-            guard matches.count == 1 else {
-                print("invalid: id prefix \(readingID) is ambiguous; give more digits")
-                throw ExitCode(1)
-            }
-            guard let proof = try store.proof(for: match.reading.id) else {
-                print("invalid: reading \(readingID) vanished while being read")
-                throw ExitCode(1)
-            }
-            switch proof.verify(owner: store.owner) {
-            case let .valid(height):
-                print("valid: reading \(proof.reading.id) (device \(proof.reading.device), seq \(proof.reading.seq)) is leaf \(proof.merkle?.index ?? 0) of block \(height), signed by \(proof.block?.owner.hex ?? "?")")
-            case let .invalid(reason):
-                print("invalid: \(reason)")
-                throw ExitCode(1)
-            }
+            guard let match = matches.first else { throw invalid("no reading with id \(readingID) in \(store.path)") }
+            guard matches.count == 1 else { throw invalid("id prefix \(readingID) is ambiguous; give more digits") }
+            guard let proof = try store.proof(for: match.reading.id) else { throw invalid("reading \(readingID) vanished while being read") }
+            try report(proof, owner: pinned ?? store.owner)
         } catch let e as ExitCode {
             throw e
         } catch {
-            print("invalid: \(error)")
-            throw ExitCode(1)
+            throw invalid("\(error)")
         }
     }
 }

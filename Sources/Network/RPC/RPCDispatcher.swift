@@ -208,8 +208,8 @@ struct RPCDispatcher: Sendable {
 }
 
 /// Moves a JSONSerialization value (immutable Foundation containers) into a child task.
-struct UncheckedBox<T>: @unchecked Sendable {
+public struct UncheckedBox<T>: @unchecked Sendable {
     // @unchecked Sendable: only used for values JSONSerialization produced, which nobody mutates.
-    let value: T
-    init(_ value: T) { self.value = value }
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

@@ -138,8 +138,10 @@ public enum ReadingWire {
 
     static func optionalInt(_ value: Any?, _ name: String) throws(WireError) -> Int64? {
         guard let value else { return nil }
-        if let n = value as? NSNumber, !isBoolean(n), n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 9.2e18 {
-            return n.int64Value
+        if let n = value as? NSNumber, !isBoolean(n) {
+            let type = String(cString: n.objCType)
+            if type != "d" && type != "f" { return n.int64Value }
+            if n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 9.2e18 { return n.int64Value }
         }
         throw .invalid("'\(name)' must be an integer")
     }
