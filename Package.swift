@@ -104,7 +104,11 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Ledger", "FlowchainCrypto", "FlowchainTesting", "flowchain"]
+            dependencies: [
+                "Ledger", "FlowchainCrypto", "FlowchainTesting", "Network", "flowchain",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ]
 )

@@ -17,7 +17,7 @@ public final class FlowchainProcess: @unchecked Sendable {
     }
 
     /// Starts `flowchain <arguments>`; stdout and stderr both go to `outputPath`.
-    public init(_ arguments: [String], outputPath: String) throws {
+    public init(_ arguments: [String], outputPath: String, environment: [String: String] = [:]) throws {
         self.outputPath = outputPath
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
@@ -25,6 +25,9 @@ public final class FlowchainProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = out
         process.standardError = out
         process.standardInput = FileHandle.nullDevice

@@ -55,7 +55,9 @@ function addReading(r, live) {
 function draw(d) {
   const c = d.canvas, g = c.getContext("2d"), W = c.width, H = c.height, pad = 28;
   g.clearRect(0, 0, W, H);
-  const now = Date.now(), t0 = now - WINDOW_MS;
+  // The x axis spans from the oldest point shown (at least 30 s) to now, so new devices fill the chart.
+  const now = Date.now(), oldest = d.points.length ? d.points[0].t : now;
+  const span = Math.max(30000, Math.min(WINDOW_MS, now - oldest)), t0 = now - span;
   const keys = [...d.keys];
   d.legend.replaceChildren(...keys.map((k, i) => { const s = el("span", {}, "● " + k); s.style.color = COLORS[i % COLORS.length]; return s; }));
   g.strokeStyle = "#26313c"; g.lineWidth = 1;
@@ -67,13 +69,15 @@ function draw(d) {
     if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
     g.strokeStyle = COLORS[i % COLORS.length]; g.lineWidth = 2; g.beginPath();
     pts.forEach((p, j) => {
-      const x = pad + (W - pad) * (p.t - t0) / WINDOW_MS, y = pad / 2 + (H - pad) * (1 - (p.v[k] - lo) / (hi - lo));
+      const x = pad + (W - pad) * (p.t - t0) / span, y = pad / 2 + (H - pad) * (1 - (p.v[k] - lo) / (hi - lo));
       j ? g.lineTo(x, y) : g.moveTo(x, y);
     });
     g.stroke();
     g.fillStyle = COLORS[i % COLORS.length]; g.font = "20px system-ui";
     g.fillText(hi.toFixed(1), 2, pad / 2 + 16 + i * 22);
   });
+  g.fillStyle = "#8a949e"; g.font = "18px system-ui";
+  g.fillText(`${Math.round(span / 1000)} s`, W - 60, H - 4);
 }
 
 function addBlock(b) {
