@@ -90,7 +90,13 @@ let package = Package(
         // `flowchain bench` scenarios
         .target(
             name: "FlowchainBench",
-            dependencies: ["FlowchainCrypto", "Ledger"],
+            dependencies: [
+                "FlowchainCrypto", "Ledger", "Network",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/FlowchainBench"
         ),
 

@@ -14,6 +14,9 @@ struct BenchCommand: AsyncParsableCommand {
                       in the same run) and acknowledgement latency p50/p99 at a fixed offered load.
               query   device/time-range query latency over --readings stored readings (default
                       1,000,000), with SQLite's query plan.
+              rpc     JSON-RPC submit over WebSocket into a real node process from --clients
+                      connections, beside in-process ingest and a bare WebSocket echo on the same
+                      server stack; the node's RSS idle and under load; dashboard page weight.
               all     every scenario above.
             Build with `swift build -c release` first: debug figures are not representative.
             Each scenario works in a temporary directory it removes afterwards.
@@ -21,10 +24,11 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, all
+        case crypto, store, ingest, query, rpc, all
     }
 
-    @Argument(help: "crypto, store, ingest, query or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc or all.") var scenario: Scenario
+    @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
     @Option(help: "Offered load for the ingest latency measurement, readings/s.") var rate = 1000
@@ -32,13 +36,14 @@ struct BenchCommand: AsyncParsableCommand {
     func validate() throws {
         guard readings >= 1000 else { throw ValidationError("--readings must be at least 1000") }
         guard (1...100_000).contains(rate) else { throw ValidationError("--rate must be 1…100000") }
+        guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1…256") }
     }
 
     func run() async throws {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -46,6 +51,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .store: report = try LedgerBench.store(progress: progress)
             case .ingest: report = try await LedgerBench.ingest(rate: rate, progress: progress)
             case .query: report = try LedgerBench.query(count: readings, progress: progress)
+            case .rpc: report = try await RPCBench.run(clients: clients, progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }

@@ -1,0 +1,266 @@
+import FlowchainCrypto
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Ledger
+import Logging
+import Network
+import WSClient
+
+/// JSON-RPC submit over WebSocket into a real `flowchain node` process, beside in-process ingest
+/// and a bare WebSocket echo on the same server stack, all in one run; plus the node's memory.
+public enum RPCBench {
+    public static func run(clients: Int = 8, inFlight: Int = 32, total: Int = 30_000, progress: (String) -> Void) async throws -> BenchReport {
+        var report = BenchReport(scenario: "rpc")
+        let key = try PrivateKey()
+        let readings = LedgerBench.makeReadings(count: total * 2, devices: clients * inFlight, key: key)
+        let viaRPC = Array(readings[..<total]), inProcess = Array(readings[total...])
+
+        progress("reference (a): in-process ingest of \(total) signed readings")
+        let dir = try LedgerBench.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let engine = try IngestEngine(store: LedgerStore(path: dir + "/inprocess.sqlite", owner: key.publicKey), key: key)
+        let t0 = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let producers = clients * inFlight
+            for p in 0..<producers {
+                group.addTask {
+                    var i = p
+                    while i < inProcess.count { _ = try await engine.submit(inProcess[i]); i += producers }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let inProcessRate = Double(total) / (ContinuousClock.now - t0).seconds
+        report.add("inprocess_ingest_per_s", inProcessRate, "/s")
+
+        progress("reference (b): bare WebSocket echo on Hummingbird, \(clients) clients × \(inFlight) in flight")
+        let echo = try await echoRate(clients: clients, inFlight: inFlight, messages: total, size: 400)
+        report.add("ws_echo_messages_per_s", echo, "/s")
+
+        progress("starting a flowchain node process")
+        let node = try await NodeProcess.start(dataDir: dir + "/node")
+        defer { node.stop() }
+        try await Task.sleep(for: .seconds(2))
+        report.add("node_rss_idle_MB", node.rssMB(), "MB")
+        report.add("node_rss_anon_idle_MB", node.rssMB(field: "RssAnon:"), "MB")
+
+        progress("JSON-RPC submit: \(total) device-signed readings, \(clients) connections × \(inFlight) in flight")
+        let latencies = LatencyBox()
+        let peak = PeakBox()
+        let sampler = Task {
+            while !Task.isCancelled {
+                peak.record(node.rssMB())
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let t1 = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<clients {
+                group.addTask {
+                    try await RPCConnection.with(node.url) { rpc in
+                        try await withThrowingTaskGroup(of: Void.self) { inner in
+                            for lane in 0..<inFlight {
+                                inner.addTask {
+                                    // Each lane owns its devices, so per-device seq order holds.
+                                    var i = c * inFlight + lane
+                                    while i < viaRPC.count {
+                                        let start = ContinuousClock.now
+                                        _ = try await rpc.call("submit", ["encoded": Hex.encode(viaRPC[i].encoded)])
+                                        latencies.add((ContinuousClock.now - start).seconds * 1000)
+                                        i += clients * inFlight
+                                    }
+                                }
+                            }
+                            try await inner.waitForAll()
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let rpcRate = Double(total) / (ContinuousClock.now - t1).seconds
+        sampler.cancel()
+        let sorted = latencies.sorted
+        report.add("rpc_submit_per_s", rpcRate, "/s")
+        report.add("rpc_vs_inprocess", rpcRate / inProcessRate, "ratio")
+        report.add("rpc_vs_ws_echo", rpcRate / echo, "ratio")
+        report.add("rpc_latency_p50_ms", percentile(sorted, 50), "ms")
+        report.add("rpc_latency_p99_ms", percentile(sorted, 99), "ms")
+        report.add("node_rss_under_load_MB", max(peak.value, node.rssMB()), "MB")
+        report.add("node_rss_anon_after_load_MB", node.rssMB(field: "RssAnon:"), "MB")
+        let page = try await node.pageWeight()
+        report.add("dashboard_page_bytes", Double(page), "bytes")
+        report.add("clients", Double(clients), "")
+        report.add("in_flight_per_client", Double(inFlight), "")
+        report.note("every RPC reading is device-signed and verified by the node, as in (a)")
+        return report
+    }
+
+    /// Messages per second through a Hummingbird WebSocket echo route, same client shape as the RPC run.
+    static func echoRate(clients: Int, inFlight: Int, messages: Int, size: Int) async throws -> Double {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        router.ws("/echo") { inbound, outbound, _ in
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case let .text(t) = message { try await outbound.write(.text(t)) }
+            }
+        }
+        let port = PortBox()
+        var logger = Logger(label: "bench-echo")
+        logger.logLevel = .critical
+        let app = Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { port.set($0.localAddress?.port ?? 0) }, logger: logger)
+        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        defer { server.cancel() }
+        while port.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let payload = String(repeating: "x", count: size)
+        let perClient = messages / clients
+        let clientLogger = logger
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port.value)/echo", configuration: .init(maxFrameSize: 1 << 20), logger: clientLogger) { inbound, outbound, _ in
+                        // Keep `inFlight` messages outstanding: send that many, then one per echo.
+                        for _ in 0..<inFlight { try await outbound.write(.text(payload)) }
+                        var sent = inFlight, received = 0
+                        for try await _ in inbound.messages(maxSize: 1 << 20) {
+                            received += 1
+                            if received == perClient { break }
+                            if sent < perClient { try await outbound.write(.text(payload)); sent += 1 }
+                        }
+                        try await outbound.close(.normalClosure, reason: nil)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(perClient * clients) / (ContinuousClock.now - start).seconds
+    }
+}
+
+/// A `flowchain node` child process for benchmarks, on a free port, stopped by PID.
+final class NodeProcess: @unchecked Sendable {
+    // @unchecked Sendable: immutable after start; the process is only signalled.
+    let process: Process
+    let url: String
+    let port: Int
+    let log: String
+
+    private init(process: Process, port: Int, log: String) {
+        self.process = process
+        self.port = port
+        url = "ws://127.0.0.1:\(port)"
+        self.log = log
+    }
+
+    static func start(dataDir: String) async throws -> NodeProcess {
+        let log = dataDir + ".log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        p.arguments = ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", "notice"]
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        // --log-level notice hides the "listening" line; read the port from /proc instead.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let port = listeningPort(pid: p.processIdentifier) { return NodeProcess(process: p, port: port, log: log) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        kill(p.processIdentifier, SIGKILL)
+        throw BenchError.nodeDidNotStart((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// The TCP port the process listens on, from /proc/net/tcp and its socket inodes.
+    static func listeningPort(pid: Int32) -> Int? {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
+        var inodes = Set<String>()
+        for fd in fds {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), target.hasPrefix("socket:[") {
+                inodes.insert(String(target.dropFirst(8).dropLast()))
+            }
+        }
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        for line in table.split(separator: "\n").dropFirst() {
+            let cols = line.split(separator: " ")
+            // state 0A = LISTEN
+            if cols.count > 9, cols[3] == "0A", inodes.contains(String(cols[9])) {
+                return Int(cols[1].split(separator: ":").last ?? "", radix: 16)
+            }
+        }
+        return nil
+    }
+
+    /// A memory figure from /proc/PID/status: VmRSS (all resident pages, shared libraries
+    /// included) or RssAnon (the process's own private memory).
+    func rssMB(field: String = "VmRSS:") -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+        return kb / 1024
+    }
+
+    func pageWeight() async throws -> Int {
+        var total = 0
+        for path in ["/", "/dashboard.js"] {
+            let (data, _) = try await httpGet(port: port, path: path)
+            total += data
+        }
+        return total
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+}
+
+/// Body size of a plain HTTP GET on loopback.
+func httpGet(port: Int, path: String) async throws -> (Int, Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else { throw BenchError.nodeDidNotStart("cannot connect to port \(port)") }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    var data: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n <= 0 { break }
+        data += buffer[0..<n]
+    }
+    let split = data.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound ?? 0
+    return (data.count - split, 200)
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case nodeDidNotStart(String)
+    var description: String {
+        switch self { case let .nodeDidNotStart(log): return "the node did not start:\n\(log.suffix(2000))" }
+    }
+}
+
+final class PortBox: @unchecked Sendable {
+    // @unchecked Sendable: guarded by `lock`.
+    private let lock = NSLock()
+    private var port = 0
+    func set(_ p: Int) { lock.withLock { port = p } }
+    var value: Int { lock.withLock { port } }
+}
+
+final class PeakBox: @unchecked Sendable {
+    // @unchecked Sendable: guarded by `lock`.
+    private let lock = NSLock()
+    private var peak = 0.0
+    func record(_ v: Double) { lock.withLock { if v > peak { peak = v } } }
+    var value: Double { lock.withLock { peak } }
+}
