@@ -27,8 +27,8 @@ public final class Node: Sendable {
         if created { logger.info("created node key \(dir.keyPath): public key \(key.publicKey)") }
         self.key = key
         store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: configuration.tailCheck)
-        let feed = LiveFeed(capacity: configuration.server?.subscriberBuffer ?? 1024)
         let metrics = NodeMetrics()
+        let feed = LiveFeed(capacity: configuration.server?.subscriberBuffer ?? 1024) { metrics.droppedFrames.increment() }
         self.feed = feed
         self.metrics = metrics
         engine = try IngestEngine(

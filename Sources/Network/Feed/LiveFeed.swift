@@ -24,9 +24,12 @@ public final class LiveFeed: Sendable {
         let continuation: AsyncStream<Event>.Continuation
         private let droppedCount = Atomic<Int>(0)
 
-        init(id: UInt64, topic: Topic, capacity: Int) {
+        let onDrop: @Sendable () -> Void
+
+        init(id: UInt64, topic: Topic, capacity: Int, onDrop: @escaping @Sendable () -> Void) {
             self.id = id
             self.topic = topic
+            self.onDrop = onDrop
             (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(capacity))
         }
 
@@ -34,19 +37,27 @@ public final class LiveFeed: Sendable {
         public var dropped: Int { droppedCount.load(ordering: .relaxed) }
 
         func offer(_ event: Event) {
-            if case .dropped = continuation.yield(event) { droppedCount.add(1, ordering: .relaxed) }
+            if case .dropped = continuation.yield(event) {
+                droppedCount.add(1, ordering: .relaxed)
+                onDrop()
+            }
         }
     }
 
     private let subscribers = Mutex<[UInt64: Subscription]>([:])
     private let nextID = Atomic<UInt64>(1)
     public let capacity: Int
+    let onDrop: @Sendable () -> Void
 
-    public init(capacity: Int = 1024) { self.capacity = capacity }
+    /// - Parameter onDrop: called for every event a subscriber had no room for (e.g. to count it).
+    public init(capacity: Int = 1024, onDrop: @escaping @Sendable () -> Void = {}) {
+        self.capacity = capacity
+        self.onDrop = onDrop
+    }
 
     public func subscribe(_ topic: Topic) -> Subscription {
         let id = nextID.add(1, ordering: .relaxed).oldValue
-        let s = Subscription(id: id, topic: topic, capacity: capacity)
+        let s = Subscription(id: id, topic: topic, capacity: capacity, onDrop: onDrop)
         subscribers.withLock { $0[id] = s }
         return s
     }

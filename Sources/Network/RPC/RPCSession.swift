@@ -84,7 +84,6 @@ final class RPCSession: Sendable {
             if sub.dropped > seenDrops {
                 // This subscriber fell behind and live events were dropped: tell it, then fill the
                 // gap from the store so it still sees every reading once.
-                services.metrics.droppedFrames.increment(by: Int64(sub.dropped - seenDrops))
                 seenDrops = sub.dropped
                 guard await notify(id, { $0.field("dropped", seenDrops) }) else { return }
                 guard await replayReadings(id: id, after: &last, device: device) else { return }

@@ -175,7 +175,6 @@ struct DeviceEndpoints: Sendable {
             var seen = 0
             for await event in sub.events {
                 if sub.dropped > seen {
-                    services.metrics.droppedFrames.increment(by: Int64(sub.dropped - seen))
                     seen = sub.dropped
                     var w = JSONWriter()
                     w.beginObject(); w.field("dropped", seen); w.endObject()

@@ -1,0 +1,59 @@
+import FlowchainTesting
+import Foundation
+import Network
+import Testing
+
+/// A viewer that never reads must not slow ingest: its buffer overflows, it loses frames, and it
+/// is told how many.
+@Suite("Slow consumers", .serialized)
+struct SlowConsumerTests {
+    @Test func aViewerThatNeverReadsDoesNotBlockIngestAndIsToldWhatItMissed() async throws {
+        let node = try await RunningNode(["--rate-limit", "0"])
+        // A raw WebSocket handshake with a tiny receive buffer, then never read.
+        let fd = try #require(LoopbackHTTP.connect(port: node.port))
+        defer { close(fd) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let handshake = "GET /object/slow/viewer HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        _ = Array(handshake.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        try await Task.sleep(for: .milliseconds(300))
+
+        let blob = String(repeating: "x", count: 500)
+        let total = 12_000
+        let acked = try await RPCConnection.with(node.url) { rpc -> Int in
+            var acked = 0
+            // 100 readings of ~550 bytes a request: each message stays under the 64 KiB frame limit.
+            for batch in 0..<(total / 100) {
+                let items: [[String: Any]] = (0..<100).map { ["device": "slow", "payload": ["i": batch * 100 + $0, "blob": blob]] }
+                let results = try await rpc.call("submit", ["readings": items]) as? [[String: Any]] ?? []
+                acked += results.filter { $0["ack"] != nil }.count
+            }
+            return acked
+        }
+        #expect(acked == total, "ingest completed while the viewer read nothing")
+
+        let metrics = try LoopbackHTTP.get(port: node.port, path: "/metrics").text
+        let dropped = metrics.split(separator: "\n").first { $0.hasPrefix("flowchain_dropped_frames_total ") }
+        #expect(Int(dropped?.split(separator: " ").last ?? "0") ?? 0 > 0, "drops are counted: \(dropped ?? "none")")
+
+        // Now read what the viewer was sent: somewhere in it, the drop report.
+        var large: Int32 = 4 << 20
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &large, socklen_t(MemoryLayout<Int32>.size))
+        let marker = Array("{\"dropped\":".utf8)
+        var tail: [UInt8] = []
+        var found = false
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, !found {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            // Search only the new bytes (and a marker's length before them).
+            let window = tail + buffer[0..<n]
+            found = window.firstRange(of: marker) != nil
+            tail = Array(window.suffix(marker.count))
+        }
+        #expect(found, "the viewer is told it missed frames")
+        #expect(try await node.stop() == 0)
+    }
+}
