@@ -69,6 +69,7 @@ public final class Node: Sendable {
         // Long-lived WebSockets must not hold the node up forever: after this, they are cancelled.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
         try await ServiceGroup(configuration: groupConfiguration).run()
+        do { try store.checkpoint() } catch { logger.warning("could not checkpoint the WAL on shutdown (harmless; it is replayed on start): \(error)") }
         let final = try store.counts()
         logger.info("node stopped cleanly: \(final.blocks) blocks, \(final.readings) readings, \(final.pending) pending")
     }

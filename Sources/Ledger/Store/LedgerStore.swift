@@ -98,6 +98,16 @@ public final class LedgerStore: Sendable {
 }
 
 extension LedgerStore {
+    /// Moves everything in the WAL into the main database file and truncates the WAL, so a stopped
+    /// node leaves one self-contained file.
+    public func checkpoint() throws {
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch let e as DatabaseError {
+            throw Self.translate(e, path: path, operation: "checkpoint")
+        }
+    }
+
     /// Checkpoints the WAL into the main file and closes every connection. The store is unusable after.
     public func close() throws {
         do {
