@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "flowchain", targets: ["flowchain"]),
         .library(name: "FlowchainCrypto", targets: ["FlowchainCrypto"]),
         .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Network", targets: ["Network"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
@@ -45,6 +46,11 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "Consensus",
+            dependencies: ["FlowchainCrypto", "Ledger"]
+        ),
+
         // HTTP + WebSocket server and client, JSON-RPC 2.0, the Web-of-Things device server
         .target(
             name: "Network",
@@ -80,6 +86,7 @@ let package = Package(
                 "FlowchainNode",
                 "FlowchainBench",
                 "Network",
+                "Consensus",
                 "Ledger",
                 "FlowchainCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -91,7 +98,7 @@ let package = Package(
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Network",
+                "FlowchainCrypto", "Ledger", "Network", "FlowchainTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),
@@ -107,6 +114,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",

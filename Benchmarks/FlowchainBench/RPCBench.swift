@@ -1,4 +1,5 @@
 import FlowchainCrypto
+import FlowchainTesting
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -207,8 +208,7 @@ final class NodeProcess: @unchecked Sendable {
     func pageWeight() async throws -> Int {
         var total = 0
         for path in ["/", "/dashboard.js"] {
-            let (data, _) = try await httpGet(port: port, path: path)
-            total += data
+            total += try LoopbackHTTP.get(port: port, path: path).body.count
         }
         return total
     }
@@ -217,29 +217,6 @@ final class NodeProcess: @unchecked Sendable {
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
     }
-}
-
-/// Body size of a plain HTTP GET on loopback.
-func httpGet(port: Int, path: String) async throws -> (Int, Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard ok == 0 else { throw BenchError.nodeDidNotStart("cannot connect to port \(port)") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    var data: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buffer, buffer.count)
-        if n <= 0 { break }
-        data += buffer[0..<n]
-    }
-    let split = data.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound ?? 0
-    return (data.count - split, 200)
 }
 
 enum BenchError: Error, CustomStringConvertible {

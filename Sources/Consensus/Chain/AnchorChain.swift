@@ -1,0 +1,217 @@
+import FlowchainCrypto
+import Ledger
+import Synchronization
+
+/// One node's view of the anchor chain: every valid block it has seen, arranged as a tree, with
+/// fork choice by most cumulative work (`Σ 2^256/(target+1)`), ties broken by the lower hash.
+/// Not thread-safe: one owner (an actor, or the simulator) drives it.
+public final class AnchorChain {
+    public struct Entry: Sendable {
+        /// nil for the genesis entry.
+        public let block: AnchorBlock?
+        public let hash: Digest32
+        public let parent: Digest32?
+        public let height: UInt64
+        public let time: Int64
+        public let target: UInt256
+        public let modifier: Digest32
+        /// Seconds between this block and its parent (the retarget input for its child).
+        public let spacing: Int64
+        /// Cumulative work from genesis.
+        public let weight: UInt256
+        public let state: StakeState
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case duplicate
+        /// Parent unknown: kept until it arrives; ask a peer for `missing`.
+        case orphan(missing: Digest32)
+        /// Valid, but the tip stays on a heavier branch.
+        case sideChain
+        case extended
+        /// The tip moved to another branch; blocks `disconnected` left the active chain.
+        case reorganized(disconnected: [Digest32], connected: [Digest32])
+    }
+
+    public let genesis: Genesis
+    public let genesisHash: Digest32
+    /// The highest target ever allowed: 64 × the initial one.
+    public let targetLimit: UInt256
+    /// How far ahead of local time a block may be, in seconds.
+    public static let maxFutureDrift: Int64 = 15
+
+    private(set) var entries: [Digest32: Entry] = [:]
+    private var orphans: [Digest32: [AnchorBlock]] = [:]
+    /// Hashes of the active chain by height.
+    private(set) var active: [Digest32] = []
+    public private(set) var tip: Entry
+    let signatures: SignatureCache?
+
+    /// - Parameter signatures: an optional cache of verified block signatures, shared by simulated
+    ///   nodes so each signature is checked once per simulation.
+    public init(genesis: Genesis, signatures: SignatureCache? = nil) {
+        self.genesis = genesis
+        genesisHash = genesis.hash
+        targetLimit = genesis.initialTarget.multipliedSaturating(by: 64)
+        self.signatures = signatures
+        let root = Entry(block: nil, hash: genesisHash, parent: nil, height: 0, time: genesis.time, target: genesis.initialTarget,
+                         modifier: Kernel.genesisModifier(genesisHash), spacing: Int64(genesis.anchorInterval),
+                         weight: .zero, state: StakeState(genesis: genesis))
+        entries[genesisHash] = root
+        active = [genesisHash]
+        tip = root
+    }
+
+    public func entry(_ hash: Digest32) -> Entry? { entries[hash] }
+    public var blockCount: Int { entries.count - 1 }
+
+    /// The active chain's entry at `height`.
+    public func activeEntry(at height: UInt64) -> Entry? {
+        guard height < UInt64(active.count) else { return nil }
+        return entries[active[Int(height)]]
+    }
+
+    /// The target a child of `parent` must carry.
+    public func expectedTarget(after parent: Entry) -> UInt256 {
+        parent.block == nil ? genesis.initialTarget
+            : Kernel.retarget(parent.target, spacing: parent.spacing, interval: genesis.anchorInterval, limit: targetLimit)
+    }
+
+    /// Checks `block` against every rule and adds it; may move the tip. `now` is local time in seconds.
+    @discardableResult
+    public func accept(_ block: AnchorBlock, now: Int64) throws(AnchorViolation) -> Outcome {
+        if entries[block.hash] != nil { return .duplicate }
+        guard block.chain == genesisHash else { throw AnchorViolation(height: block.height, "belongs to another chain (genesis \(block.chain), ours is \(genesisHash))") }
+        guard let parent = entries[block.prev] else {
+            if orphans[block.prev, default: []].count < 64, !(orphans[block.prev]?.contains { $0.hash == block.hash } ?? false) {
+                orphans[block.prev, default: []].append(block)
+            }
+            return .orphan(missing: block.prev)
+        }
+        let oldTip = tip
+        let entry = try validate(block, parent: parent, now: now)
+        entries[block.hash] = entry
+        adopt(entry)
+        // Blocks that were waiting for this one; a bad one among them is dropped.
+        var waiting = orphans.removeValue(forKey: block.hash) ?? []
+        while let child = waiting.popLast() {
+            guard entries[child.hash] == nil, let p = entries[child.prev], let e = try? validate(child, parent: p, now: now) else { continue }
+            entries[child.hash] = e
+            adopt(e)
+            waiting += orphans.removeValue(forKey: child.hash) ?? []
+        }
+        if tip.hash == oldTip.hash { return .sideChain }
+        if isActive(oldTip) { return .extended }
+        // The old tip's branch left the active chain: walk it back to the fork.
+        var disconnected: [Digest32] = []
+        var cursor = oldTip
+        while !isActive(cursor), let p = cursor.parent, let pe = entries[p] {
+            disconnected.append(cursor.hash)
+            cursor = pe
+        }
+        return .reorganized(disconnected: disconnected, connected: Array(active[Int(cursor.height + 1)...]))
+    }
+
+    private func isActive(_ e: Entry) -> Bool { e.height < UInt64(active.count) && active[Int(e.height)] == e.hash }
+
+    /// The entry `block` would become, or the rule it breaks.
+    public func validate(_ b: AnchorBlock, parent: Entry, now: Int64) throws(AnchorViolation) -> Entry {
+        let h = b.height
+        guard h == parent.height + 1 else { throw AnchorViolation(height: h, "height is not parent height + 1 (\(parent.height) + 1)") }
+        guard b.time > parent.time else { throw AnchorViolation(height: h, "timestamp \(b.time) is not after its parent's \(parent.time)") }
+        guard b.time <= now + Self.maxFutureDrift else {
+            throw AnchorViolation(height: h, "timestamp \(b.time) is \(b.time - now) s ahead of local time (at most \(Self.maxFutureDrift))")
+        }
+        let target = expectedTarget(after: parent)
+        guard b.target == target else { throw AnchorViolation(height: h, "wrong target \(b.target.hex.prefix(16))…, expected \(target.hex.prefix(16))…") }
+        guard b.stakeModifier == Kernel.modifier(parentModifier: parent.modifier, parentHash: parent.hash) else {
+            throw AnchorViolation(height: h, "stake modifier does not derive from the parent")
+        }
+        guard parent.state.accounts[b.minter] != nil else { throw AnchorViolation(height: h, "unknown staker \(b.minter)") }
+        let stake = parent.state.stake(of: b.minter)
+        guard stake > 0 else { throw AnchorViolation(height: h, "minter \(b.minter) has no stake") }
+        guard Kernel.check(modifier: b.stakeModifier, key: b.minter, time: b.time, target: b.target, stake: stake) else {
+            throw AnchorViolation(height: h, "kernel hash does not meet target × stake")
+        }
+        guard b.heads.count <= AnchorBlock.maxHeads, b.records.count <= AnchorBlock.maxRecords else {
+            throw AnchorViolation(height: h, "too many heads or records")
+        }
+        if !(signatures?.contains(b.hash) ?? false) {
+            guard b.hasValidSignature else { throw AnchorViolation(height: h, "minter signature does not verify") }
+        }
+        let state = try parent.state.applying(b, chain: genesisHash, bondDelay: genesis.bondDelay, verifySignatures: !(signatures?.contains(b.hash) ?? false))
+        signatures?.insert(b.hash)
+        let (weight, _) = parent.weight.addingReportingOverflow(Kernel.work(b.target))
+        return Entry(block: b, hash: b.hash, parent: parent.hash, height: h, time: b.time, target: b.target, modifier: b.stakeModifier,
+                     spacing: b.time - parent.time, weight: weight, state: state)
+    }
+
+    /// Fork choice: does `entry` beat the current tip?
+    func isBetter(_ e: Entry, than t: Entry) -> Bool {
+        e.weight > t.weight || (e.weight == t.weight && e.hash < t.hash)
+    }
+
+    /// Makes `entry` the tip when it beats the current one.
+    private func adopt(_ entry: Entry) {
+        guard isBetter(entry, than: tip) else { return }
+        // Walk the new branch back to where it meets the active chain.
+        var branch: [Digest32] = []
+        var cursor = entry
+        while !isActive(cursor) {
+            branch.append(cursor.hash)
+            guard let p = cursor.parent, let pe = entries[p] else { break }
+            cursor = pe
+        }
+        active.removeSubrange(Int(cursor.height + 1)...)
+        active += branch.reversed()
+        tip = entry
+    }
+
+    /// Tries to mint on the tip at `time` with `key`: a signed block when the kernel succeeds.
+    /// Heads and records that would break a rule against the tip's state are left out.
+    public func mint(key: PrivateKey, at time: Int64, heads: [BlockHeader] = [], records: [StakeRecord] = []) -> AnchorBlock? {
+        let parent = tip
+        guard time > parent.time else { return nil }
+        let stake = parent.state.stake(of: key.publicKey)
+        let modifier = Kernel.modifier(parentModifier: parent.modifier, parentHash: parent.hash)
+        let target = expectedTarget(after: parent)
+        guard Kernel.check(modifier: modifier, key: key.publicKey, time: time, target: target, stake: stake) else { return nil }
+        // Keep only what applies cleanly, one item at a time.
+        var keptHeads: [BlockHeader] = [], keptRecords: [StakeRecord] = []
+        let chain = genesisHash, delay = genesis.bondDelay
+        func fits(_ hs: [BlockHeader], _ rs: [StakeRecord]) -> Bool {
+            guard let probe = try? AnchorBlock(chain: chain, height: parent.height + 1, prev: parent.hash, time: time, target: target,
+                                               stakeModifier: modifier, heads: hs, records: rs, signedBy: key) else { return false }
+            return (try? parent.state.applying(probe, chain: chain, bondDelay: delay, verifySignatures: true)) != nil
+        }
+        for r in records.prefix(AnchorBlock.maxRecords) where fits([], keptRecords + [r]) { keptRecords.append(r) }
+        for h in heads.prefix(AnchorBlock.maxHeads) where fits(keptHeads + [h], keptRecords) { keptHeads.append(h) }
+        return try? AnchorBlock(chain: chain, height: parent.height + 1, prev: parent.hash, time: time, target: target,
+                                stakeModifier: modifier, heads: keptHeads, records: keptRecords, signedBy: key)
+    }
+
+    /// The first active block whose committed head for `owner` is at `segmentHeight` or above.
+    public func anchor(owner: PublicKey, segmentHeight: UInt64) -> Entry? {
+        guard let last = entries[active.last!], (last.state.heads[owner]?.height).map({ $0 >= segmentHeight }) == true else { return nil }
+        var lo = 0, hi = active.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if let e = entries[active[mid]], (e.state.heads[owner]?.height).map({ $0 >= segmentHeight }) == true { hi = mid } else { lo = mid + 1 }
+        }
+        return entries[active[lo]]
+    }
+
+    /// Blocks of the active chain after `height`, oldest first (for syncing a peer).
+    public func activeBlocks(after height: UInt64, limit: Int = 500) -> [AnchorBlock] {
+        guard height + 1 < UInt64(active.count) else { return [] }
+        return active[Int(height + 1)..<min(active.count, Int(height + 1) + limit)].compactMap { entries[$0]?.block }
+    }
+}
+
+/// Block hashes whose signatures (block, heads, records) were already verified.
+public final class SignatureCache: Sendable {
+    private let seen = Mutex<Set<Digest32>>([])
+    public init() {}
+    func contains(_ h: Digest32) -> Bool { seen.withLock { $0.contains(h) } }
+    func insert(_ h: Digest32) { _ = seen.withLock { $0.insert(h) } }
+}

@@ -1,0 +1,58 @@
+import FlowchainCrypto
+import Ledger
+
+/// The Proof-of-Stake kernel and the chain's difficulty rules.
+public enum Kernel {
+    /// `SHA-256(stakeModifier ‖ publicKey ‖ t)`, read as a 256-bit number.
+    public static func hash(modifier: Digest32, key: PublicKey, time: Int64) -> UInt256 {
+        // modifier (32) ‖ key (32) ‖ time (8, big-endian), hashed from one stack-sized buffer.
+        var buffer = (modifier, key.raw, UInt64(bitPattern: time).bigEndian)
+        return withUnsafeBytes(of: &buffer) { raw in
+            UInt256(SHA256.hash(UnsafeRawBufferPointer(rebasing: raw[0..<72])))
+        }
+    }
+
+    /// True when `key` with `stake` may mint at `time`: kernel hash < target × stake.
+    public static func check(modifier: Digest32, key: PublicKey, time: Int64, target: UInt256, stake: UInt64) -> Bool {
+        guard stake > 0 else { return false }
+        return hash(modifier: modifier, key: key, time: time) < target.multipliedSaturating(by: stake)
+    }
+
+    /// The child's stake modifier: derived from its parent's modifier and hash, so nobody can pick it.
+    public static func modifier(parentModifier: Digest32, parentHash: Digest32) -> Digest32 {
+        SHA256.hash(Array("flowchain/modifier/v1".utf8) + parentModifier.bytes + parentHash.bytes)
+    }
+
+    /// The first modifier, from the genesis hash.
+    public static func genesisModifier(_ genesis: Digest32) -> Digest32 {
+        SHA256.hash(Array("flowchain/modifier/genesis".utf8) + genesis.bytes)
+    }
+
+    /// Blocks in the retarget window: each block moves the target by at most a bounded step.
+    ///
+    /// With exponential block times the PPCoin rule settles where E[spacing] ≈ T·(1 + 1/(n+1)),
+    /// so a short window runs slow: n = 10 gave intervals ~9% long, n = 100 keeps the bias near 1%.
+    public static let retargetWindow: UInt64 = 100
+
+    /// The target for the child of a block with `target` whose own spacing from its parent was
+    /// `spacing` seconds (PPCoin-style: t' = t · ((n−1)·T + 2·s) / ((n+1)·T), s clamped to [1, 10·T]),
+    /// so one block moves the target by a factor within [0.98, 1.18]
+    /// never above `limit`.
+    public static func retarget(_ target: UInt256, spacing: Int64, interval: UInt32, limit: UInt256) -> UInt256 {
+        let T = UInt64(interval)
+        let s = UInt64(min(max(spacing, 1), Int64(10 * T)))
+        let n = retargetWindow
+        let (up, down) = ((n - 1) * T + 2 * s, (n + 1) * T)
+        // Multiply first for precision; divide first when the product would not fit in 256 bits.
+        let product = target.multipliedSaturating(by: up)
+        let next = product == .max ? target.divided(by: down).multipliedSaturating(by: up) : product.divided(by: down)
+        return min(max(next, UInt256(1)), limit)
+    }
+
+    /// A block's share of chain weight: ⌊2^256 / (target + 1)⌋, computed without 257-bit numbers.
+    public static func work(_ target: UInt256) -> UInt256 {
+        let (t1, overflow) = target.addingReportingOverflow(UInt256(1))
+        if overflow { return UInt256(1) }
+        return target.inverted.divided(by: t1).addingReportingOverflow(UInt256(1)).0
+    }
+}
