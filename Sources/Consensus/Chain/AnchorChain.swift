@@ -42,6 +42,7 @@ public final class AnchorChain {
 
     private(set) var entries: [Digest32: Entry] = [:]
     private var orphans: [Digest32: [AnchorBlock]] = [:]
+    private var orphanByHash: [Digest32: AnchorBlock] = [:]
     /// Hashes of the active chain by height.
     private(set) var active: [Digest32] = []
     public private(set) var tip: Entry
@@ -64,6 +65,9 @@ public final class AnchorChain {
 
     public func entry(_ hash: Digest32) -> Entry? { entries[hash] }
     public var blockCount: Int { entries.count - 1 }
+    public var orphanCount: Int { orphanByHash.count }
+    /// Most blocks held while waiting for their parents.
+    public static let maxOrphans = 10_000
 
     /// The active chain's entry at `height`.
     public func activeEntry(at height: UInt64) -> Entry? {
@@ -83,10 +87,15 @@ public final class AnchorChain {
         if entries[block.hash] != nil { return .duplicate }
         guard block.chain == genesisHash else { throw AnchorViolation(height: block.height, "belongs to another chain (genesis \(block.chain), ours is \(genesisHash))") }
         guard let parent = entries[block.prev] else {
-            if orphans[block.prev, default: []].count < 64, !(orphans[block.prev]?.contains { $0.hash == block.hash } ?? false) {
+            if orphanByHash[block.hash] == nil, orphanByHash.count < Self.maxOrphans {
                 orphans[block.prev, default: []].append(block)
+                orphanByHash[block.hash] = block
             }
-            return .orphan(missing: block.prev)
+            // Ask for the deepest block we lack, not just the parent: after a partition the
+            // missing branch can be long, and re-walking held orphans would never reach its base.
+            var missing = block.prev
+            while let held = orphanByHash[missing] { missing = held.prev }
+            return .orphan(missing: missing)
         }
         let oldTip = tip
         let entry = try validate(block, parent: parent, now: now)
@@ -95,6 +104,7 @@ public final class AnchorChain {
         // Blocks that were waiting for this one; a bad one among them is dropped.
         var waiting = orphans.removeValue(forKey: block.hash) ?? []
         while let child = waiting.popLast() {
+            orphanByHash[child.hash] = nil
             guard entries[child.hash] == nil, let p = entries[child.prev], let e = try? validate(child, parent: p, now: now) else { continue }
             entries[child.hash] = e
             adopt(e)

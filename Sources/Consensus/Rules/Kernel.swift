@@ -43,10 +43,14 @@ public enum Kernel {
         let s = UInt64(min(max(spacing, 1), Int64(10 * T)))
         let n = retargetWindow
         let (up, down) = ((n - 1) * T + 2 * s, (n + 1) * T)
-        // Multiply first for precision; divide first when the product would not fit in 256 bits.
-        let product = target.multipliedSaturating(by: up)
-        let next = product == .max ? target.divided(by: down).multipliedSaturating(by: up) : product.divided(by: down)
-        return min(max(next, UInt256(1)), limit)
+        // ⌊target · up / down⌋ exactly, without a 320-bit product: target = q·down + r, so the
+        // result is q·up + ⌊r·up / down⌋, where r·up < 2^128.
+        let q = target.divided(by: down)
+        let r = target.subtracting(q.multipliedSaturating(by: down))
+        let (hi, lo) = r.limbs.3.multipliedFullWidth(by: up)
+        let (tail, _) = down.dividingFullWidth((hi, lo))
+        let (next, overflow) = q.multipliedSaturating(by: up).addingReportingOverflow(UInt256(tail))
+        return overflow ? limit : min(max(next, UInt256(1)), limit)
     }
 
     /// A block's share of chain weight: ⌊2^256 / (target + 1)⌋, computed without 257-bit numbers.

@@ -40,6 +40,8 @@ public final class PoSSimulation {
         let key: PrivateKey
         let chain: AnchorChain
         var group: Int
+        /// This node's own segment chain, reduced to its newest signed header.
+        var segmentHead: BlockHeader? = nil
     }
 
     enum Event {
@@ -55,6 +57,11 @@ public final class PoSSimulation {
     var seq = 0
     var now: Int64 = 0   // ms
     public private(set) var reorganizations = 0
+    /// Each node's committed segment height on the heaviest chain when the partition began.
+    public private(set) var committedAtPartition: [UInt64?]? = nil
+    /// Heaviest height when the partition healed, and when all nodes next agreed on one tip.
+    public private(set) var healedAt: Int? = nil
+    public private(set) var agreedAfterHealAt: Int? = nil
     public private(set) var maxReorgDepth = 0
     /// Anchor heads recorded per node before a partition, for checks after it.
     public private(set) var log: [String] = []
@@ -117,6 +124,20 @@ public final class PoSSimulation {
         }
     }
 
+    /// A new signed segment header for node `i` (stand-in for its real segment chain).
+    func nextSegmentHead(_ i: Int, time: Int64) -> BlockHeader? {
+        let prev = nodes[i].segmentHead
+        return try? BlockHeader(height: prev.map { $0.height + 1 } ?? 0, prev: prev?.hash ?? .zero, time: time * 1000,
+                                merkleRoot: SHA256.hash(Array("sim-\(i)-\(time)".utf8)), count: 1, signedBy: nodes[i].key)
+    }
+
+    /// The newest segment height of node `i` committed on `chain`'s active tip.
+    public func committedSegmentHeight(of i: Int, on chain: AnchorChain) -> UInt64? {
+        chain.tip.state.heads[nodes[i].key.publicKey]?.height
+    }
+
+    public var nodeCount: Int { nodes.count }
+
     /// The height reached by the heaviest node.
     var height: Int { Int(nodes.map { $0.chain.tip.height }.max() ?? 0) }
 
@@ -139,10 +160,23 @@ public final class PoSSimulation {
             let seconds = now / 1000
             if let p = configuration.partition {
                 let split = p.contains(height)
+                if split, committedAtPartition == nil {
+                    let best = heaviest
+                    committedAtPartition = nodes.indices.map { committedSegmentHeight(of: $0, on: best) }
+                }
+                if !split, committedAtPartition != nil, healedAt == nil { healedAt = height }
+                if healedAt != nil, agreedAfterHealAt == nil, agreed { agreedAfterHealAt = height }
                 for i in nodes.indices { nodes[i].group = split ? (i % 2) : 0 }
             }
             for i in nodes.indices {
-                if let block = nodes[i].chain.mint(key: nodes[i].key, at: seconds) {
+                let stake = nodes[i].chain.tip.state.stake(of: nodes[i].key.publicKey)
+                let chain = nodes[i].chain
+                // Cheap pre-check; the segment head is signed only when the kernel succeeds.
+                guard chain.tip.time < seconds, Kernel.check(
+                    modifier: Kernel.modifier(parentModifier: chain.tip.modifier, parentHash: chain.tip.hash), key: nodes[i].key.publicKey,
+                    time: seconds, target: chain.expectedTarget(after: chain.tip), stake: stake) else { continue }
+                nodes[i].segmentHead = nextSegmentHead(i, time: seconds)
+                if let block = nodes[i].chain.mint(key: nodes[i].key, at: seconds, heads: nodes[i].segmentHead.map { [$0] } ?? []) {
                     _ = try? nodes[i].chain.accept(block, now: seconds)
                     broadcast(block, from: i)
                 }
@@ -159,8 +193,11 @@ public final class PoSSimulation {
 
     public var agreed: Bool { Set(nodes.map(\.chain.tip.hash)).count == 1 }
 
+    /// The chain with the most work among the nodes.
+    public var heaviest: AnchorChain { nodes.map(\.chain).reduce(nodes[0].chain) { $1.isBetter($1.tip, than: $0.tip) ? $1 : $0 } }
+
     func report(wall: Duration) -> Report {
-        let best = nodes.map(\.chain).reduce(nodes[0].chain) { $1.isBetter($1.tip, than: $0.tip) ? $1 : $0 }
+        let best = heaviest
         let tip = best.tip
         var minted = [Int](repeating: 0, count: nodes.count)
         let index = Dictionary(uniqueKeysWithValues: nodes.enumerated().map { ($1.key.publicKey, $0) })
