@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "FlowchainCrypto",
                 "Ledger",
+                "Consensus",
                 "Network",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

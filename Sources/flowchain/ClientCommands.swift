@@ -3,6 +3,8 @@ import FlowchainCrypto
 import Foundation
 import Ledger
 import Network
+import Consensus
+import FlowchainNode
 
 /// `--node URL` and `--token` for the commands that talk to a running node over JSON-RPC.
 struct NodeOption: ParsableArguments {
@@ -164,8 +166,18 @@ struct ProofCommand: AsyncParsableCommand {
         }
         let store = try openReadOnly(data)
         guard let proof = try store.proof(for: id) else { throw failure("no reading with id \(id) in \(store.path)") }
+        var portable = proof.portable
+        let genesisPath = (data.dataDir as NSString).appendingPathComponent("genesis.json")
+        if FileManager.default.fileExists(atPath: genesisPath) {
+            do {
+                let node = try AnchorNode(genesis: Genesis.load(genesisPath), key: nil, store: store, now: Int64(Date().timeIntervalSince1970))
+                if let anchored = try await node.anchored(proof) { portable = anchored.portable }
+            } catch {
+                throw failure("\(error)")
+            }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(proof.portable), as: UTF8.self))
+        print(String(decoding: try encoder.encode(portable), as: UTF8.self))
     }
 }

@@ -40,6 +40,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Run without the HTTP/WebSocket server.")
     var noServer = false
 
+    @Option(help: ArgumentHelp("The anchor chain's genesis file (flowchain genesis). Default: <data-dir>/genesis.json, created on first run as a single-node genesis.", valueName: "file"))
+    var genesis: String?
+
+    @Option(help: ArgumentHelp("Anchor interval in seconds for a single-node genesis created on first run.", valueName: "s"))
+    var anchorInterval: UInt32 = 10
+
+    @Flag(help: "Do not mint anchor blocks.")
+    var noMint = false
+
     @Option(help: ArgumentHelp("Largest WebSocket message, bytes. Default 65536.", valueName: "bytes"))
     var maxFrame: Int?
 
@@ -96,6 +105,10 @@ struct NodeCommand: AsyncParsableCommand {
         c.ingest.maxPayloadBytes = maxPayload ?? file.maxPayload ?? 16 * 1024
         guard c.ingest.maxPayloadBytes >= 2 else { throw ValidationError("--max-payload must be at least 2 bytes") }
         c.tailCheck = tailCheck
+        c.genesisPath = genesis
+        guard anchorInterval >= 1 else { throw ValidationError("--anchor-interval must be at least 1 second") }
+        c.anchorInterval = anchorInterval
+        c.mint = !noMint
         if noServer {
             c.server = nil
         } else {

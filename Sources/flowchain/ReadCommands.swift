@@ -4,6 +4,7 @@ import FlowchainNode
 import Foundation
 import Ledger
 import Network
+import Consensus
 
 /// Opens a node's ledger read-only; safe while the node runs (SQLite WAL readers never block it).
 func openReadOnly(_ data: DataDirOption) throws -> LedgerStore {
@@ -205,10 +206,23 @@ struct VerifyCommand: AsyncParsableCommand {
         return ExitCode(1)
     }
 
-    func report(_ proof: ReadingProof, owner: PublicKey?) throws {
+    func report(_ proof: ReadingProof, owner: PublicKey?, anchored: AnchoredProof? = nil, onActiveChain: Bool = true) throws {
+        let subject = "reading \(proof.reading.id) (device \(proof.reading.device), seq \(proof.reading.seq))"
+        if let anchored {
+            switch anchored.verify(owner: owner) {
+            case let .valid(segment, anchorHeight):
+                if !onActiveChain {
+                    throw invalid("anchor block \(anchorHeight) is not on the node's heaviest anchor chain")
+                }
+                print("valid: \(subject) is leaf \(proof.merkle?.index ?? 0) of block \(segment), signed by \(proof.block?.owner.hex ?? "?"), committed by anchor block \(anchorHeight) (minted by \(anchored.anchor.minter.hex.prefix(16))…)")
+            case let .invalid(reason):
+                throw invalid(reason)
+            }
+            return
+        }
         switch proof.verify(owner: owner) {
         case let .valid(height):
-            print("valid: reading \(proof.reading.id) (device \(proof.reading.device), seq \(proof.reading.seq)) is leaf \(proof.merkle?.index ?? 0) of block \(height), signed by \(proof.block?.owner.hex ?? "?")")
+            print("valid: \(subject) is leaf \(proof.merkle?.index ?? 0) of block \(height), signed by \(proof.block?.owner.hex ?? "?"); no anchor block commits it yet")
         case let .invalid(reason):
             throw invalid(reason)
         }
@@ -228,7 +242,7 @@ struct VerifyCommand: AsyncParsableCommand {
             do {
                 let rebuilt = try ReadingProof(portable: portable)
                 if let readingID, !rebuilt.reading.id.hex.hasPrefix(readingID.lowercased()) { throw invalid("the proof is for reading \(rebuilt.reading.id), not \(readingID)") }
-                try report(rebuilt, owner: pinned)
+                try report(rebuilt, owner: pinned, anchored: try AnchoredProof(portable: portable))
             } catch let e as ExitCode { throw e } catch { throw invalid("\(error)") }
             return
         }
@@ -248,7 +262,7 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             do {
                 let nodeKey = try Hex.decode(fetched.1).map { try PublicKey(bytes: $0) }
-                try report(try ReadingProof(portable: fetched.0), owner: pinned ?? nodeKey)
+                try report(try ReadingProof(portable: fetched.0), owner: pinned ?? nodeKey, anchored: try AnchoredProof(portable: fetched.0))
             } catch let e as ExitCode { throw e } catch { throw invalid("\(error)") }
             return
         }
@@ -261,7 +275,17 @@ struct VerifyCommand: AsyncParsableCommand {
             guard let match = matches.first else { throw invalid("no reading with id \(readingID) in \(store.path)") }
             guard matches.count == 1 else { throw invalid("id prefix \(readingID) is ambiguous; give more digits") }
             guard let proof = try store.proof(for: match.reading.id) else { throw invalid("reading \(readingID) vanished while being read") }
-            try report(proof, owner: pinned ?? store.owner)
+            // Replays and re-validates the node's anchor chain, then carries the proof to it.
+            let dir = DataDirectory(data.dataDir)
+            let genesisPath = (dir.path as NSString).appendingPathComponent("genesis.json")
+            var anchored: AnchoredProof? = nil
+            var onActive = true
+            if FileManager.default.fileExists(atPath: genesisPath) {
+                let node = try AnchorNode(genesis: Genesis.load(genesisPath), key: nil, store: store, now: Int64(Date().timeIntervalSince1970))
+                anchored = try await node.anchored(proof)
+                if let anchored { onActive = await node.isOnActiveChain(anchored.anchor) }
+            }
+            try report(proof, owner: pinned ?? store.owner, anchored: anchored, onActiveChain: onActive)
         } catch let e as ExitCode {
             throw e
         } catch {

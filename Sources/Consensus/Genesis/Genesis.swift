@@ -81,12 +81,21 @@ extension Genesis {
         public var bondDelay: UInt32
         public var accounts: [FileAccount]
         public var initialTarget: String?
+
+        public init(chainID: String, time: Int64, anchorInterval: UInt32, bondDelay: UInt32, accounts: [FileAccount], initialTarget: String?) {
+            (self.chainID, self.time, self.anchorInterval, self.bondDelay, self.accounts, self.initialTarget) =
+                (chainID, time, anchorInterval, bondDelay, accounts, initialTarget)
+        }
     }
 
     public struct FileAccount: Codable {
         public var key: String
         public var stake: UInt64
         public var balance: UInt64?
+
+        public init(key: String, stake: UInt64, balance: UInt64?) {
+            (self.key, self.stake, self.balance) = (key, stake, balance)
+        }
     }
 
     public var file: File {
@@ -125,7 +134,7 @@ extension Genesis {
 
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(file).write(to: URL(fileURLWithPath: path))
     }
 }

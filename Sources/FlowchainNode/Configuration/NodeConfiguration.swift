@@ -1,3 +1,4 @@
+import Consensus
 import Ledger
 import Network
 
@@ -10,6 +11,13 @@ public struct NodeConfiguration: Sendable {
     /// Blocks re-verified on start.
     public var tailCheck = LedgerStore.defaultTailCheck
     public var demo: DemoConfiguration? = nil
+    /// The anchor chain's genesis file; nil uses `<data-dir>/genesis.json`, creating a single-node
+    /// genesis there on first run.
+    public var genesisPath: String? = nil
+    /// Anchor interval (seconds) of a single-node genesis created on first run.
+    public var anchorInterval: UInt32 = 10
+    /// Whether this node mints anchor blocks.
+    public var mint = true
     /// The HTTP/WebSocket server; nil runs the node without one.
     public var server: ServerConfiguration? = ServerConfiguration()
 

@@ -1,3 +1,4 @@
+import Consensus
 import FlowchainCrypto
 import Foundation
 import Ledger
@@ -15,6 +16,8 @@ public final class Node: Sendable {
     public let engine: IngestEngine
     public let feed: LiveFeed
     public let metrics: NodeMetrics
+    public let genesis: Genesis
+    public let anchor: AnchorNode
     let logger: Logger
 
     /// Opens the data directory (creating the key on first run) and verifies the store's tail.
@@ -42,6 +45,20 @@ public final class Node: Sendable {
                 for r in readings { metrics.readingIngested(source: r.reading.source.description) }
                 feed.publish(readings)
             })
+        genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
+        anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: Int64(Date().timeIntervalSince1970))
+    }
+
+    /// The configured genesis file, or `<data-dir>/genesis.json`, created on first run as a
+    /// single-node genesis that gives all stake to this node's key.
+    static func loadGenesis(_ configuration: NodeConfiguration, key: PrivateKey, logger: Logger) throws -> Genesis {
+        if let path = configuration.genesisPath { return try Genesis.load(path) }
+        let path = (configuration.dataDirectory.path as NSString).appendingPathComponent("genesis.json")
+        if FileManager.default.fileExists(atPath: path) { return try Genesis.load(path) }
+        let genesis = Genesis.singleNode(key: key.publicKey, time: Int64(Date().timeIntervalSince1970) - 1, anchorInterval: configuration.anchorInterval)
+        try genesis.write(to: path)
+        logger.info("created single-node genesis \(path): chain \(genesis.chainID), anchor interval \(genesis.anchorInterval) s")
+        return genesis
     }
 
     /// Runs until SIGTERM or SIGINT, then stops the feeds and the server, seals pending readings
@@ -49,11 +66,16 @@ public final class Node: Sendable {
     public func run(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let counts = try store.counts()
         let tip = try store.tip()
-        logger.info("node ready: key \(key.publicKey), data dir \(configuration.dataDirectory.path), tip \(tip.map { "block \($0.height)" } ?? "none"), \(counts.readings) readings (\(counts.pending) pending)")
+        let anchorTip = await anchor.tip
+        logger.info("node ready: key \(key.publicKey), data dir \(configuration.dataDirectory.path), tip \(tip.map { "block \($0.height)" } ?? "none"), \(counts.readings) readings (\(counts.pending) pending), anchor chain \(genesis.chainID) at height \(anchorTip.height)")
         // Shut down in reverse order: feeds stop first, then the server, then the cutter seals what is left.
         var services: [any Service] = [BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
+        if configuration.mint { services.append(AnchorMinter(anchor: anchor, logger: logger)) }
         if let server = configuration.server {
-            let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version)
+            let anchor = self.anchor
+            let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version) { proof in
+                try? await anchor.anchored(proof).map { $0.portable }
+            }
             services.append(FlowchainServer(services: nodeServices, logger: logger, onListening: onListening))
             services.append(FeedCloser(feed: feed))
         }

@@ -51,12 +51,40 @@ extension ReadingProof {
             public let siblings: [Digest32]
         }
 
+        /// The extension to the anchor chain: the anchor block committing a segment head at or
+        /// above the reading's block, and the segment headers that chain from one to the other.
+        public struct Anchor: Codable, Sendable, Equatable {
+            /// Hex of the anchor block's encoding.
+            public let block: String
+            /// Hex of the segment headers after the reading's block, up to the committed head.
+            public let segments: [String]
+
+            public init(block: String, segments: [String]) {
+                self.block = block
+                self.segments = segments
+            }
+        }
+
         public let format: String
         /// Hex of the reading's canonical encoding.
         public let reading: String
         /// Hex of the block header's encoding; nil while the reading waits for its block.
         public let block: String?
         public let merkle: Path?
+        /// nil until an anchor block commits the reading's segment.
+        public var anchor: Anchor? = nil
+
+        enum CodingKeys: String, CodingKey { case format, reading, block, merkle, anchor }
+
+        /// Absent parts are written as explicit nulls, so clients can test for them by key.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(format, forKey: .format)
+            try c.encode(reading, forKey: .reading)
+            try c.encode(block, forKey: .block)
+            try c.encode(merkle, forKey: .merkle)
+            try c.encode(anchor, forKey: .anchor)
+        }
     }
 
     public var portable: Portable {

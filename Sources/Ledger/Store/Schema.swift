@@ -36,6 +36,18 @@ enum Schema {
                 CREATE INDEX reading_device_time ON reading(device, time);
                 """)
         }
+        m.registerMigration("v2-anchor") { db in
+            try db.execute(sql: """
+                -- Every valid anchor block this node has seen (active chain and side chains), as
+                -- the Consensus module encoded it; replayed and re-validated on start.
+                CREATE TABLE anchor (
+                    hash BLOB PRIMARY KEY NOT NULL,
+                    height INTEGER NOT NULL,
+                    encoded BLOB NOT NULL
+                );
+                CREATE INDEX anchor_height ON anchor(height);
+                """)
+        }
         return m
     }
 }

@@ -31,7 +31,7 @@ struct RPCDispatcher: Sendable {
         case "submit": return try await submit(p)
         case "readings": return try readings(p)
         case "reading": return try reading(p)
-        case "proof": return try proof(p)
+        case "proof": return try await proof(p)
         case "block": return try block(p)
         case "blocks": return try blocks(p)
         case "tip": return try tip()
@@ -133,12 +133,15 @@ struct RPCDispatcher: Sendable {
         return json { ReadingWire.write(found, into: &$0) }
     }
 
-    private func proof(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func proof(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let proof: ReadingProof?
         do { proof = try services.store.proof(for: id) } catch { throw .internalError("\(error)") }
         guard let proof else { throw .notFound("reading \(id)") }
-        return json { ReadingWire.write(proof, into: &$0) }
+        let portable = await services.anchorProof(proof) ?? proof.portable
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do { return Array(try encoder.encode(portable)) } catch { throw .internalError("\(error)") }
     }
 
     private func block(_ p: [String: Any]) throws(RPCError) -> [UInt8] {

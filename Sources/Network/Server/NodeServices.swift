@@ -12,8 +12,12 @@ public final class NodeServices: Sendable {
     public let configuration: ServerConfiguration
     public let startedAt = Date()
     public let version: String
+    /// Carries a reading's proof on to the anchor chain, when an anchor block commits it.
+    public let anchorProof: @Sendable (ReadingProof) async -> ReadingProof.Portable?
 
-    public init(engine: IngestEngine, feed: LiveFeed, metrics: NodeMetrics, configuration: ServerConfiguration, version: String) {
+    public init(engine: IngestEngine, feed: LiveFeed, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
+                anchorProof: @escaping @Sendable (ReadingProof) async -> ReadingProof.Portable? = { _ in nil }) {
+        self.anchorProof = anchorProof
         self.engine = engine
         store = engine.store
         self.feed = feed

@@ -45,25 +45,6 @@ public enum ReadingWire {
         w.endObject()
     }
 
-    public static func write(_ proof: ReadingProof, into w: inout JSONWriter) {
-        let p = proof.portable
-        w.beginObject()
-        w.field("format", p.format)
-        w.field("reading", p.reading)
-        w.key("block"); if let b = p.block { w.string(b) } else { w.null() }
-        w.key("merkle")
-        if let m = p.merkle {
-            w.beginObject()
-            w.field("index", m.index)
-            w.field("count", m.count)
-            w.key("siblings"); w.beginArray(); for s in m.siblings { w.string(s.hex) }; w.endArray()
-            w.endObject()
-        } else {
-            w.null()
-        }
-        w.endObject()
-    }
-
     /// What a client asked to store: a reading signed elsewhere, or a payload for the node to sign.
     public enum Submission: Sendable {
         case signed(Reading)

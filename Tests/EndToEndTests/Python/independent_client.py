@@ -109,10 +109,10 @@ async def rpc():
         # Wait for the reading to be sealed, then verify its proof independently.
         for _ in range(100):
             proof = (await call("proof", {"id": ack["id"]}))["result"]
-            if proof["block"]:
+            if proof.get("block"):
                 break
             await asyncio.sleep(0.1)
-        check(proof["block"] is not None, "the reading was sealed into a block")
+        check(proof.get("block") is not None, "the reading was sealed into a block")
         verify_proof(proof, info["publicKey"])
 
 

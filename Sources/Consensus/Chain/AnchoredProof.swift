@@ -1,0 +1,68 @@
+import FlowchainCrypto
+import Ledger
+
+/// A reading's proof carried through to the anchor chain: reading → Merkle path → its signed
+/// segment block → the segment headers up to a committed head → the anchor block committing it.
+public struct AnchoredProof: Sendable {
+    public let reading: ReadingProof
+    /// Headers after the reading's block, up to and including the committed head.
+    public let segments: [BlockHeader]
+    public let anchor: AnchorBlock
+
+    public init(reading: ReadingProof, segments: [BlockHeader], anchor: AnchorBlock) {
+        self.reading = reading
+        self.segments = segments
+        self.anchor = anchor
+    }
+
+    public enum Verdict: Equatable, Sendable {
+        case valid(segmentHeight: UInt64, anchorHeight: UInt64)
+        case invalid(String)
+    }
+
+    /// Everything `ReadingProof.verify` checks, then the segment chain and the anchor block's
+    /// signature and commitment. Whether that anchor block is on the heaviest chain is for the
+    /// caller to check against a chain (see `AnchorChain.isOnActiveChain`).
+    public func verify(owner: PublicKey? = nil) -> Verdict {
+        guard case let .valid(height) = reading.verify(owner: owner), let first = reading.block else {
+            if case let .invalid(why) = reading.verify(owner: owner) { return .invalid(why) }
+            return .invalid("the reading is not in a block yet")
+        }
+        var previous = first
+        for s in segments {
+            guard s.owner == first.owner else { return .invalid("segment block \(s.height) has another owner") }
+            guard s.height == previous.height + 1, s.prev == previous.hash else {
+                return .invalid("segment block \(s.height) does not follow block \(previous.height)")
+            }
+            guard s.hasValidSignature else { return .invalid("segment block \(s.height) is not signed by its owner") }
+            previous = s
+        }
+        guard anchor.heads.contains(where: { $0.hash == previous.hash }) else {
+            return .invalid("anchor block \(anchor.height) does not commit segment block \(previous.height)")
+        }
+        guard anchor.hasValidSignature else { return .invalid("anchor block \(anchor.height) is not signed by its minter") }
+        return .valid(segmentHeight: height, anchorHeight: anchor.height)
+    }
+
+    public var portable: ReadingProof.Portable {
+        var p = reading.portable
+        p.anchor = .init(block: Hex.encode(anchor.encoded), segments: segments.map { Hex.encode($0.encoded) })
+        return p
+    }
+
+    /// The anchored proof in a portable document, or nil when it carries no anchor part.
+    public init?(portable p: ReadingProof.Portable) throws {
+        guard let a = p.anchor else { return nil }
+        guard let blockBytes = Hex.decode(a.block) else { throw DecodingError.invalid(field: "anchor.block", reason: "not hex") }
+        let segments = try a.segments.enumerated().map { i, hex in
+            guard let bytes = Hex.decode(hex) else { throw DecodingError.invalid(field: "anchor.segments[\(i)]", reason: "not hex") }
+            return try BlockHeader(encoded: bytes)
+        }
+        self.init(reading: try ReadingProof(portable: p), segments: segments, anchor: try AnchorBlock(encoded: blockBytes))
+    }
+}
+
+extension AnchorChain {
+    /// True when `block` is on this node's heaviest chain.
+    public func isOnActiveChain(_ block: AnchorBlock) -> Bool { activeEntry(at: block.height)?.hash == block.hash }
+}

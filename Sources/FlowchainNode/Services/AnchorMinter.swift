@@ -1,0 +1,29 @@
+import Consensus
+import Foundation
+import Ledger
+import Logging
+import ServiceLifecycle
+
+/// Checks the Proof-of-Stake kernel once a second for this node's key and mints when it wins.
+struct AnchorMinter: Service {
+    let anchor: AnchorNode
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            let now = Date().timeIntervalSince1970
+            let second = Int64(now)
+            do {
+                if let block = try await anchor.tick(now: second) {
+                    let heads = block.heads.map { "segment \($0.height)" }.joined(separator: ", ")
+                    logger.info("anchor block \(block.height) minted: \(heads.isEmpty ? "no new heads" : "commits " + heads), target \(block.target.hex.prefix(12))…")
+                }
+            } catch {
+                logger.error("minting failed; retrying next second", metadata: ["error": "\(error)"])
+            }
+            // Wake just after the next whole second.
+            let wait = Double(second + 1) - now + 0.01
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(wait)) } } catch { break }
+        }
+    }
+}

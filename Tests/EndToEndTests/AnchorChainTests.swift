@@ -1,0 +1,54 @@
+import FlowchainCrypto
+import FlowchainTesting
+import Foundation
+import Ledger
+import Testing
+
+/// The anchor chain inside a real node: minting, proofs to the anchor, replay on restart.
+@Suite("Anchor chain in a running node", .serialized)
+struct AnchorChainTests {
+    @Test func aNodeMintsProvesToTheAnchorAndRefusesATamperedChainOnRestart() async throws {
+        let dir = TemporaryDirectory("anchor")
+        let data = dir.file("data")
+        let args = ["node", "--data-dir", data, "--port", "0", "--demo", "--block-interval", "300", "--anchor-interval", "1"]
+        let node = try FlowchainProcess(args, outputPath: dir.file("node.log"))
+        #expect(try await node.waitForOutput("anchor block 4 minted"), "\(node.output.suffix(2000))")
+        node.signal(SIGTERM)
+        #expect(try await node.wait() == 0)
+        #expect(FileManager.default.fileExists(atPath: data + "/genesis.json"), "a single-node genesis was created")
+
+        // A reading from early on is committed by an anchor block.
+        let store = try LedgerStore(path: data + "/ledger.sqlite", owner: nil, readOnly: true)
+        let first = try #require(try store.readings(device: "demo-0", limit: 1).items.first)
+        try store.close()
+        let verified = try await runFlowchain(["verify", "--data-dir", data, first.reading.id.hex])
+        #expect(verified.status == 0 && verified.output.contains("committed by anchor block"), "\(verified.output)")
+        let proof = try await runFlowchain(["proof", "--data-dir", data, first.reading.id.hex])
+        #expect(proof.output.contains("\"anchor\":{"), "the portable proof carries the anchor part")
+        try proof.output.write(toFile: dir.file("proof.json"), atomically: true, encoding: .utf8)
+        let offline = try await runFlowchain(["verify", "--proof", dir.file("proof.json")])
+        #expect(offline.status == 0 && offline.output.contains("committed by anchor block"), "\(offline.output)")
+
+        // Restart: the stored chain is replayed and re-validated, and the node carries on from it.
+        let again = try FlowchainProcess(args, outputPath: dir.file("node2.log"))
+        #expect(try await again.waitForOutput("node ready"))
+        let height = again.output.range(of: #"at height (\d+)"#, options: .regularExpression).map { again.output[$0].split(separator: " ").last.map(String.init) ?? "" }
+        #expect(Int(height ?? "0") ?? 0 >= 4, "the anchor chain came back at height \(height ?? "?")")
+        again.signal(SIGTERM)
+        #expect(try await again.wait() == 0)
+
+        // Tamper with one stored anchor block: the node refuses to start and names its height.
+        let path = data + "/ledger.sqlite"
+        let db = try LedgerStore(path: path, owner: nil, readOnly: true)
+        let (tamperedHeight, encoded) = try #require(try db.anchorBlocks().first { $0.height == 2 })
+        try db.close()
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let signature = Array(encoded.suffix(64))
+        let at = try #require(bytes.firstRange(of: signature)?.lowerBound)
+        bytes[at + 10] ^= 0x04
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let refused = try await runFlowchain(["node", "--data-dir", data, "--port", "0"])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("anchor block at height \(tamperedHeight)") && refused.output.contains("refusing to run"), "\(refused.output)")
+    }
+}
