@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Network", "FlowchainTesting",
+                "FlowchainCrypto", "Ledger", "Consensus", "Network", "FlowchainTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),
@@ -123,7 +123,8 @@ let package = Package(
                 "Ledger", "FlowchainCrypto", "FlowchainTesting", "Network", "flowchain",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["Python"]
         ),
     ]
 )

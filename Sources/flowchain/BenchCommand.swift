@@ -17,6 +17,8 @@ struct BenchCommand: AsyncParsableCommand {
               rpc     JSON-RPC submit over WebSocket into a real node process from --clients
                       connections, beside in-process ingest and a bare WebSocket echo on the same
                       server stack; the node's RSS idle and under load; dashboard page weight.
+              pos     kernel checks/s on one core; validating 10,000 anchor blocks from scratch;
+                      an idle node's CPU share (the minter checks the kernel every second).
               all     every scenario above.
             Build with `swift build -c release` first: debug figures are not representative.
             Each scenario works in a temporary directory it removes afterwards.
@@ -24,10 +26,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, all
+        case crypto, store, ingest, query, rpc, pos, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, pos or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -43,7 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .pos] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -52,6 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .ingest: report = try await LedgerBench.ingest(rate: rate, progress: progress)
             case .query: report = try LedgerBench.query(count: readings, progress: progress)
             case .rpc: report = try await RPCBench.run(clients: clients, progress: progress)
+            case .pos: report = try await PoSBench.run(progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }

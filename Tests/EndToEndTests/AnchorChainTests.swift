@@ -31,7 +31,8 @@ struct AnchorChainTests {
 
         // Restart: the stored chain is replayed and re-validated, and the node carries on from it.
         let again = try FlowchainProcess(args, outputPath: dir.file("node2.log"))
-        #expect(try await again.waitForOutput("node ready"))
+        // "listening on" comes once the services run, so SIGTERM is handled from then on.
+        #expect(try await again.waitForPort() != nil)
         let height = again.output.range(of: #"at height (\d+)"#, options: .regularExpression).map { again.output[$0].split(separator: " ").last.map(String.init) ?? "" }
         #expect(Int(height ?? "0") ?? 0 >= 4, "the anchor chain came back at height \(height ?? "?")")
         again.signal(SIGTERM)

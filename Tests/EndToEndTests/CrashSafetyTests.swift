@@ -52,7 +52,7 @@ struct CrashSafetyTests {
 
         // A last, clean run: it must start on what the kills left, seal everything and exit 0.
         let node = try FlowchainProcess(args, outputPath: dir.file("node-final.log"))
-        #expect(try await node.waitForOutput("block", timeout: .seconds(60)))
+        #expect(try await node.waitForOutput("sealed", timeout: .seconds(60)))
         node.signal(SIGTERM)
         #expect(try await node.wait() == 0, "SIGTERM must exit 0:\n\(node.output.suffix(2000))")
         #expect(node.output.contains("node stopped cleanly"))
