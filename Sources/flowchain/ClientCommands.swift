@@ -167,14 +167,10 @@ struct ProofCommand: AsyncParsableCommand {
         let store = try openReadOnly(data)
         guard let proof = try store.proof(for: id) else { throw failure("no reading with id \(id) in \(store.path)") }
         var portable = proof.portable
-        let genesisPath = (data.dataDir as NSString).appendingPathComponent("genesis.json")
-        if FileManager.default.fileExists(atPath: genesisPath) {
-            do {
-                let node = try AnchorNode(genesis: Genesis.load(genesisPath), key: nil, store: store, now: Int64(Date().timeIntervalSince1970))
-                if let anchored = try await node.anchored(proof) { portable = anchored.portable }
-            } catch {
-                throw failure("\(error)")
-            }
+        do {
+            if let node = try anchorObserver(data, store: store), let anchored = try await node.anchored(proof) { portable = anchored.portable }
+        } catch {
+            throw failure("\(error)")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -16,6 +16,14 @@ func openReadOnly(_ data: DataDirOption) throws -> LedgerStore {
     }
 }
 
+/// The node's anchor chain, replayed and re-validated from its store (nil before the node has a
+/// genesis file), for carrying proofs to the anchor without minting.
+func anchorObserver(_ data: DataDirOption, store: LedgerStore) throws -> AnchorNode? {
+    let path = (data.dataDir as NSString).appendingPathComponent("genesis.json")
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    return try AnchorNode(genesis: Genesis.load(path), key: nil, store: store, now: Int64(Date().timeIntervalSince1970))
+}
+
 func readingJSON(_ s: StoredReading) -> [String: Any] {
     let r = s.reading
     var out: [String: Any] = [
@@ -275,13 +283,9 @@ struct VerifyCommand: AsyncParsableCommand {
             guard let match = matches.first else { throw invalid("no reading with id \(readingID) in \(store.path)") }
             guard matches.count == 1 else { throw invalid("id prefix \(readingID) is ambiguous; give more digits") }
             guard let proof = try store.proof(for: match.reading.id) else { throw invalid("reading \(readingID) vanished while being read") }
-            // Replays and re-validates the node's anchor chain, then carries the proof to it.
-            let dir = DataDirectory(data.dataDir)
-            let genesisPath = (dir.path as NSString).appendingPathComponent("genesis.json")
             var anchored: AnchoredProof? = nil
             var onActive = true
-            if FileManager.default.fileExists(atPath: genesisPath) {
-                let node = try AnchorNode(genesis: Genesis.load(genesisPath), key: nil, store: store, now: Int64(Date().timeIntervalSince1970))
+            if let node = try anchorObserver(data, store: store) {
                 anchored = try await node.anchored(proof)
                 if let anchored { onActive = await node.isOnActiveChain(anchored.anchor) }
             }
