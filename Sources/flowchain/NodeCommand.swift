@@ -58,6 +58,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Messages per second per WebSocket (0: no limit). Default 2000.", valueName: "n"))
     var rateLimit: Int?
 
+    @Option(help: ArgumentHelp("Seconds between WebSocket pings; a client that misses one is dropped (0: no pings). Default 30.", valueName: "s"))
+    var pingInterval: Int?
+
     @Flag(help: "Feed synthetic readings from devices demo-0…demo-3.")
     var demo = false
 
@@ -133,6 +136,8 @@ struct NodeCommand: AsyncParsableCommand {
             guard s.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
             s.rateLimit = rateLimit ?? file.rateLimit ?? s.rateLimit
             guard s.rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more") }
+            s.pingInterval = pingInterval ?? file.pingInterval ?? s.pingInterval
+            guard s.pingInterval >= 0 else { throw ValidationError("--ping-interval must be 0 (no pings) or more") }
             c.server = s
         }
         if demo {

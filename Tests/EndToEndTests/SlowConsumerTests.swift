@@ -8,7 +8,9 @@ import Testing
 @Suite("Slow consumers", .serialized)
 struct SlowConsumerTests {
     @Test func aViewerThatNeverReadsDoesNotBlockIngestAndIsToldWhatItMissed() async throws {
-        let node = try await RunningNode(["--rate-limit", "0"])
+        // This raw client never answers pings; with the default 30 s period a slow run (CI under
+        // load) would see it rightly disconnected before the check, so pings are spaced out here.
+        let node = try await RunningNode(["--rate-limit", "0", "--ping-interval", "600"])
         // A raw WebSocket handshake, then never read: the kernel's buffers (a few MB) fill and the
         // node's write to this viewer blocks.
         let fd = try #require(LoopbackHTTP.connect(port: node.port))
@@ -18,14 +20,14 @@ struct SlowConsumerTests {
         _ = Array(handshake.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         try await Task.sleep(for: .milliseconds(300))
 
-        let blob = String(repeating: "x", count: 900)
-        let total = 12_000
+        let blob = String(repeating: "x", count: 1900)
+        let total = 6_000
         let acked = try await RPCConnection.with(node.url) { rpc -> Int in
             var acked = 0
-            // 50 readings of ~950 bytes a request: each message stays under the 64 KiB frame limit.
-            // In all ~14 MB goes to the viewer: more than the socket buffers and its queue hold.
-            for batch in 0..<(total / 50) {
-                let items: [[String: Any]] = (0..<50).map { ["device": "slow", "payload": ["i": batch * 50 + $0, "blob": blob]] }
+            // 25 readings of ~1.9 KB a request: each message stays under the 64 KiB frame limit.
+            // In all ~13 MB goes to the viewer: more than the socket buffers and its queue hold.
+            for batch in 0..<(total / 25) {
+                let items: [[String: Any]] = (0..<25).map { ["device": "slow", "payload": ["i": batch * 25 + $0, "blob": blob]] }
                 let results = try await rpc.call("submit", ["readings": items]) as? [[String: Any]] ?? []
                 acked += results.filter { $0["ack"] != nil }.count
             }

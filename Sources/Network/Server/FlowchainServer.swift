@@ -37,7 +37,10 @@ public struct FlowchainServer: Service {
             router: router,
             server: .http1WebSocketUpgrade(
                 webSocketRouter: router,
-                configuration: .init(maxFrameSize: config.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))),
+                configuration: .init(
+                    maxFrameSize: config.maxFrameBytes,
+                    autoPing: config.pingInterval > 0 ? .enabled(timePeriod: .seconds(config.pingInterval)) : .disabled,
+                    closeTimeout: .seconds(5))),
             configuration: .init(
                 address: .hostname(config.host, port: config.port),
                 serverName: "flowchain",

@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var subscriberBuffer = 1024
     /// Requests processed concurrently on one RPC connection.
     public var rpcConcurrency = 64
+    /// Seconds between WebSocket pings; a peer that misses one is disconnected. 0 disables pings.
+    public var pingInterval = 30
 
     public init() {}
 }
