@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FlowchainCrypto", targets: ["FlowchainCrypto"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Consensus", targets: ["Consensus"]),
+        .library(name: "Chord", targets: ["Chord"]),
         .library(name: "Network", targets: ["Network"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
@@ -23,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        // Test-only: an independent arbitrary-precision reference for the ring arithmetic.
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.0"),
     ],
     targets: [
         // C side
@@ -49,6 +52,11 @@ let package = Package(
         .target(
             name: "Consensus",
             dependencies: ["FlowchainCrypto", "Ledger"]
+        ),
+
+        .target(
+            name: "Chord",
+            dependencies: ["FlowchainCrypto"]
         ),
 
         // HTTP + WebSocket server and client, JSON-RPC 2.0, the Web-of-Things device server
@@ -116,6 +124,10 @@ let package = Package(
 
         .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(
+            name: "ChordTests",
+            dependencies: ["Chord", "FlowchainCrypto", "FlowchainTesting", .product(name: "BigInt", package: "BigInt")]
+        ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",
