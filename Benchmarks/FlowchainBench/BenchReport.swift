@@ -20,8 +20,6 @@ public struct BenchReport: Sendable {
 
     public mutating func note(_ text: String) { notes.append(text) }
 
-    public subscript(name: String) -> Double? { figures.first { $0.name == name }?.value }
-
     public var table: String {
         var lines = ["== \(scenario)"]
         let width = figures.map(\.name.count).max() ?? 0

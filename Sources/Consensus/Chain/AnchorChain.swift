@@ -64,8 +64,6 @@ public final class AnchorChain {
     }
 
     public func entry(_ hash: Digest32) -> Entry? { entries[hash] }
-    public var blockCount: Int { entries.count - 1 }
-    public var orphanCount: Int { orphanByHash.count }
     /// Most blocks held while waiting for their parents.
     public static let maxOrphans = 10_000
 
@@ -209,12 +207,6 @@ public final class AnchorChain {
             if let e = entries[active[mid]], (e.state.heads[owner]?.height).map({ $0 >= segmentHeight }) == true { hi = mid } else { lo = mid + 1 }
         }
         return entries[active[lo]]
-    }
-
-    /// Blocks of the active chain after `height`, oldest first (for syncing a peer).
-    public func activeBlocks(after height: UInt64, limit: Int = 500) -> [AnchorBlock] {
-        guard height + 1 < UInt64(active.count) else { return [] }
-        return active[Int(height + 1)..<min(active.count, Int(height + 1) + limit)].compactMap { entries[$0]?.block }
     }
 }
 

@@ -63,8 +63,6 @@ public final class PoSSimulation {
     public private(set) var healedAt: Int? = nil
     public private(set) var agreedAfterHealAt: Int? = nil
     public private(set) var maxReorgDepth = 0
-    /// Anchor heads recorded per node before a partition, for checks after it.
-    public private(set) var log: [String] = []
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -135,8 +133,6 @@ public final class PoSSimulation {
     public func committedSegmentHeight(of i: Int, on chain: AnchorChain) -> UInt64? {
         chain.tip.state.heads[nodes[i].key.publicKey]?.height
     }
-
-    public var nodeCount: Int { nodes.count }
 
     /// The height reached by the heaviest node.
     var height: Int { Int(nodes.map { $0.chain.tip.height }.max() ?? 0) }

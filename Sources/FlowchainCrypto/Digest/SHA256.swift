@@ -18,13 +18,6 @@ public enum SHA256 {
         return out
     }
 
-    /// Digest of several byte sequences concatenated, without copying them together.
-    public static func hash(parts: [[UInt8]]) -> Digest32 {
-        var hasher = Hasher()
-        for part in parts { hasher.update(part) }
-        return hasher.finalize()
-    }
-
     /// Incremental SHA-256 (`EVP_DigestInit_ex`/`Update`/`Final_ex`).
     public struct Hasher: ~Copyable {
         private let context: OpaquePointer

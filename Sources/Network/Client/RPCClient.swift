@@ -39,9 +39,6 @@ public final class RPCConnection: Sendable {
         return box.value
     }
 
-    /// Sends raw text (for tests of malformed input).
-    public func sendRaw(_ text: String) async throws { try await outbound.write(.text(text)) }
-
     private func fail(_ id: Int, _ error: Error) {
         pending.withLock { $0.removeValue(forKey: id) }?.resume(throwing: error)
     }

@@ -67,8 +67,6 @@ public final class LiveFeed: Sendable {
         s.continuation.finish()
     }
 
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
-
     public func publish(_ readings: [StoredReading]) {
         let current = subscribers.withLock { Array($0.values) }
         for s in current {

@@ -58,8 +58,6 @@ public final class NodeMetrics: Sendable {
         connectionGauges[kind]?.record(connectionCounts.add(kind, -1))
     }
 
-    public func connections(_ kind: String) -> Int { connectionCounts.get(kind) }
-
     /// The Prometheus text exposition of every series.
     public func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
@@ -80,5 +78,4 @@ final class LockedCounts: Sendable {
             return counts[kind]!
         }
     }
-    func get(_ kind: String) -> Int { lock.withLock { counts[kind] ?? 0 } }
 }
