@@ -1,0 +1,130 @@
+/// Stabilize, notify, fix_fingers, check_predecessor and leave handling: the periodic repairs
+/// that keep successor and predecessor pointers right as nodes come and go.
+extension ChordNode {
+    /// Asks the successor for its predecessor and successor list (locally when alone).
+    func stabilize() {
+        guard isActive else { return }
+        guard let s = successor, s.id != me.id else {
+            // Alone, or the successor list ran dry: a known predecessor becomes the successor.
+            if let p = predecessor, p.id != me.id {
+                successors = [p]
+                send(.notify, to: p, purpose: .notify)
+            } else if successors.isEmpty {
+                successors = [me]
+            }
+            return
+        }
+        if pending.values.contains(where: { if case .stabilize = $0.purpose { true } else { false } }) { return }
+        send(.neighbours, to: s, purpose: .stabilize)
+    }
+
+    func stabilized(successor s: NodeRef, predecessor x: NodeRef?, successors theirs: [NodeRef]) {
+        guard isActive, successors.first?.id == s.id else { return }
+        var list = [s]
+        if let x, x.id != me.id, x.id.isBetween(me.id, s.id) { list.insert(x, at: 0) }
+        list += theirs
+        successors = ringOrdered(list)
+        if let first = successor, first.id != me.id { send(.notify, to: first, purpose: .notify) }
+    }
+
+    /// Deduplicates a successor list, cuts it where it wraps back to this node and caps its length.
+    func ringOrdered(_ list: [NodeRef]) -> [NodeRef] {
+        var out: [NodeRef] = []
+        var seen = Set<ChordID>()
+        var last = me.id
+        for n in list {
+            if n.id == me.id { break }
+            // Entries must go round the ring in order; a peer's list that goes backwards is cut.
+            if !out.isEmpty, !n.id.isBetween(last, me.id) { break }
+            guard seen.insert(n.id).inserted else { continue }
+            out.append(n)
+            last = n.id
+            if out.count == configuration.successorListLength { break }
+        }
+        return out.isEmpty ? [me] : out
+    }
+
+    func notified(by peer: NodeRef) {
+        guard peer.id != me.id else { return }
+        if predecessor == nil || peer.id.isBetween(predecessor!.id, me.id) { setPredecessor(peer) }
+        // A lone node learns its first successor this way.
+        if successor?.id == me.id { successors = [peer] }
+    }
+
+    func checkPredecessor() {
+        guard let p = predecessor, p.id != me.id else { return }
+        if pending.values.contains(where: { if case .checkPredecessor = $0.purpose { true } else { false } }) { return }
+        send(.ping, to: p, purpose: .checkPredecessor)
+    }
+
+    /// Refreshes the next finger by a lookup of its start.
+    func fixNextFinger() {
+        guard isActive else { return }
+        if lookups.values.contains(where: { if case .finger = $0.purpose { true } else { false } }) { return }
+        startLookup(key: me.id.fingerStart(nextFinger), purpose: .finger(nextFinger), start: [])
+    }
+
+    /// Finger i is `s`; so is every later finger whose start lies in (me, s]. Moves on to the first
+    /// finger not covered, so a refresh round costs one lookup per distinct finger.
+    func fingerFound(_ i: Int, _ s: NodeRef) {
+        var j = i
+        fingers[j] = s
+        j += 1
+        while j < ChordID.bits, me.id.fingerStart(j).isBetween(me.id, upTo: s.id) {
+            fingers[j] = s
+            j += 1
+        }
+        nextFinger = j == ChordID.bits ? 0 : j
+    }
+
+    /// The known nodes strictly between this node and `key`, closest to the key first.
+    func closestPreceding(_ key: ChordID, limit: Int) -> [NodeRef] {
+        var out: [NodeRef] = []
+        var seen = Set<ChordID>()
+        func consider(_ n: NodeRef) {
+            guard n.id.isBetween(me.id, key), seen.insert(n.id).inserted else { return }
+            out.append(n)
+        }
+        for i in stride(from: ChordID.bits - 1, through: 0, by: -1) {
+            if let f = fingers[i] { consider(f) }
+            if out.count >= limit * 2 { break }
+        }
+        for s in successors { consider(s) }
+        out.sort { key.distance(to: $0.id) > key.distance(to: $1.id) }
+        return Array(out.prefix(limit))
+    }
+
+    /// Drops a peer that failed to answer from every table.
+    func forget(_ peer: NodeRef) {
+        guard peer.id != me.id else { return }
+        for i in fingers.indices where fingers[i]?.id == peer.id { fingers[i] = nil }
+        if successors.contains(where: { $0.id == peer.id }) {
+            successors.removeAll { $0.id == peer.id }
+            if successors.isEmpty { successors = fallbackSuccessor() }
+        }
+    }
+
+    /// When every successor failed: the closest live finger, else the predecessor, else itself.
+    func fallbackSuccessor() -> [NodeRef] {
+        for case let f? in fingers where f.id != me.id { return [f] }
+        if let p = predecessor, p.id != me.id { return [p] }
+        return [me]
+    }
+
+    /// A neighbour left gracefully: link past it.
+    func peerLeft(_ peer: NodeRef, predecessor theirs: NodeRef?, successors theirList: [NodeRef]) {
+        for i in fingers.indices where fingers[i]?.id == peer.id { fingers[i] = nil }
+        if predecessor?.id == peer.id {
+            if let theirs, theirs.id != me.id {
+                setPredecessor(theirs)
+            } else {
+                // It was our only other node: we own the whole ring again.
+                predecessor = nil
+                setOwned(RingRange(after: me.id, upTo: me.id))
+            }
+        }
+        if let i = successors.firstIndex(where: { $0.id == peer.id }) {
+            successors = ringOrdered(Array(successors[..<i]) + theirList + Array(successors[(i + 1)...]))
+        }
+    }
+}

@@ -1,0 +1,288 @@
+/// One node's Chord protocol (Stoica et al., ToN 2003) as a state machine without I/O: feed it
+/// received envelopes (`receive`) and fired timers (`timerFired`), call `create`, `join`,
+/// `lookup` or `leave`, and carry out the effects it returns (`takeEffects`). The same code runs
+/// in the simulator and over the WebSocket peer transport. Not thread-safe: one driver owns it.
+public final class ChordNode {
+    enum Phase { case idle, joining(NodeRef), active, left }
+
+    enum Purpose {
+        case lookupStep(UInt64), lookupConfirm(UInt64)
+        case stabilize, notify, checkPredecessor, leaving
+    }
+
+    struct Pending {
+        let peer: NodeRef
+        let purpose: Purpose
+    }
+
+    public let me: NodeRef
+    public let configuration: ChordConfiguration
+    public internal(set) var predecessor: NodeRef?
+    /// The successor list, closest first; `successors[0]` is the successor. Never empty once
+    /// in a ring (a lone node is its own successor).
+    public internal(set) var successors: [NodeRef] = []
+    /// fingers[i] = successor(me + 2^i) as last learned; nil when unknown or found dead.
+    var fingers: [NodeRef?]
+    var nextFinger = 0
+    var phase = Phase.idle
+    /// Keys this node owns, (predecessor, self], as last reported through `rangeChanged`.
+    public internal(set) var owned: RingRange?
+    var pending: [UInt64: Pending] = [:]
+    var lookups: [UInt64: Lookup] = [:]
+    var nextID: UInt64 = 1
+    var effects: [ChordEffect] = []
+    var random: SplitMix
+    public internal(set) var statistics = Statistics()
+
+    public struct Statistics: Sendable {
+        public var requestsSent = 0
+        public var requestsAnswered = 0
+        public var timeouts = 0
+        public var rejected = 0
+    }
+
+    public init(me: NodeRef, configuration: ChordConfiguration = .init(), seed: UInt64 = 0) {
+        self.me = me
+        self.configuration = configuration
+        self.fingers = Array(repeating: nil, count: ChordID.bits)
+        self.random = SplitMix(seed: seed ^ me.id.w2)
+    }
+
+    public var successor: NodeRef? { successors.first }
+    public var isActive: Bool { if case .active = phase { true } else { false } }
+
+    /// The finger table's distinct entries in ring order from this node.
+    public var distinctFingers: [NodeRef] {
+        var seen = Set<ChordID>(), out: [NodeRef] = []
+        for case let f? in fingers where seen.insert(f.id).inserted { out.append(f) }
+        return out
+    }
+
+    public func finger(_ i: Int) -> NodeRef? { fingers[i] }
+
+    /// The effects produced since the last call, in order.
+    public func takeEffects() -> [ChordEffect] {
+        defer { effects.removeAll(keepingCapacity: true) }
+        return effects
+    }
+
+    // MARK: Life cycle
+
+    /// Starts a new ring with this node alone in it: it owns every key.
+    public func create() {
+        guard case .idle = phase else { return }
+        successors = [me]
+        predecessor = nil
+        phase = .active
+        setOwned(RingRange(after: me.id, upTo: me.id))
+        startTimers()
+    }
+
+    /// Joins the ring `bootstrap` belongs to: looks up this node's own id through it.
+    public func join(via bootstrap: NodeRef) {
+        switch phase {
+        case .idle, .joining: break
+        case .active, .left: return
+        }
+        phase = .joining(bootstrap)
+        startLookup(key: me.id, purpose: .join, start: [bootstrap])
+    }
+
+    /// Leaves gracefully: tells the successor (which takes over this node's keys) and the
+    /// predecessor (which links past this node), and stops.
+    public func leave() {
+        guard isActive else { phase = .left; return }
+        if let s = successor, s.id != me.id {
+            if let owned { emit(.handOff(owned, to: s)) }
+            send(.leaving(predecessor: predecessor, successors: successors), to: s, purpose: .leaving)
+            if let p = predecessor, p.id != me.id, p.id != s.id {
+                send(.leaving(predecessor: predecessor, successors: successors), to: p, purpose: .leaving)
+            }
+        }
+        phase = .left
+        for (token, _) in lookups.sorted(by: { $0.key < $1.key }) { finishLookup(token, .failure(.notInRing)) }
+        pending.removeAll()
+    }
+
+    // MARK: Input
+
+    /// Handles one envelope the transport received from the peer whose id it authenticated.
+    public func receive(_ envelope: ChordEnvelope, from authenticated: ChordID) {
+        guard envelope.sender.id == authenticated else {
+            return reject(.impersonation(claimed: envelope.sender.id, actual: authenticated))
+        }
+        if case .left = phase { return }
+        switch envelope.payload {
+        case .request(let request): handle(request, from: envelope.sender, requestID: envelope.requestID)
+        case .response(let response): handle(response, from: envelope.sender, requestID: envelope.requestID)
+        }
+    }
+
+    public func timerFired(_ timer: ChordTimer) {
+        switch (timer, phase) {
+        case (.requestTimeout(let id), _):
+            if let p = pending.removeValue(forKey: id) {
+                statistics.timeouts += 1
+                failed(p, reason: .timedOut)
+            }
+        case (.joinRetry, .joining(let bootstrap)):
+            startLookup(key: me.id, purpose: .join, start: [bootstrap])
+        case (.stabilize, .active):
+            stabilize()
+            schedule(.stabilize, every: configuration.stabilizeInterval)
+        case (.fixFingers, .active):
+            fixNextFinger()
+            schedule(.fixFingers, every: configuration.fixFingersInterval)
+        case (.checkPredecessor, .active):
+            checkPredecessor()
+            schedule(.checkPredecessor, every: configuration.checkPredecessorInterval)
+        default:
+            break
+        }
+    }
+
+    func handle(_ request: ChordRequest, from peer: NodeRef, requestID: UInt64) {
+        let answer: ChordResponse
+        switch request {
+        case .ping:
+            answer = .ack
+        case .findSuccessor(let key):
+            guard isActive else { return respond(.refused("not in a ring"), to: peer, requestID: requestID) }
+            answer = .step(successors: successors, closer: closestPreceding(key, limit: configuration.closerCandidates))
+        case .neighbours:
+            guard isActive else { return respond(.refused("not in a ring"), to: peer, requestID: requestID) }
+            answer = .neighbours(predecessor: predecessor, successors: successors)
+        case .notify:
+            guard isActive else { return respond(.refused("not in a ring"), to: peer, requestID: requestID) }
+            notified(by: peer)
+            answer = .ack
+        case .leaving(let pred, let succs):
+            guard succs.count <= ChordConfiguration.maxListLength else {
+                return reject(.oversizedList(from: peer.id, count: succs.count))
+            }
+            guard predecessor?.id == peer.id || successors.contains(where: { $0.id == peer.id }) else {
+                return reject(.unexpectedLeave(from: peer.id))
+            }
+            peerLeft(peer, predecessor: pred, successors: succs)
+            answer = .ack
+        }
+        respond(answer, to: peer, requestID: requestID)
+    }
+
+    func handle(_ response: ChordResponse, from peer: NodeRef, requestID: UInt64) {
+        guard let p = pending[requestID], p.peer.id == peer.id else {
+            return reject(.unsolicitedResponse(from: peer.id, requestID: requestID))
+        }
+        pending[requestID] = nil
+        statistics.requestsAnswered += 1
+        if case .refused = response { return failed(p, reason: .refused) }
+        switch response {
+        case .step(let s, let c):
+            if s.count > ChordConfiguration.maxListLength || c.count > ChordConfiguration.maxListLength {
+                reject(.oversizedList(from: peer.id, count: max(s.count, c.count)))
+                return failed(p, reason: .refused)
+            }
+        case .neighbours(_, let s):
+            if s.count > ChordConfiguration.maxListLength {
+                reject(.oversizedList(from: peer.id, count: s.count))
+                return failed(p, reason: .refused)
+            }
+        default: break
+        }
+        switch (p.purpose, response) {
+        case (.lookupStep(let token), .step(let succs, let closer)):
+            lookupStepAnswered(token, by: peer, successors: succs, closer: closer)
+        case (.lookupConfirm(let token), .ack):
+            lookupConfirmed(token, peer)
+        case (.stabilize, .neighbours(let pred, let succs)):
+            stabilized(successor: peer, predecessor: pred, successors: succs)
+        case (.notify, .ack), (.checkPredecessor, .ack), (.leaving, .ack):
+            break
+        default:
+            reject(.unexpectedResponse(from: peer.id, requestID: requestID))
+            failed(p, reason: .refused)
+        }
+    }
+
+    enum FailureReason { case timedOut, refused }
+
+    /// A request got no usable answer: a timeout means the peer is treated as failed.
+    func failed(_ p: Pending, reason: FailureReason) {
+        if reason == .timedOut { forget(p.peer) }
+        switch p.purpose {
+        case .lookupStep(let token), .lookupConfirm(let token):
+            lookupPeerFailed(token, p.peer, timedOut: reason == .timedOut)
+        case .stabilize:
+            if reason == .timedOut { stabilize() }
+        case .checkPredecessor:
+            if reason == .timedOut, predecessor?.id == p.peer.id { predecessor = nil }
+        case .notify, .leaving:
+            break
+        }
+    }
+
+    // MARK: Output
+
+    func send(_ request: ChordRequest, to peer: NodeRef, purpose: Purpose) {
+        let id = nextID
+        nextID &+= 1
+        pending[id] = Pending(peer: peer, purpose: purpose)
+        statistics.requestsSent += 1
+        effects.append(.send(ChordEnvelope(sender: me, requestID: id, payload: .request(request)), to: peer))
+        effects.append(.schedule(.requestTimeout(id), afterMilliseconds: configuration.requestTimeout))
+    }
+
+    func respond(_ response: ChordResponse, to peer: NodeRef, requestID: UInt64) {
+        effects.append(.send(ChordEnvelope(sender: me, requestID: requestID, payload: .response(response)), to: peer))
+    }
+
+    func emit(_ event: ChordEvent) { effects.append(.event(event)) }
+
+    func reject(_ error: ChordInputError) {
+        statistics.rejected += 1
+        emit(.rejected(error))
+    }
+
+    func schedule(_ timer: ChordTimer, every period: Int64) {
+        let j = configuration.jitter
+        let factor = j > 0 ? Double.random(in: (1 - j)...(1 + j), using: &random) : 1
+        effects.append(.schedule(timer, afterMilliseconds: max(1, Int64((Double(period) * factor).rounded()))))
+    }
+
+    func startTimers() {
+        schedule(.stabilize, every: configuration.stabilizeInterval)
+        schedule(.fixFingers, every: configuration.fixFingersInterval)
+        schedule(.checkPredecessor, every: configuration.checkPredecessorInterval)
+    }
+
+    /// Records a new predecessor and reports how this node's key range changed.
+    func setPredecessor(_ p: NodeRef?) {
+        predecessor = p
+        guard let p, p.id != me.id else { return }
+        setOwned(RingRange(after: p.id, upTo: me.id))
+    }
+
+    func setOwned(_ new: RingRange) {
+        defer { owned = new }
+        guard let old = owned else { return emit(.rangeChanged(.grew(gained: new))) }
+        guard old.lower != new.lower else { return }
+        if new.lower.isBetween(old.lower, me.id) || old.lower == me.id {
+            emit(.rangeChanged(.shrank(lost: RingRange(after: old.lower, upTo: new.lower), to: NodeRef(id: new.lower, address: predecessor?.address ?? ""))))
+        } else {
+            emit(.rangeChanged(.grew(gained: RingRange(after: new.lower, upTo: old.lower))))
+        }
+    }
+}
+
+/// SplitMix64: the node's jitter source, seeded so a simulation replays exactly.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
