@@ -96,6 +96,7 @@ let package = Package(
                 "FlowchainBench",
                 "Network",
                 "Consensus",
+                "Chord",
                 "Ledger",
                 "FlowchainCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -107,7 +108,7 @@ let package = Package(
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Consensus", "Network", "FlowchainTesting",
+                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "Network", "FlowchainTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),

@@ -19,6 +19,8 @@ struct BenchCommand: AsyncParsableCommand {
                       server stack; the node's RSS idle and under load; dashboard page weight.
               pos     kernel checks/s on one core; validating 10,000 anchor blocks from scratch;
                       an idle node's CPU share (the minter checks the kernel every second).
+              chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
+                      60 s wall), events/s, memory per simulated node, maintenance speed.
               all     every scenario above.
             Build with `swift build -c release` first: debug figures are not representative.
             Each scenario works in a temporary directory it removes afterwards.
@@ -26,10 +28,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, pos, all
+        case crypto, store, ingest, query, rpc, pos, chord, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, pos or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, pos, chord or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -45,7 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .pos] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .pos, .chord] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -55,6 +57,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .query: report = try LedgerBench.query(count: readings, progress: progress)
             case .rpc: report = try await RPCBench.run(clients: clients, progress: progress)
             case .pos: report = try await PoSBench.run(progress: progress)
+            case .chord: report = ChordBench.run(progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }

@@ -58,7 +58,7 @@ struct SimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
         abstract: "Run a deterministic simulation.",
-        subcommands: [SimPoS.self]
+        subcommands: [SimPoS.self, SimChord.self]
     )
 }
 

@@ -6,16 +6,27 @@
 extension ChordNode {
     enum LookupPurpose { case user, join, finger(Int) }
 
-    struct Lookup {
+    /// One lookup in progress. A class so the steps update it in place. Its lists stay short
+    /// (tens of entries), so they are arrays searched linearly.
+    final class Lookup {
         let key: ChordID
         let purpose: LookupPurpose
         /// Candidates before the key, not yet asked.
         var candidates: [NodeRef] = []
         /// The responder closest before the key so far, with its successor list.
         var best: (node: NodeRef, successors: [NodeRef])?
-        var asked = Set<ChordID>()
-        var dead = Set<ChordID>()
+        var asked: [ChordID] = []
+        var dead: [ChordID] = []
+        /// Nodes that said the key is not theirs, with the predecessor they named instead.
+        var denied: [(node: ChordID, named: ChordID)] = []
+        /// Possible owners learned from denials (nodes between the best responder and the key's owner).
+        var extraOwners: [NodeRef] = []
         var steps = 0, hops = 0, timeouts = 0, messages = 0
+
+        init(key: ChordID, purpose: LookupPurpose) {
+            self.key = key
+            self.purpose = purpose
+        }
     }
 
     /// Starts a lookup of the live node that owns `key`; its result arrives as
@@ -39,7 +50,7 @@ extension ChordNode {
     }
 
     private func begin(_ token: UInt64, key: ChordID, purpose: LookupPurpose, start: [NodeRef]) {
-        var l = Lookup(key: key, purpose: purpose)
+        let l = Lookup(key: key, purpose: purpose)
         l.candidates = start.filter { $0.id != me.id }
         lookups[token] = l
         if isActive { answerLocally(token) } else { advance(token) }
@@ -47,39 +58,55 @@ extension ChordNode {
 
     /// This node is a responder too: its own tables are the first step, at no cost.
     private func answerLocally(_ token: UInt64) {
-        guard var l = lookups[token] else { return }
-        l.asked.insert(me.id)
-        lookups[token] = l
+        guard let l = lookups[token] else { return }
+        l.asked.append(me.id)
         absorb(token, responder: me, successors: successors, closer: closestPreceding(l.key, limit: configuration.closerCandidates))
         advance(token)
     }
 
     func lookupStepAnswered(_ token: UInt64, by peer: NodeRef, successors theirs: [NodeRef], closer: [NodeRef]) {
-        guard var l = lookups[token] else { return }
+        guard let l = lookups[token] else { return }
         l.hops += 1
-        lookups[token] = l
         absorb(token, responder: peer, successors: theirs, closer: closer)
         advance(token)
     }
 
-    func lookupConfirmed(_ token: UInt64, _ peer: NodeRef) {
+    /// A possible owner told us its predecessor: it owns the key if the key lies in
+    /// (predecessor, owner], or if the predecessor it names is known to have failed (it has
+    /// not noticed yet). Otherwise the named predecessor is the next place to look.
+    func lookupConfirmed(_ token: UInt64, _ owner: NodeRef, predecessor: NodeRef?) {
         guard let l = lookups[token] else { return }
-        finishLookup(token, .success(answer(l, peer)))
+        if owns(l, owner, predecessor: predecessor) { return finishLookup(token, .success(answer(l, owner))) }
+        denied(l, owner, predecessor: predecessor!)
+        advance(token)
+    }
+
+    private func owns(_ l: Lookup, _ o: NodeRef, predecessor p: NodeRef?) -> Bool {
+        guard let p, p.id != o.id else { return true }
+        return l.key.isBetween(p.id, upTo: o.id) || l.dead.contains(p.id)
+    }
+
+    private func denied(_ l: Lookup, _ o: NodeRef, predecessor p: NodeRef) {
+        l.denied.append((o.id, p.id))
+        guard let best = l.best, !l.asked.contains(p.id), !l.dead.contains(p.id) else { return }
+        if p.id.isBetween(best.node.id, l.key) {
+            if !l.candidates.contains(where: { $0.id == p.id }) { l.candidates.append(p) }
+        } else if l.key.isBetween(best.node.id, upTo: p.id), !l.extraOwners.contains(where: { $0.id == p.id }) {
+            l.extraOwners.append(p)
+        }
     }
 
     func lookupPeerFailed(_ token: UInt64, _ peer: NodeRef, timedOut: Bool) {
-        guard var l = lookups[token] else { return }
-        l.dead.insert(peer.id)
+        guard let l = lookups[token] else { return }
+        l.dead.append(peer.id)
         if timedOut { l.timeouts += 1 }
-        lookups[token] = l
         advance(token)
     }
 
     /// Takes in one responder's view. Its candidates count only if they lie strictly between it
     /// and the key: anything else is no progress and would let a lookup go round in circles.
     private func absorb(_ token: UInt64, responder: NodeRef, successors theirs: [NodeRef], closer: [NodeRef]) {
-        guard var l = lookups[token] else { return }
-        defer { lookups[token] = l }
+        guard let l = lookups[token] else { return }
         let key = l.key
         let joining: Bool = if case .join = l.purpose { true } else { false }
         var list = theirs.filter { !(joining && $0.id == me.id) }
@@ -96,7 +123,7 @@ extension ChordNode {
 
     /// Sends the next query, confirms the answer, or ends the lookup.
     func advance(_ token: UInt64) {
-        guard var l = lookups[token] else { return }
+        guard let l = lookups[token] else { return }
         let key = l.key
         // 1. The unasked candidate closest before the key (and closer than the best responder).
         let usable = l.candidates.filter { c in
@@ -107,31 +134,39 @@ extension ChordNode {
                 return finishLookup(token, .failure(.tooManySteps(key: key, steps: l.steps)))
             }
             l.candidates.removeAll { $0.id == next.id }
-            l.asked.insert(next.id)
+            l.asked.append(next.id)
             l.steps += 1
             l.messages += 1
-            lookups[token] = l
-            return send(.findSuccessor(key: key), to: next, purpose: .lookupStep(token))
+                return send(.findSuccessor(key: key), to: next, purpose: .lookupStep(token))
         }
-        // 2. Nothing closer: the key's successor is the first live entry after the key in the best
-        //    responder's successor list.
+        // 2. Nothing closer: the key's owner is the first live node after the key that the best
+        //    responder knows of (its successor list), confirmed by asking it for its predecessor.
         guard let best = l.best else {
             return finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.count)))
         }
-        let owners: [NodeRef]
-        if best.node.id == key {
-            owners = [best.node]
-        } else {
-            owners = best.successors.filter { key.isBetween(best.node.id, upTo: $0.id) }
+        var owners = best.node.id == key ? [best.node] : []
+        for o in l.extraOwners + best.successors where key.isBetween(best.node.id, upTo: o.id) && !owners.contains(where: { $0.id == o.id }) {
+            owners.append(o)
         }
+        owners.sort { best.node.id.distance(to: $0.id) < best.node.id.distance(to: $1.id) }
         for o in owners where !l.dead.contains(o.id) {
-            if o.id == me.id || l.asked.contains(o.id) || !configuration.confirmLookups {
-                return finishLookup(token, .success(answer(l, o)))
+            if let d = l.denied.first(where: { $0.node == o.id }) {
+                if l.dead.contains(d.named) { return finishLookup(token, .success(answer(l, o))) }
+                continue
             }
-            l.asked.insert(o.id)
+            if o.id == me.id {
+                if owns(l, me, predecessor: predecessor) { return finishLookup(token, .success(answer(l, me))) }
+                denied(l, me, predecessor: predecessor!)
+                return advance(token)
+            }
+            guard configuration.confirmLookups else { return finishLookup(token, .success(answer(l, o))) }
+            guard l.steps < configuration.maxLookupSteps else {
+                return finishLookup(token, .failure(.tooManySteps(key: key, steps: l.steps)))
+            }
+            l.asked.append(o.id)
+            l.steps += 1
             l.messages += 1
-            lookups[token] = l
-            return send(.ping, to: o, purpose: .lookupConfirm(token))
+            return send(.neighbours, to: o, purpose: .lookupConfirm(token))
         }
         finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.count)))
     }

@@ -34,6 +34,7 @@ extension ChordNode {
         var last = me.id
         for n in list {
             if n.id == me.id { break }
+            if departed.contains(where: { $0.id == n.id }) { continue }
             // Entries must go round the ring in order; a peer's list that goes backwards is cut.
             if !out.isEmpty, !n.id.isBetween(last, me.id) { break }
             guard seen.insert(n.id).inserted else { continue }
@@ -45,7 +46,7 @@ extension ChordNode {
     }
 
     func notified(by peer: NodeRef) {
-        guard peer.id != me.id else { return }
+        guard peer.id != me.id, !departed.contains(where: { $0.id == peer.id }) else { return }
         if predecessor == nil || peer.id.isBetween(predecessor!.id, me.id) { setPredecessor(peer) }
         // A lone node learns its first successor this way.
         if successor?.id == me.id { successors = [peer] }
@@ -80,18 +81,22 @@ extension ChordNode {
     /// The known nodes strictly between this node and `key`, closest to the key first.
     func closestPreceding(_ key: ChordID, limit: Int) -> [NodeRef] {
         var out: [NodeRef] = []
-        var seen = Set<ChordID>()
+        out.reserveCapacity(limit * 2 + successors.count)
         func consider(_ n: NodeRef) {
-            guard n.id.isBetween(me.id, key), seen.insert(n.id).inserted else { return }
+            guard n.id.isBetween(me.id, key), !out.contains(where: { $0.id == n.id }) else { return }
             out.append(n)
         }
+        var previous: ChordID?
         for i in stride(from: ChordID.bits - 1, through: 0, by: -1) {
-            if let f = fingers[i] { consider(f) }
+            guard let f = fingers[i], f.id != previous else { continue }
+            previous = f.id
+            consider(f)
             if out.count >= limit * 2 { break }
         }
         for s in successors { consider(s) }
         out.sort { key.distance(to: $0.id) > key.distance(to: $1.id) }
-        return Array(out.prefix(limit))
+        if out.count > limit { out.removeLast(out.count - limit) }
+        return out
     }
 
     /// Drops a peer that failed to answer from every table.
@@ -113,6 +118,8 @@ extension ChordNode {
 
     /// A neighbour left gracefully: link past it.
     func peerLeft(_ peer: NodeRef, predecessor theirs: NodeRef?, successors theirList: [NodeRef]) {
+        departed.append((peer.id, 3))
+        if departed.count > 32 { departed.removeFirst() }
         for i in fingers.indices where fingers[i]?.id == peer.id { fingers[i] = nil }
         if predecessor?.id == peer.id {
             if let theirs, theirs.id != me.id {

@@ -28,6 +28,10 @@ public final class ChordNode {
     /// Keys this node owns, (predecessor, self], as last reported through `rangeChanged`.
     public internal(set) var owned: RingRange?
     var pending: [UInt64: Pending] = [:]
+    /// Nodes that said they left, with the stabilization rounds they are still ignored for:
+    /// messages they sent before leaving may still arrive, and other nodes may still list them.
+    /// After that they may join again.
+    var departed: [(id: ChordID, rounds: Int)] = []
     var lookups: [UInt64: Lookup] = [:]
     var nextID: UInt64 = 1
     var effects: [ChordEffect] = []
@@ -128,6 +132,7 @@ public final class ChordNode {
         case (.joinRetry, .joining(let bootstrap)):
             startLookup(key: me.id, purpose: .join, start: [bootstrap])
         case (.stabilize, .active):
+            departed = departed.compactMap { $0.rounds > 1 ? ($0.id, $0.rounds - 1) : nil }
             stabilize()
             schedule(.stabilize, every: configuration.stabilizeInterval)
         case (.fixFingers, .active):
@@ -192,8 +197,8 @@ public final class ChordNode {
         switch (p.purpose, response) {
         case (.lookupStep(let token), .step(let succs, let closer)):
             lookupStepAnswered(token, by: peer, successors: succs, closer: closer)
-        case (.lookupConfirm(let token), .ack):
-            lookupConfirmed(token, peer)
+        case (.lookupConfirm(let token), .neighbours(let pred, _)):
+            lookupConfirmed(token, peer, predecessor: pred)
         case (.stabilize, .neighbours(let pred, let succs)):
             stabilized(successor: peer, predecessor: pred, successors: succs)
         case (.notify, .ack), (.checkPredecessor, .ack), (.leaving, .ack):

@@ -1,14 +1,17 @@
 /// A min-heap of simulator events ordered by (time, sequence): ties run in the order they were
-/// scheduled, which keeps a seeded run exactly repeatable.
+/// scheduled, which keeps a seeded run exactly repeatable. The heap holds small fixed-size keys;
+/// payloads wait in a slot array, so sifting never copies a message.
 struct EventQueue<Payload> {
-    struct Entry {
+    struct Key {
         let time: Int64
         let sequence: UInt64
-        let payload: Payload
-        func precedes(_ o: Entry) -> Bool { time != o.time ? time < o.time : sequence < o.sequence }
+        let slot: Int32
+        func precedes(_ o: Key) -> Bool { time != o.time ? time < o.time : sequence < o.sequence }
     }
 
-    private var heap: [Entry] = []
+    private var heap: [Key] = []
+    private var slots: [Payload?] = []
+    private var free: [Int32] = []
     private var sequence: UInt64 = 0
 
     var count: Int { heap.count }
@@ -16,7 +19,15 @@ struct EventQueue<Payload> {
     var nextTime: Int64? { heap.first?.time }
 
     mutating func push(_ payload: Payload, at time: Int64) {
-        heap.append(Entry(time: time, sequence: sequence, payload: payload))
+        let slot: Int32
+        if let f = free.popLast() {
+            slot = f
+            slots[Int(f)] = payload
+        } else {
+            slot = Int32(slots.count)
+            slots.append(payload)
+        }
+        heap.append(Key(time: time, sequence: sequence, slot: slot))
         sequence &+= 1
         var i = heap.count - 1
         while i > 0 {
@@ -27,7 +38,7 @@ struct EventQueue<Payload> {
         }
     }
 
-    mutating func pop() -> Entry? {
+    mutating func pop() -> (time: Int64, payload: Payload)? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)
         let top = heap.removeLast()
@@ -41,6 +52,8 @@ struct EventQueue<Payload> {
             heap.swapAt(i, m)
             i = m
         }
-        return top
+        let payload = slots[Int(top.slot)].take()!
+        free.append(top.slot)
+        return (top.time, payload)
     }
 }
