@@ -13,14 +13,15 @@ extension ChordNode {
         let purpose: LookupPurpose
         /// Candidates before the key, not yet asked.
         var candidates: [NodeRef] = []
-        /// The responder closest before the key so far, with its successor list.
-        var best: (node: NodeRef, successors: [NodeRef])?
+        /// The responder closest before the key so far.
+        var best: NodeRef?
         var asked: [ChordID] = []
         var dead: [ChordID] = []
         /// Nodes that said the key is not theirs, with the predecessor they named instead.
         var denied: [(node: ChordID, named: ChordID)] = []
-        /// Possible owners learned from denials (nodes between the best responder and the key's owner).
-        var extraOwners: [NodeRef] = []
+        /// Possible owners: nodes some responder listed after the key (from its successor list)
+        /// and predecessors named by nodes that denied owning it.
+        var owners: [NodeRef] = []
         var steps = 0, hops = 0, timeouts = 0, messages = 0
 
         init(key: ChordID, purpose: LookupPurpose) {
@@ -89,10 +90,10 @@ extension ChordNode {
     private func denied(_ l: Lookup, _ o: NodeRef, predecessor p: NodeRef) {
         l.denied.append((o.id, p.id))
         guard let best = l.best, !l.asked.contains(p.id), !l.dead.contains(p.id) else { return }
-        if p.id.isBetween(best.node.id, l.key) {
+        if p.id.isBetween(best.id, l.key) {
             if !l.candidates.contains(where: { $0.id == p.id }) { l.candidates.append(p) }
-        } else if l.key.isBetween(best.node.id, upTo: p.id), !l.extraOwners.contains(where: { $0.id == p.id }) {
-            l.extraOwners.append(p)
+        } else if l.key.isBetween(best.id, upTo: p.id), !l.owners.contains(where: { $0.id == p.id }) {
+            l.owners.append(p)
         }
     }
 
@@ -111,8 +112,11 @@ extension ChordNode {
         let joining: Bool = if case .join = l.purpose { true } else { false }
         var list = theirs.filter { !(joining && $0.id == me.id) }
         if list.count > ChordConfiguration.maxListLength { list = Array(list.prefix(ChordConfiguration.maxListLength)) }
-        if l.best == nil || responder.id.isBetween(l.best!.node.id, key) || responder.id == key {
-            l.best = (responder, list)
+        if l.best == nil || responder.id.isBetween(l.best!.id, key) || responder.id == key {
+            l.best = responder
+        }
+        for n in list where key.isBetween(responder.id, upTo: n.id) && !l.owners.contains(where: { $0.id == n.id }) {
+            l.owners.append(n)
         }
         for n in closer + list where n.id.isBetween(responder.id, key) {
             guard n.id != me.id, !l.asked.contains(n.id), !l.dead.contains(n.id),
@@ -127,7 +131,7 @@ extension ChordNode {
         let key = l.key
         // 1. The unasked candidate closest before the key (and closer than the best responder).
         let usable = l.candidates.filter { c in
-            !l.asked.contains(c.id) && !l.dead.contains(c.id) && (l.best.map { c.id.isBetween($0.node.id, key) } ?? true)
+            !l.asked.contains(c.id) && !l.dead.contains(c.id) && (l.best.map { c.id.isBetween($0.id, key) } ?? true)
         }
         if let next = usable.min(by: { $0.id.distance(to: key) < $1.id.distance(to: key) }) {
             guard l.steps < configuration.maxLookupSteps else {
@@ -139,16 +143,14 @@ extension ChordNode {
             l.messages += 1
                 return send(.findSuccessor(key: key), to: next, purpose: .lookupStep(token))
         }
-        // 2. Nothing closer: the key's owner is the first live node after the key that the best
-        //    responder knows of (its successor list), confirmed by asking it for its predecessor.
+        // 2. Nothing closer: the key's owner is the first live node after the key that any
+        //    responder listed, confirmed by asking it for its predecessor.
         guard let best = l.best else {
             return finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.count)))
         }
-        var owners = best.node.id == key ? [best.node] : []
-        for o in l.extraOwners + best.successors where key.isBetween(best.node.id, upTo: o.id) && !owners.contains(where: { $0.id == o.id }) {
-            owners.append(o)
-        }
-        owners.sort { best.node.id.distance(to: $0.id) < best.node.id.distance(to: $1.id) }
+        var owners = best.id == key ? [best] : []
+        for o in l.owners where key.isBetween(best.id, upTo: o.id) && !owners.contains(where: { $0.id == o.id }) { owners.append(o) }
+        owners.sort { best.id.distance(to: $0.id) < best.id.distance(to: $1.id) }
         for o in owners where !l.dead.contains(o.id) {
             if let d = l.denied.first(where: { $0.node == o.id }) {
                 if l.dead.contains(d.named) { return finishLookup(token, .success(answer(l, o))) }

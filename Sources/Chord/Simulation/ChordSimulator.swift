@@ -81,6 +81,12 @@ public final class ChordSimulator {
         return ref
     }
 
+    /// Makes an existing node behave differently from now on (see `Behaviour`).
+    public func setBehaviour(_ id: ChordID, _ behaviour: Behaviour) {
+        guard let i = index[id] else { return }
+        peers[i].behaviour = behaviour
+    }
+
     public func node(_ id: ChordID) -> ChordNode? { index[id].map { peers[$0].node } }
     public func isAlive(_ id: ChordID) -> Bool { index[id].map { peers[$0].alive } ?? false }
     public var nodeCount: Int { peers.count }
