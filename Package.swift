@@ -104,6 +104,17 @@ let package = Package(
             ]
         ),
 
+        // The bare dependency stack, the reference for the node's idle memory in `flowchain bench rpc`
+        .executableTarget(
+            name: "stack-probe",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            ],
+            path: "Benchmarks/StackProbe"
+        ),
+
         // `flowchain bench` scenarios
         .target(
             name: "FlowchainBench",

@@ -43,8 +43,20 @@ public enum RPCBench {
         let node = try await NodeProcess.start(dataDir: dir + "/node")
         defer { node.stop() }
         try await Task.sleep(for: .seconds(2))
-        report.add("node_rss_idle_MB", node.rssMB(), "MB")
+        let idle = node.rssMB()
+        report.add("node_rss_idle_MB", idle, "MB")
         report.add("node_rss_anon_idle_MB", node.rssMB(field: "RssAnon:"), "MB")
+        progress("reference (c): the bare dependency stack (Hummingbird + WebSocket + GRDB, one route) idle")
+        if let probe = try await NodeProcess.startStackProbe(dataDir: dir + "/probe") {
+            try await Task.sleep(for: .seconds(2))
+            let stack = probe.rssMB()
+            report.add("stack_probe_rss_idle_MB", stack, "MB")
+            report.add("stack_probe_rss_anon_idle_MB", probe.rssMB(field: "RssAnon:"), "MB")
+            report.add("node_idle_rss_vs_stack_probe", idle / stack, "")
+            probe.stop()
+        } else {
+            report.note("stack-probe not built (swift build -c release --product stack-probe): no idle-memory reference")
+        }
 
         progress("JSON-RPC submit: \(total) device-signed readings, \(clients) connections × \(inFlight) in flight")
         let latencies = LatencyBox()
@@ -157,16 +169,30 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     static func start(dataDir: String) async throws -> NodeProcess {
-        let log = dataDir + ".log"
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        // --log-level notice hides the "listening" line; the port comes from /proc instead.
+        return try await launch(exe, ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", "notice"],
+                                log: dataDir + ".log")
+    }
+
+    /// The bare dependency stack (`stack-probe`, built beside this binary): the reference for
+    /// the node's idle memory.
+    static func startStackProbe(dataDir: String) async throws -> NodeProcess? {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("stack-probe")
+        guard FileManager.default.isExecutableFile(atPath: exe.path) else { return nil }
+        return try await launch(exe, [dataDir], log: dataDir + ".log")
+    }
+
+    private static func launch(_ exe: URL, _ arguments: [String], log: String) async throws -> NodeProcess {
         FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        p.arguments = ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", "notice"]
+        p.executableURL = exe
+        p.arguments = arguments
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        // --log-level notice hides the "listening" line; read the port from /proc instead.
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let port = listeningPort(pid: p.processIdentifier) { return NodeProcess(process: p, port: port, log: log) }
