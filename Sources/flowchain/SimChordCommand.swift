@@ -17,7 +17,8 @@ struct SimChord: ParsableCommand {
                         one lookup per second; failed lookups and mean hops
               load      keys per node for --nodes nodes and --keys keys, beside the exponential model
               all       every experiment (the defaults take a few minutes on a 2-core machine)
-            Virtual clock: the same --seed gives the same figures. Progress goes to standard error.
+            Every message takes --latency (default uniform 5–50 ms) and is lost with probability
+            --loss. Virtual clock: the same --seed gives the same figures. Progress goes to standard error.
             Without --nodes each experiment uses the paper's size: path up to 16,384; fail and load
             10,000; churn starts from 500.
             """
@@ -36,6 +37,9 @@ struct SimChord: ParsableCommand {
     @Option(help: "Sequential joins in the converge experiment.") var joins = 1000
     @Option(help: "Keys placed in the load experiment.") var keys = 1_000_000
     @Option(help: "Virtual seconds per churn rate.") var seconds = 3600
+    @Option(help: ArgumentHelp("One-way message latency: MS, LO-HI (uniform) or exp:MIN:MEAN.", valueName: "model"))
+    var latency = "5-50"
+    @Option(help: "Fraction of messages lost, 0…0.5.") var loss = 0.0
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Flag(help: "Print JSON.") var json = false
 
@@ -51,6 +55,18 @@ struct SimChord: ParsableCommand {
         guard (60...864_000).contains(seconds) else { throw ValidationError("--seconds must be 60…864000") }
         _ = try fractions()
         _ = try rates()
+        _ = try network()
+    }
+
+    func network() throws -> ChordExperiments.Network {
+        guard let model = LatencyModel(parsing: latency) else {
+            throw ValidationError("--latency '\(latency)' is not MS, LO-HI or exp:MIN:MEAN (milliseconds)")
+        }
+        guard (0...0.5).contains(loss) else { throw ValidationError("--loss must be within 0…0.5") }
+        var n = ChordExperiments.Network()
+        n.latency = model
+        n.loss = loss
+        return n
     }
 
     func fractions() throws -> [Double] {
@@ -74,14 +90,15 @@ struct SimChord: ParsableCommand {
     func run() throws {
         let progress: ChordExperiments.Progress = { FileHandle.standardError.write(Data("sim: \($0)\n".utf8)) }
         let chosen: [Experiment] = experiment == .all ? [.path, .fail, .converge, .churn, .load] : [experiment]
-        var out: [String: Any] = ["seed": seed]
+        let net = try network()
+        var out: [String: Any] = ["seed": seed, "latency": net.latency.description, "loss": net.loss]
         for e in chosen {
             let started = ContinuousClock.now
             switch e {
             case .path:
                 let top = max(3, Int(Foundation.log2(Double(nodes ?? 16_384))))
                 let rows = ChordExperiments.pathLength(sizes: (3...top).map { 1 << $0 }, lookups: lookups, successors: successors,
-                                                       seed: seed, progress: progress)
+                                                       network: net, seed: seed, progress: progress)
                 out["path"] = rows.map { ["nodes": $0.nodes, "meanHops": $0.lookups.meanHops, "p1": $0.lookups.hopsPercentile(0.01),
                                           "p99": $0.lookups.hopsPercentile(0.99), "halfLog2N": $0.halfLog2N,
                                           "correct": $0.lookups.correct, "lookups": $0.lookups.issued, "withinTarget": $0.withinTarget] }
@@ -89,20 +106,20 @@ struct SimChord: ParsableCommand {
             case .fail:
                 let n = nodes ?? 10_000
                 let rows = ChordExperiments.failures(nodes: n, fractions: try fractions(), lookups: lookups, successors: successors,
-                                                     rounds: rounds, seed: seed, progress: progress)
+                                                     rounds: rounds, network: net, seed: seed, progress: progress)
                 out["fail"] = rows.map { ["fraction": $0.fraction, "crashed": $0.crashed, "correctBefore": $0.before.correctFraction,
                                           "meanHopsBefore": $0.before.meanHops, "timeoutsPerLookupBefore": $0.before.meanTimeouts,
                                           "correctAfter": $0.after.correctFraction, "meanHopsAfter": $0.after.meanHops,
                                           "lookups": $0.before.issued, "rounds": $0.rounds] }
                 if !json { print(ChordTables.failures(rows, nodes: n, successors: successors ?? ChordExperiments.paperSuccessors(for: n))) }
             case .converge:
-                let r = ChordExperiments.convergence(joins: joins, successors: successors, seed: seed, progress: progress)
+                let r = ChordExperiments.convergence(joins: joins, successors: successors, network: net, seed: seed, progress: progress)
                 out["converge"] = ["joins": r.joins, "joinSeconds": r.joinSeconds, "wrongSuccessorsAfterJoins": r.wrongAfterJoins.successors,
                                    "wrongPredecessorsAfterJoins": r.wrongAfterJoins.predecessors, "rounds": r.rounds as Any, "limit": r.limit]
                 if !json { print(ChordTables.convergence(r)) }
             case .churn:
                 let rows = ChordExperiments.churn(initial: nodes ?? 500, rates: try rates(), seconds: seconds, successors: successors,
-                                                  seed: seed, progress: progress)
+                                                  network: net, seed: seed, progress: progress)
                 out["churn"] = rows.map { ["rate": $0.rate, "seconds": $0.seconds, "joins": $0.joins, "crashes": $0.crashes,
                                            "lookups": $0.lookups.issued, "failedFraction": 1 - $0.lookups.correctFraction,
                                            "meanHops": $0.lookups.meanHops, "timeoutsPerLookup": $0.lookups.meanTimeouts, "finalNodes": $0.finalNodes] }

@@ -16,6 +16,31 @@ struct CommandLineTests {
         }
     }
 
+    @Test func simChordPrintsTheExperimentAndReplaysItsSeedInAnotherProcess() async throws {
+        // Two processes, each with its own hash seed: identical tables mean nothing in the
+        // simulator depends on dictionary order or on the clock.
+        let args = ["sim", "chord", "fail", "--nodes", "64", "--fail", "0.5", "--lookups", "300", "--rounds", "5",
+                    "--loss", "0.02", "--latency", "exp:5:20", "--seed", "3"]
+        let a = try await runFlowchain(args), b = try await runFlowchain(args)
+        #expect(a.status == 0, "\(a.output)")
+        #expect(a.output.contains("SIMULTANEOUS FAILURES (N = 64, successor lists of 12)"), "\(a.output)")
+        #expect(a.output.contains("sim: failures: p = 0.5"))
+        let table = { (s: String) in s.split(separator: "\n").filter { !$0.hasPrefix("sim:") } }
+        #expect(table(a.output) == table(b.output))
+        #expect(table(a.output).contains { $0.hasPrefix("  0.50       32") }, "\(a.output)")
+    }
+
+    @Test func simChordRefusesBadArgumentsByName() async throws {
+        for (args, message) in [(["--fail", "1.5"], "--fail: '1.5' is not a fraction in [0, 1)"),
+                                (["--latency", "5-x"], "--latency '5-x' is not MS, LO-HI or exp:MIN:MEAN"),
+                                (["--nodes", "1"], "--nodes must be 2…100000"),
+                                (["--successors", "65"], "--successors must be 1…64")] {
+            let r = try await runFlowchain(["sim", "chord", "path"] + args)
+            #expect(r.status != 0)
+            #expect(r.output.contains(message), "\(args): \(r.output)")
+        }
+    }
+
     @Test func keygenCreatesOnceAndRefusesToOverwrite() async throws {
         let dir = TemporaryDirectory("cli")
         let first = try await runFlowchain(["keygen", "--data-dir", dir.path])

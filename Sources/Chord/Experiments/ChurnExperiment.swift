@@ -16,10 +16,12 @@ extension ChordExperiments {
     /// lookups of random keys arrive at `lookupRate` per second. A lookup fails unless it returns the
     /// key's live successor at the moment it finishes.
     public static func churn(initial: Int, rates: [Double], seconds: Int, lookupRate: Double = 1, successors: Int?,
-                             seed: UInt64, progress: Progress? = nil) -> [ChurnRow] {
+                             network: Network = .init(), seed: UInt64, progress: Progress? = nil) -> [ChurnRow] {
         rates.enumerated().map { i, rate in
             var c = ChordSimulator.Configuration()
             c.seed = seed &+ UInt64(i)
+            c.latency = network.latency
+            c.loss = network.loss
             c.chord.successorListLength = successors ?? 8
             c.chord.stabilizeInterval = 30_000
             c.chord.fixFingersInterval = 30_000

@@ -8,8 +8,12 @@ public struct ChordConfiguration: Hashable, Sendable {
     public var checkPredecessorInterval: Int64 = 2_000
     /// Each period is drawn uniformly from period·(1 ± jitter), so nodes do not synchronise.
     public var jitter = 0.2
-    /// How long a request may go unanswered before the peer counts as failed.
+    /// How long one attempt of a request may go unanswered.
     public var requestTimeout: Int64 = 500
+    /// Attempts after the first before the peer counts as failed. The peer transport runs over TCP
+    /// and loses nothing on a live connection, but a datagram network or the simulator's lossy
+    /// links can drop a message without the peer having failed.
+    public var requestRetries = 1
     /// Findsuccessor queries one lookup may send before it gives up (a loop or a hostile ring
     /// cannot keep it going longer).
     public var maxLookupSteps = 64
@@ -34,6 +38,7 @@ public struct ChordConfiguration: Hashable, Sendable {
                           ("join retry delay", joinRetryDelay)] where v <= 0 {
             throw .init("\(name) must be positive, not \(v) ms")
         }
+        guard (0...10).contains(requestRetries) else { throw .init("request retries must be 0…10, not \(requestRetries)") }
         guard (0...0.9).contains(jitter) else { throw .init("jitter must be within 0…0.9, not \(jitter)") }
         guard (1...1_000).contains(maxLookupSteps) else { throw .init("max lookup steps must be 1…1000, not \(maxLookupSteps)") }
         guard (1...Self.maxListLength).contains(closerCandidates) else {

@@ -13,6 +13,8 @@ public final class ChordNode {
     struct Pending {
         let peer: NodeRef
         let purpose: Purpose
+        let request: ChordRequest
+        let attempt: Int
     }
 
     public let me: NodeRef
@@ -41,6 +43,9 @@ public final class ChordNode {
     public struct Statistics: Sendable {
         public var requestsSent = 0
         public var requestsAnswered = 0
+        /// Requests sent again after their first attempt went unanswered.
+        public var retries = 0
+        /// Requests that went unanswered on every attempt (the peer counted as failed).
         public var timeouts = 0
         public var rejected = 0
     }
@@ -125,7 +130,11 @@ public final class ChordNode {
     public func timerFired(_ timer: ChordTimer) {
         switch (timer, phase) {
         case (.requestTimeout(let id), _):
-            if let p = pending.removeValue(forKey: id) {
+            guard let p = pending.removeValue(forKey: id) else { return }
+            if p.attempt < configuration.requestRetries {
+                statistics.retries += 1
+                send(p.request, to: p.peer, purpose: p.purpose, attempt: p.attempt + 1)
+            } else {
                 statistics.timeouts += 1
                 failed(p, reason: .timedOut)
             }
@@ -228,10 +237,10 @@ public final class ChordNode {
 
     // MARK: Output
 
-    func send(_ request: ChordRequest, to peer: NodeRef, purpose: Purpose) {
+    func send(_ request: ChordRequest, to peer: NodeRef, purpose: Purpose, attempt: Int = 0) {
         let id = nextID
         nextID &+= 1
-        pending[id] = Pending(peer: peer, purpose: purpose)
+        pending[id] = Pending(peer: peer, purpose: purpose, request: request, attempt: attempt)
         statistics.requestsSent += 1
         effects.append(.send(ChordEnvelope(sender: me, requestID: id, payload: .request(request)), to: peer))
         effects.append(.schedule(.requestTimeout(id), afterMilliseconds: configuration.requestTimeout))

@@ -29,9 +29,25 @@ public final class ChordSimulator {
 
     final class Peer {
         let node: ChordNode
+        let link: SimulatedLink
         var alive = true
         var behaviour: Behaviour = .honest
-        init(node: ChordNode) { self.node = node }
+        init(node: ChordNode, link: SimulatedLink) {
+            self.node = node
+            self.link = link
+        }
+    }
+
+    /// The in-memory `ChordTransport`: one per node, so the simulator knows (authenticates) who
+    /// sent each envelope. Delivery takes a latency drawn from the model, or the message is lost.
+    final class SimulatedLink: ChordTransport {
+        unowned let simulator: ChordSimulator
+        let owner: ChordID
+        init(simulator: ChordSimulator, owner: ChordID) {
+            self.simulator = simulator
+            self.owner = owner
+        }
+        func send(_ envelope: ChordEnvelope, to peer: NodeRef) { simulator.transmit(envelope, from: owner, to: peer.id) }
     }
 
     public let configuration: Configuration
@@ -73,7 +89,8 @@ public final class ChordSimulator {
         }
         let ref = NodeRef(publicKey: key)
         guard index[ref.id] == nil else { return addNode(behaviour: behaviour) }
-        let peer = Peer(node: ChordNode(me: ref, configuration: configuration.chord, seed: random.next()))
+        let peer = Peer(node: ChordNode(me: ref, configuration: configuration.chord, seed: random.next()),
+                        link: SimulatedLink(simulator: self, owner: ref.id))
         peer.behaviour = behaviour
         index[ref.id] = peers.count
         peers.append(peer)
@@ -197,9 +214,9 @@ public final class ChordSimulator {
             case .silent:
                 break
             case .scripted(let script):
-                guard case .request(let r) = env.payload, let answer = script(r), let to = index[from] else { return }
-                transmit(ChordEnvelope(sender: peer.node.me, requestID: env.requestID, payload: .response(answer)),
-                         from: peer.node.me.id, to: to)
+                guard case .request(let r) = env.payload, let answer = script(r) else { return }
+                peer.link.send(ChordEnvelope(sender: peer.node.me, requestID: env.requestID, payload: .response(answer)),
+                               to: NodeRef(id: from))
             }
         }
     }
@@ -212,8 +229,7 @@ public final class ChordSimulator {
         for effect in node.takeEffects() {
             switch effect {
             case .send(let env, let to):
-                guard let j = index[to.id] else { messagesSent += 1; messagesLost += 1; continue }
-                transmit(env, from: id, to: j)
+                peers[i].link.send(env, to: to)
             case .schedule(let timer, let ms):
                 queue.push(.timer(timer, node: i), at: now + ms)
             case .event(let event):
@@ -227,8 +243,10 @@ public final class ChordSimulator {
         }
     }
 
-    func transmit(_ env: ChordEnvelope, from: ChordID, to: Int) {
+    func transmit(_ env: ChordEnvelope, from: ChordID, to id: ChordID) {
         messagesSent += 1
+        // A node that does not exist: the message goes nowhere (the sender's timeout covers it).
+        guard let to = index[id] else { messagesLost += 1; return }
         if configuration.loss > 0, Double.random(in: 0..<1, using: &random) < configuration.loss {
             messagesLost += 1
             return
