@@ -177,3 +177,47 @@ import Testing
         #expect(failures.allSatisfy { if case .noRoute = $0 { true } else { false } })
     }
 }
+
+/// Garbage from strangers: a ring that receives thousands of random envelopes keeps running and
+/// repairs whatever they disturbed once they stop.
+@Suite struct ChordGarbageTests {
+    @Test func randomEnvelopesFromStrangersNeverBreakTheRingForGood() throws {
+        var c = ChordSimulator.Configuration()
+        c.seed = 77
+        c.chord.successorListLength = 4
+        let sim = ChordSimulator(c)
+        let ring = sim.buildStableRing(count: 16, maintain: true)
+        var rng = SplitMix(seed: 1234)
+        func randomID() -> ChordID { ChordSimulator.randomKey(&rng) }
+        func randomNodes() -> [NodeRef] { (0..<Int.random(in: 0...6, using: &rng)).map { _ in NodeRef(id: randomID()) } }
+        func randomPayload() -> ChordPayload {
+            switch Int.random(in: 0..<9, using: &rng) {
+            case 0: .request(.findSuccessor(key: randomID()))
+            case 1: .request(.neighbours)
+            case 2: .request(.notify)
+            case 3: .request(.ping)
+            case 4: .request(.leaving(predecessor: NodeRef(id: randomID()), successors: randomNodes()))
+            case 5: .response(.step(successors: randomNodes(), closer: randomNodes()))
+            case 6: .response(.neighbours(predecessor: NodeRef(id: randomID()), successors: randomNodes()))
+            case 7: .response(.ack)
+            default: .response(.refused("no"))
+            }
+        }
+        for i in 0..<5_000 {
+            let stranger = NodeRef(id: randomID())
+            // Half claim to be who they are, half impersonate a ring member.
+            let claimed = Bool.random(using: &rng) ? stranger : ring[Int.random(in: 0..<ring.count, using: &rng)]
+            let target = ring[Int.random(in: 0..<ring.count, using: &rng)]
+            sim.inject(ChordEnvelope(sender: claimed, requestID: UInt64.random(in: 0...200, using: &rng), payload: randomPayload()),
+                       to: target.id, authenticatedAs: stranger.id)
+            if i % 100 == 0 { sim.run(until: sim.now + 50) }
+        }
+        let rejected = ring.reduce(0) { $0 + (sim.node($1.id)?.statistics.rejected ?? 0) }
+        #expect(rejected > 2_000)
+        // Strangers that notified their way in as predecessors never answer; maintenance drops them.
+        sim.run(until: sim.now + 30_000)
+        #expect(sim.wrongPointers() == (0, 0))
+        let stats = sim.runLookups(count: 300, seed: 5)
+        #expect(stats.correct == 300)
+    }
+}
