@@ -1,3 +1,4 @@
+import FlowchainCrypto
 import Testing
 @testable import Chord
 
@@ -113,27 +114,28 @@ import Testing
                 }
             })
         }
-        var errors = 0, maxMessages = 0
+        var maxMessages = 0, answered = 0
         for i in 0..<300 {
             let key = Self.key(UInt64(i))
             let r = try #require(Self.lookup(sim, from: ring[(i % 2 == 0) ? 10 : 25], key: key), "lookup \(i) never ended")
             switch r {
             case .success(let ans):
+                answered += 1
                 maxMessages = max(maxMessages, ans.messages)
                 if ans.successor.id != sim.trueSuccessor(of: key)?.id {
                     // A wrong answer can only be one of the liars vouching for itself.
                     #expect([a.id, b.id].contains(ans.successor.id))
                 }
             case .failure(let e):
-                errors += 1
                 if case .tooManySteps(_, let steps) = e { #expect(steps <= 64) }
             }
         }
         #expect(maxMessages <= 64)
+        // Most keys are routed past the liars: they only capture lookups that pass through them.
+        #expect(answered > 150)
         // The honest nodes still route among themselves.
         let honest = Self.lookup(sim, from: ring[10], key: ring[12].id)
         #expect((try? honest?.get())?.successor.id == ring[12].id)
-        _ = errors
     }
 
     @Test func oversizedListsAreRefused() throws {
@@ -187,7 +189,7 @@ import Testing
         c.chord.successorListLength = 4
         let sim = ChordSimulator(c)
         let ring = sim.buildStableRing(count: 16, maintain: true)
-        var rng = SplitMix(seed: 1234)
+        var rng = SplitMix64(seed: 1234)
         func randomID() -> ChordID { ChordSimulator.randomKey(&rng) }
         func randomNodes() -> [NodeRef] { (0..<Int.random(in: 0...6, using: &rng)).map { _ in NodeRef(id: randomID()) } }
         func randomPayload() -> ChordPayload {

@@ -1,3 +1,4 @@
+import FlowchainCrypto
 import Testing
 @testable import Chord
 
@@ -13,7 +14,7 @@ import Testing
 
     /// Joins `count` nodes one after another through random members; returns them in join order.
     static func grow(_ sim: ChordSimulator, to count: Int) -> [NodeRef] {
-        var rng = SplitMix(seed: 99)
+        var rng = SplitMix64(seed: 99)
         let first = sim.addNode()
         sim.create(first.id)
         var members = [first]
@@ -28,7 +29,7 @@ import Testing
 
     /// Runs lookups of `count` random keys from random live nodes; returns how many were right.
     static func correctLookups(_ sim: ChordSimulator, count: Int, seed: UInt64 = 5) -> (correct: Int, finished: Int) {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let live = sim.liveNodes
         var correct = 0, finished = 0
         for _ in 0..<count {
@@ -78,7 +79,7 @@ import Testing
         let members = Self.grow(sim, to: 12)
         sim.run(until: sim.now + 20_000)
         // Every key is owned by exactly its true successor.
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for _ in 0..<500 {
             let key = ChordID(w0: rng.next(), w1: rng.next(), w2: rng.next())
             let owners = members.filter { sim.node($0.id)?.owned?.contains(key) == true }

@@ -1,3 +1,4 @@
+import FlowchainCrypto
 import Foundation
 
 /// The experiments of Stoica et al. (ToN 2003 §V), run in the simulator. Each takes a seed and
@@ -67,7 +68,7 @@ public enum ChordExperiments {
             let r = successors ?? paperSuccessors(for: n)
             let sim = simulator(seed: seed &+ UInt64(i), successors: r, network: network)
             let ring = sim.buildStableRing(count: n, maintain: false)
-            var rng = SplitMix(seed: seed &+ 77 &+ UInt64(i))
+            var rng = SplitMix64(seed: seed &+ 77 &+ UInt64(i))
             let crashed = Int((Double(n) * p).rounded())
             var order = Array(ring.indices)
             order.shuffle(using: &rng)
@@ -100,7 +101,7 @@ public enum ChordExperiments {
     public static func convergence(joins: Int, successors: Int?, limit: Int = 30, network: Network = .init(), seed: UInt64,
                                    progress: Progress? = nil) -> ConvergenceResult {
         let sim = simulator(seed: seed, successors: successors ?? 8, network: network)
-        var rng = SplitMix(seed: seed &+ 5)
+        var rng = SplitMix64(seed: seed &+ 5)
         let first = sim.addNode()
         sim.create(first.id)
         var members = [first]
@@ -138,7 +139,7 @@ public enum ChordExperiments {
 
     /// Keys per node for random node ids and keys (the paper's Fig. 8), beside the exponential model.
     public static func loadBalance(nodes n: Int, keys: Int, seed: UInt64, progress: Progress? = nil) -> LoadBalanceResult {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let ids = (0..<n).map { _ in ChordSimulator.randomKey(&rng) }.sorted()
         var counts = [Int](repeating: 0, count: n)
         for k in 0..<keys {

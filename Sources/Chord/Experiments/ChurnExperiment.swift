@@ -1,3 +1,4 @@
+import FlowchainCrypto
 import Foundation
 
 extension ChordExperiments {
@@ -29,7 +30,7 @@ extension ChordExperiments {
             c.chord.jitter = 0.5
             let sim = ChordSimulator(c)
             sim.buildStableRing(count: initial, maintain: true)
-            var rng = SplitMix(seed: seed &+ 4242 &+ UInt64(i))
+            var rng = SplitMix64(seed: seed &+ 4242 &+ UInt64(i))
             var stats = LookupStatistics()
             var joins = 0, crashes = 0
             let end = Int64(seconds) * 1000

@@ -1,3 +1,5 @@
+import FlowchainCrypto
+
 /// Lookups of random keys from random live nodes, scored against the simulator's oracle.
 public struct LookupStatistics: Sendable, Equatable {
     public var issued = 0
@@ -40,7 +42,7 @@ extension ChordSimulator {
     /// time, and waits for all of them (bounded by `deadline` virtual ms from now).
     public func runLookups(count: Int, window: Int = 512, seed: UInt64, deadline: Int64 = 600_000,
                            progress: ((Int) -> Void)? = nil) -> LookupStatistics {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var stats = LookupStatistics()
         var finished = 0
         let live = liveNodes.filter { node($0.id)?.isActive == true }
@@ -65,5 +67,5 @@ extension ChordSimulator {
     }
 
     /// A uniformly random point on the ring from `rng`.
-    static func randomKey(_ rng: inout SplitMix) -> ChordID { ChordID(w0: rng.next(), w1: rng.next(), w2: rng.next()) }
+    static func randomKey(_ rng: inout SplitMix64) -> ChordID { ChordID(w0: rng.next(), w1: rng.next(), w2: rng.next()) }
 }

@@ -1,3 +1,5 @@
+import FlowchainCrypto
+
 /// One node's Chord protocol (Stoica et al., ToN 2003) as a state machine without I/O: feed it
 /// received envelopes (`receive`) and fired timers (`timerFired`), call `create`, `join`,
 /// `lookup` or `leave`, and carry out the effects it returns (`takeEffects`). The same code runs
@@ -37,7 +39,7 @@ public final class ChordNode {
     var lookups: [UInt64: Lookup] = [:]
     var nextID: UInt64 = 1
     var effects: [ChordEffect] = []
-    var random: SplitMix
+    var random: SplitMix64
     public internal(set) var statistics = Statistics()
 
     public struct Statistics: Sendable {
@@ -54,7 +56,7 @@ public final class ChordNode {
         self.me = me
         self.configuration = configuration
         self.fingers = Array(repeating: nil, count: ChordID.bits)
-        self.random = SplitMix(seed: seed ^ me.id.w2)
+        self.random = SplitMix64(seed: seed ^ me.id.w2)
     }
 
     public var successor: NodeRef? { successors.first }
@@ -285,18 +287,5 @@ public final class ChordNode {
         } else {
             emit(.rangeChanged(.grew(gained: RingRange(after: new.lower, upTo: old.lower))))
         }
-    }
-}
-
-/// SplitMix64: the node's jitter source, seeded so a simulation replays exactly.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,5 @@
+import FlowchainCrypto
+
 /// A deterministic discrete-event simulator for Chord: many `ChordNode`s on one virtual clock,
 /// joined by an in-memory transport with per-message latency, loss, crashes, joins and leaves.
 /// The same seed and the same calls give the same run, event for event.
@@ -58,7 +60,7 @@ public final class ChordSimulator {
     var actions: [Int: () -> Void] = [:]
     var nextAction = 0
     var lookupCallbacks: [LookupKey: (Result<LookupAnswer, LookupError>) -> Void] = [:]
-    var random: SplitMix
+    var random: SplitMix64
     var liveSorted: [NodeRef]?
     /// Every application event, with the node that raised it. Set before running.
     public var onEvent: ((NodeRef, ChordEvent) -> Void)?
@@ -73,7 +75,7 @@ public final class ChordSimulator {
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
-        self.random = SplitMix(seed: configuration.seed)
+        self.random = SplitMix64(seed: configuration.seed)
     }
 
     // MARK: Membership

@@ -52,7 +52,7 @@ public final class PoSSimulation {
     public let configuration: Configuration
     public let genesis: Genesis
     var nodes: [Node] = []
-    var rng: SplitMix
+    var rng: SplitMix64
     var queue: [(time: Int64, seq: Int, event: Event)] = []
     var seq = 0
     var now: Int64 = 0   // ms
@@ -66,8 +66,8 @@ public final class PoSSimulation {
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
-        rng = SplitMix(seed: configuration.seed)
-        var keyRng = SplitMix(seed: configuration.seed ^ 0x5eed)
+        rng = SplitMix64(seed: configuration.seed)
+        var keyRng = SplitMix64(seed: configuration.seed ^ 0x5eed)
         let keys = configuration.stakes.map { _ in try! PrivateKey(seed: (0..<32).map { _ in UInt8.random(in: 0...255, using: &keyRng) }) }
         genesis = Genesis(chainID: "sim-\(configuration.seed)", time: 1_700_000_000, anchorInterval: configuration.anchorInterval,
                           accounts: zip(keys, configuration.stakes).map { Genesis.Account(key: $0.publicKey, stake: $1) })
@@ -210,18 +210,5 @@ public final class PoSSimulation {
                       pValue: ChiSquare.pValue(chi, degreesOfFreedom: max(1, nodes.count - 1)),
                       agreed: agreed, reorganizations: reorganizations, maxReorgDepth: maxReorgDepth,
                       wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18)
-    }
-}
-
-/// SplitMix64, the simulation's only source of randomness.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
