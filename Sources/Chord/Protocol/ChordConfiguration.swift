@@ -23,6 +23,9 @@ public struct ChordConfiguration: Hashable, Sendable {
     /// without it a lookup run before stabilization can return a crashed node.
     public var confirmLookups = true
     public var joinRetryDelay: Int64 = 2_000
+    /// Every this many stabilization rounds a node looks itself up through a node it met before,
+    /// to find a ring it split from (0: never; an isolated node checks every round regardless).
+    public var consistencyCheckRounds = 10
     /// Largest list a peer may send; longer ones are refused as malformed.
     public static let maxListLength = 64
 
@@ -38,6 +41,7 @@ public struct ChordConfiguration: Hashable, Sendable {
                           ("join retry delay", joinRetryDelay)] where v <= 0 {
             throw .init("\(name) must be positive, not \(v) ms")
         }
+        guard consistencyCheckRounds >= 0 else { throw .init("consistency check rounds must be 0 or more, not \(consistencyCheckRounds)") }
         guard (0...10).contains(requestRetries) else { throw .init("request retries must be 0…10, not \(requestRetries)") }
         guard (0...0.9).contains(jitter) else { throw .init("jitter must be within 0…0.9, not \(jitter)") }
         guard (1...1_000).contains(maxLookupSteps) else { throw .init("max lookup steps must be 1…1000, not \(maxLookupSteps)") }

@@ -4,7 +4,7 @@
 /// one. Every candidate must lie strictly between the node that named it and the key, and no
 /// node is asked twice, so a lookup always ends: with the key's live successor or an error.
 extension ChordNode {
-    enum LookupPurpose { case user, join, finger(Int) }
+    enum LookupPurpose { case user, join, rejoin, finger(Int) }
 
     /// One lookup in progress. A class so the steps update it in place. Its lists stay short
     /// (tens of entries), so they are arrays searched linearly.
@@ -54,7 +54,10 @@ extension ChordNode {
         let l = Lookup(key: key, purpose: purpose)
         l.candidates = start.filter { $0.id != me.id }
         lookups[token] = l
-        if isActive { answerLocally(token) } else { advance(token) }
+        switch purpose {
+        case .join, .rejoin: advance(token)  // this node's own tables are what is in doubt
+        case .user, .finger: answerLocally(token)
+        }
     }
 
     /// This node is a responder too: its own tables are the first step, at no cost.
@@ -109,7 +112,7 @@ extension ChordNode {
     private func absorb(_ token: UInt64, responder: NodeRef, successors theirs: [NodeRef], closer: [NodeRef]) {
         guard let l = lookups[token] else { return }
         let key = l.key
-        let joining: Bool = if case .join = l.purpose { true } else { false }
+        let joining: Bool = switch l.purpose { case .join, .rejoin: true; default: false }
         var list = theirs.filter { !(joining && $0.id == me.id) }
         if list.count > ChordConfiguration.maxListLength { list = Array(list.prefix(ChordConfiguration.maxListLength)) }
         if l.best == nil || responder.id.isBetween(l.best!.id, key) || responder.id == key {
@@ -187,6 +190,8 @@ extension ChordNode {
             case .success(let a): fingerFound(i, a.successor)
             case .failure: nextFinger = (i + 1) % ChordID.bits
             }
+        case .rejoin:
+            if case .success(let a) = result { consistencyChecked(a.successor) }
         case .join:
             guard case .joining = phase else { return }
             switch result {

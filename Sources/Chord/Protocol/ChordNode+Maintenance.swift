@@ -4,6 +4,7 @@ extension ChordNode {
     /// Asks the successor for its predecessor and successor list (locally when alone).
     func stabilize() {
         guard isActive else { return }
+        if isIsolated, !acquaintances.isEmpty || !seeds.isEmpty { return checkConsistency() }
         guard let s = successor, s.id != me.id else {
             // Alone, or the successor list ran dry: a known predecessor becomes the successor.
             if let p = predecessor, p.id != me.id {
@@ -23,7 +24,8 @@ extension ChordNode {
         var list = [s]
         if let x, x.id != me.id, x.id.isBetween(me.id, s.id) { list.insert(x, at: 0) }
         list += theirs
-        successors = ringOrdered(list)
+        let ordered = ringOrdered(list)
+        successors = ordered.isEmpty ? fallbackSuccessor() : ordered
         if let first = successor, first.id != me.id { send(.notify, to: first, purpose: .notify) }
     }
 
@@ -34,7 +36,7 @@ extension ChordNode {
         var last = me.id
         for n in list {
             if n.id == me.id { break }
-            if departed.contains(where: { $0.id == n.id }) { continue }
+            if hasDeparted(n.id) { continue }
             // Entries must go round the ring in order; a peer's list that goes backwards is cut.
             if !out.isEmpty, !n.id.isBetween(last, me.id) { break }
             guard seen.insert(n.id).inserted else { continue }
@@ -42,11 +44,11 @@ extension ChordNode {
             last = n.id
             if out.count == configuration.successorListLength { break }
         }
-        return out.isEmpty ? [me] : out
+        return out
     }
 
     func notified(by peer: NodeRef) {
-        guard peer.id != me.id, !departed.contains(where: { $0.id == peer.id }) else { return }
+        guard peer.id != me.id, !hasDeparted(peer.id) else { return }
         if predecessor == nil || peer.id.isBetween(predecessor!.id, me.id) { setPredecessor(peer) }
         // A lone node learns its first successor this way.
         if successor?.id == me.id { successors = [peer] }
@@ -103,17 +105,63 @@ extension ChordNode {
     func forget(_ peer: NodeRef) {
         guard peer.id != me.id else { return }
         for i in fingers.indices where fingers[i]?.id == peer.id { fingers[i] = nil }
+        acquaintances.removeAll { $0.id == peer.id }
         if successors.contains(where: { $0.id == peer.id }) {
             successors.removeAll { $0.id == peer.id }
             if successors.isEmpty { successors = fallbackSuccessor() }
         }
     }
 
-    /// When every successor failed: the closest live finger, else the predecessor, else itself.
+    /// When every successor failed: the closest live finger, else the predecessor, else itself
+    /// (then `stabilize` tries to rejoin through a node it knew).
     func fallbackSuccessor() -> [NodeRef] {
-        for case let f? in fingers where f.id != me.id { return [f] }
-        if let p = predecessor, p.id != me.id { return [p] }
+        for case let f? in fingers where f.id != me.id && !hasDeparted(f.id) { return [f] }
+        if let p = predecessor, p.id != me.id, !hasDeparted(p.id) { return [p] }
         return [me]
+    }
+
+    func hasDeparted(_ id: ChordID) -> Bool { departed.contains { $0.id == id } }
+
+    /// Remembers a peer that just answered: recent ones, and the first few ever met (with the
+    /// bootstraps, the seeds) are where a node checks that it is on the main ring.
+    func met(_ peer: NodeRef) {
+        guard peer.id != me.id else { return }
+        if seeds.count < 8, !seeds.contains(where: { $0.id == peer.id }) { seeds.append(peer) }
+        if let i = acquaintances.firstIndex(where: { $0.id == peer.id }) { acquaintances.remove(at: i) }
+        acquaintances.append(peer)
+        if acquaintances.count > 8 { acquaintances.removeFirst() }
+    }
+
+    var isIsolated: Bool { successor?.id == me.id && predecessor == nil }
+
+    /// Looks this node's own id up through a node it met before, bypassing its own tables. If
+    /// the answer lies between it and its successor, the ring has a node it does not know: a
+    /// node left alone after its neighbours failed rejoins this way, and two rings that split
+    /// apart (under loss and churn) find each other again. Runs every round while isolated,
+    /// else every `consistencyCheckRounds` rounds; the peers asked rotate.
+    func checkConsistency() {
+        guard isActive else { return }
+        if lookups.values.contains(where: { if case .rejoin = $0.purpose { true } else { false } }) { return }
+        var choices: [NodeRef] = []
+        for n in acquaintances.reversed() + seeds
+        where n.id != me.id && !hasDeparted(n.id) && !successors.contains(where: { $0.id == n.id }) && !choices.contains(where: { $0.id == n.id }) {
+            choices.append(n)
+        }
+        guard !choices.isEmpty else { return }
+        let via = choices[consistencyCursor % choices.count]
+        consistencyCursor &+= 1
+        startLookup(key: me.id, purpose: .rejoin, start: [via])
+    }
+
+    /// The answer of a consistency check: adopt a successor this node did not know.
+    func consistencyChecked(_ found: NodeRef) {
+        guard isActive, found.id != me.id, let s = successor else { return }
+        let isolated = isIsolated
+        guard s.id == me.id || found.id.isBetween(me.id, s.id) else { return }
+        let ordered = ringOrdered([found] + successors)
+        successors = ordered.isEmpty ? [found] : ordered
+        if isolated { emit(.joined(successor: found)) }
+        stabilize()
     }
 
     /// A neighbour left gracefully: link past it.
@@ -131,7 +179,8 @@ extension ChordNode {
             }
         }
         if let i = successors.firstIndex(where: { $0.id == peer.id }) {
-            successors = ringOrdered(Array(successors[..<i]) + theirList + Array(successors[(i + 1)...]))
+            let ordered = ringOrdered(Array(successors[..<i]) + theirList + Array(successors[(i + 1)...]))
+            successors = ordered.isEmpty ? fallbackSuccessor() : ordered
         }
     }
 }

@@ -5,7 +5,8 @@ import FlowchainCrypto
 /// `lookup` or `leave`, and carry out the effects it returns (`takeEffects`). The same code runs
 /// in the simulator and over the WebSocket peer transport. Not thread-safe: one driver owns it.
 public final class ChordNode {
-    enum Phase { case idle, joining(NodeRef), active, left }
+    /// `joining` carries the bootstrap nodes and how many attempts were made.
+    enum Phase { case idle, joining([NodeRef], attempt: Int), active, left }
 
     enum Purpose {
         case lookupStep(UInt64), lookupConfirm(UInt64)
@@ -36,6 +37,12 @@ public final class ChordNode {
     /// messages they sent before leaving may still arrive, and other nodes may still list them.
     /// After that they may join again.
     var departed: [(id: ChordID, rounds: Int)] = []
+    /// The last few peers that answered a request, most recent last.
+    var acquaintances: [NodeRef] = []
+    /// The bootstraps and the first peers ever met: long-lived places to check the ring from.
+    var seeds: [NodeRef] = []
+    var consistencyCursor = 0
+    var roundsSinceConsistencyCheck = 0
     var lookups: [UInt64: Lookup] = [:]
     var nextID: UInt64 = 1
     var effects: [ChordEffect] = []
@@ -90,13 +97,29 @@ public final class ChordNode {
     }
 
     /// Joins the ring `bootstrap` belongs to: looks up this node's own id through it.
-    public func join(via bootstrap: NodeRef) {
+    public func join(via bootstrap: NodeRef) { join(via: [bootstrap]) }
+
+    /// Joins through any of `bootstraps`: the first attempt asks the first one; each retry asks the
+    /// next, then nodes that answered during earlier attempts.
+    public func join(via bootstraps: [NodeRef]) {
         switch phase {
         case .idle, .joining: break
         case .active, .left: return
         }
-        phase = .joining(bootstrap)
-        startLookup(key: me.id, purpose: .join, start: [bootstrap])
+        let usable = bootstraps.filter { $0.id != me.id }
+        guard let first = usable.first else { return emit(.joinFailed(.noRoute(key: me.id, tried: 0))) }
+        for b in usable.prefix(8) where !seeds.contains(where: { $0.id == b.id }) { seeds.append(b) }
+        phase = .joining(usable, attempt: 0)
+        startLookup(key: me.id, purpose: .join, start: [first])
+    }
+
+    /// The node a join retry asks: the bootstraps in turn, then recent acquaintances.
+    func retryJoin() {
+        guard case .joining(let bootstraps, let attempt) = phase else { return }
+        var choices = bootstraps
+        for a in acquaintances.reversed() where !choices.contains(where: { $0.id == a.id }) { choices.append(a) }
+        phase = .joining(bootstraps, attempt: attempt + 1)
+        startLookup(key: me.id, purpose: .join, start: [choices[(attempt + 1) % choices.count]])
     }
 
     /// Leaves gracefully: tells the successor (which takes over this node's keys) and the
@@ -140,11 +163,16 @@ public final class ChordNode {
                 statistics.timeouts += 1
                 failed(p, reason: .timedOut)
             }
-        case (.joinRetry, .joining(let bootstrap)):
-            startLookup(key: me.id, purpose: .join, start: [bootstrap])
+        case (.joinRetry, .joining):
+            retryJoin()
         case (.stabilize, .active):
             departed = departed.compactMap { $0.rounds > 1 ? ($0.id, $0.rounds - 1) : nil }
             stabilize()
+            roundsSinceConsistencyCheck += 1
+            if configuration.consistencyCheckRounds > 0, roundsSinceConsistencyCheck >= configuration.consistencyCheckRounds {
+                roundsSinceConsistencyCheck = 0
+                checkConsistency()
+            }
             schedule(.stabilize, every: configuration.stabilizeInterval)
         case (.fixFingers, .active):
             fixNextFinger()
@@ -191,6 +219,7 @@ public final class ChordNode {
         }
         pending[requestID] = nil
         statistics.requestsAnswered += 1
+        met(peer)
         if case .refused = response { return failed(p, reason: .refused) }
         switch response {
         case .step(let s, let c):

@@ -53,6 +53,8 @@ public final class ChordSimulator {
     }
 
     public let configuration: Configuration
+    /// Probability that a message is lost, from now on (starts as `configuration.loss`).
+    public var loss: Double
     public private(set) var now: Int64 = 0
     var peers: [Peer] = []
     var index: [ChordID: Int] = [:]
@@ -75,6 +77,7 @@ public final class ChordSimulator {
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
+        self.loss = configuration.loss
         self.random = SplitMix64(seed: configuration.seed)
     }
 
@@ -131,10 +134,12 @@ public final class ChordSimulator {
     }
 
     public func create(_ id: ChordID) { perform(id) { $0.create() } }
-    public func join(_ id: ChordID, via bootstrap: ChordID) {
-        guard let b = index[bootstrap] else { return }
-        let ref = peers[b].node.me
-        perform(id) { $0.join(via: ref) }
+    public func join(_ id: ChordID, via bootstrap: ChordID) { join(id, via: [bootstrap]) }
+
+    /// Joins `id` through any of `bootstraps` (tried in turn when one does not answer).
+    public func join(_ id: ChordID, via bootstraps: [ChordID]) {
+        let refs = bootstraps.compactMap { index[$0].map { peers[$0].node.me } }
+        perform(id) { $0.join(via: refs) }
     }
 
     public func leave(_ id: ChordID) {
@@ -249,7 +254,7 @@ public final class ChordSimulator {
         messagesSent += 1
         // A node that does not exist: the message goes nowhere (the sender's timeout covers it).
         guard let to = index[id] else { messagesLost += 1; return }
-        if configuration.loss > 0, Double.random(in: 0..<1, using: &random) < configuration.loss {
+        if loss > 0, Double.random(in: 0..<1, using: &random) < loss {
             messagesLost += 1
             return
         }
