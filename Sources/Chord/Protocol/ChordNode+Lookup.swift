@@ -80,8 +80,8 @@ extension ChordNode {
     /// not noticed yet). Otherwise the named predecessor is the next place to look.
     func lookupConfirmed(_ token: UInt64, _ owner: NodeRef, predecessor: NodeRef?) {
         guard let l = lookups[token] else { return }
-        if owns(l, owner, predecessor: predecessor) { return finishLookup(token, .success(answer(l, owner))) }
-        denied(l, owner, predecessor: predecessor!)
+        guard let p = predecessor, !owns(l, owner, predecessor: p) else { return finishLookup(token, .success(answer(l, owner))) }
+        denied(l, owner, predecessor: p)
         advance(token)
     }
 
@@ -115,7 +115,7 @@ extension ChordNode {
         let joining: Bool = switch l.purpose { case .join, .rejoin: true; default: false }
         var list = theirs.filter { !(joining && $0.id == me.id) }
         if list.count > ChordConfiguration.maxListLength { list = Array(list.prefix(ChordConfiguration.maxListLength)) }
-        if l.best == nil || responder.id.isBetween(l.best!.id, key) || responder.id == key {
+        if responder.id == key || (l.best.map { responder.id.isBetween($0.id, key) } ?? true) {
             l.best = responder
         }
         for n in list where key.isBetween(responder.id, upTo: n.id) && !l.owners.contains(where: { $0.id == n.id }) {
@@ -144,7 +144,7 @@ extension ChordNode {
             l.asked.append(next.id)
             l.steps += 1
             l.messages += 1
-                return send(.findSuccessor(key: key), to: next, purpose: .lookupStep(token))
+            return send(.findSuccessor(key: key), to: next, purpose: .lookupStep(token))
         }
         // 2. Nothing closer: the key's owner is the first live node after the key that any
         //    responder listed, confirmed by asking it for its predecessor.
@@ -160,8 +160,8 @@ extension ChordNode {
                 continue
             }
             if o.id == me.id {
-                if owns(l, me, predecessor: predecessor) { return finishLookup(token, .success(answer(l, me))) }
-                denied(l, me, predecessor: predecessor!)
+                guard let p = predecessor, !owns(l, me, predecessor: p) else { return finishLookup(token, .success(answer(l, me))) }
+                denied(l, me, predecessor: p)
                 return advance(token)
             }
             guard configuration.confirmLookups else { return finishLookup(token, .success(answer(l, o))) }

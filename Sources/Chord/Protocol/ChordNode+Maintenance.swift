@@ -49,7 +49,7 @@ extension ChordNode {
 
     func notified(by peer: NodeRef) {
         guard peer.id != me.id, !hasDeparted(peer.id) else { return }
-        if predecessor == nil || peer.id.isBetween(predecessor!.id, me.id) { setPredecessor(peer) }
+        if predecessor.map({ peer.id.isBetween($0.id, me.id) }) ?? true { setPredecessor(peer) }
         // A lone node learns its first successor this way.
         if successor?.id == me.id { successors = [peer] }
     }
