@@ -99,7 +99,7 @@ struct SimChord: ParsableCommand {
                 let top = max(3, Int(Foundation.log2(Double(nodes ?? 16_384))))
                 let rows = ChordExperiments.pathLength(sizes: (3...top).map { 1 << $0 }, lookups: lookups, successors: successors,
                                                        network: net, seed: seed, progress: progress)
-                out["path"] = rows.map { ["nodes": $0.nodes, "meanHops": $0.lookups.meanHops, "p1": $0.lookups.hopsPercentile(0.01),
+                out["path"] = rows.map { ["nodes": $0.nodes, "meanHops": $0.lookups.meanHops, "meanMessages": $0.lookups.meanMessages, "p1": $0.lookups.hopsPercentile(0.01),
                                           "p99": $0.lookups.hopsPercentile(0.99), "halfLog2N": $0.halfLog2N,
                                           "correct": $0.lookups.correct, "lookups": $0.lookups.issued, "withinTarget": $0.withinTarget] }
                 if !json { print(ChordTables.path(rows)) }

@@ -82,7 +82,7 @@ import Testing
         #expect(sim.wrongPointers() == (0, 0), "seed \(seed):\n\(Self.describe(sim))")
         var k = SplitMix64(seed: seed)
         for _ in 0..<200 {
-            let key = ChordID(w0: k.next(), w1: k.next(), w2: k.next())
+            let key = ChordSimulator.randomKey(&k)
             let owners = members.filter { sim.node($0.id)?.owned?.contains(key) == true }
             #expect(owners.map(\.id) == [sim.trueSuccessor(of: key)!.id], "seed \(seed): key \(key)")
         }

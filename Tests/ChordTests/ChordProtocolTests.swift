@@ -33,7 +33,7 @@ import Testing
         let live = sim.liveNodes
         var correct = 0, finished = 0
         for _ in 0..<count {
-            let key = ChordID(w0: rng.next(), w1: rng.next(), w2: rng.next())
+            let key = ChordSimulator.randomKey(&rng)
             let from = live[Int.random(in: 0..<live.count, using: &rng)]
             sim.lookup(from: from.id, key: key) { r in
                 finished += 1
@@ -81,7 +81,7 @@ import Testing
         // Every key is owned by exactly its true successor.
         var rng = SplitMix64(seed: 3)
         for _ in 0..<500 {
-            let key = ChordID(w0: rng.next(), w1: rng.next(), w2: rng.next())
+            let key = ChordSimulator.randomKey(&rng)
             let owners = members.filter { sim.node($0.id)?.owned?.contains(key) == true }
             #expect(owners.map(\.id) == [sim.trueSuccessor(of: key)!.id])
         }

@@ -50,7 +50,7 @@ extension ChordSimulator {
         func issue() {
             guard stats.issued < count else { return }
             stats.issued += 1
-            let key = ChordID(w0: rng.next(), w1: rng.next(), w2: rng.next())
+            let key = Self.randomKey(&rng)
             let from = live[Int.random(in: 0..<live.count, using: &rng)]
             lookup(from: from.id, key: key) { [unowned self] result in
                 stats.record(result, truth: self.trueSuccessor(of: key)?.id)

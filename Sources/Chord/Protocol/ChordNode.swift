@@ -69,14 +69,6 @@ public final class ChordNode {
     public var successor: NodeRef? { successors.first }
     public var isActive: Bool { if case .active = phase { true } else { false } }
 
-    /// The finger table's distinct entries in ring order from this node.
-    public var distinctFingers: [NodeRef] {
-        var seen = Set<ChordID>(), out: [NodeRef] = []
-        for case let f? in fingers where seen.insert(f.id).inserted { out.append(f) }
-        return out
-    }
-
-    public func finger(_ i: Int) -> NodeRef? { fingers[i] }
 
     /// The effects produced since the last call, in order.
     public func takeEffects() -> [ChordEffect] {

@@ -111,7 +111,6 @@ public final class ChordSimulator {
 
     public func node(_ id: ChordID) -> ChordNode? { index[id].map { peers[$0].node } }
     public func isAlive(_ id: ChordID) -> Bool { index[id].map { peers[$0].alive } ?? false }
-    public var nodeCount: Int { peers.count }
 
     /// Every node that is alive and has not left, in ring order.
     public var liveNodes: [NodeRef] {

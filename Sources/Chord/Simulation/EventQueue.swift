@@ -14,8 +14,6 @@ struct EventQueue<Payload> {
     private var free: [Int32] = []
     private var sequence: UInt64 = 0
 
-    var count: Int { heap.count }
-    var isEmpty: Bool { heap.isEmpty }
     var nextTime: Int64? { heap.first?.time }
 
     mutating func push(_ payload: Payload, at time: Int64) {
