@@ -36,10 +36,17 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        .systemLibrary(
+            name: "CSodium",
+            path: "CShims/CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+
         // Pure logic
         .target(
             name: "FlowchainCrypto",
-            dependencies: ["COpenSSL"]
+            dependencies: ["COpenSSL", "CSodium"]
         ),
         .target(
             name: "Ledger",
@@ -134,7 +141,7 @@ let package = Package(
             dependencies: ["FlowchainCrypto", "Ledger"]
         ),
 
-        .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "ChordTests",

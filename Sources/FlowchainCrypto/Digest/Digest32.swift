@@ -36,6 +36,11 @@ public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible,
         try Swift.withUnsafeMutableBytes(of: &self) { try body($0) }
     }
 
+    /// Equality that takes the same time wherever the values differ (for secrets such as token hashes).
+    public func constantTimeEquals(_ other: Digest32) -> Bool {
+        ((w0 ^ other.w0) | (w1 ^ other.w1) | (w2 ^ other.w2) | (w3 ^ other.w3)) == 0
+    }
+
     /// Byte-wise (big-endian) order, as a 256-bit unsigned integer.
     public static func < (lhs: Digest32, rhs: Digest32) -> Bool {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)

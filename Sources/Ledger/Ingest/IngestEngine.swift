@@ -3,9 +3,11 @@ import Foundation
 
 /// Takes readings, validates them, and acknowledges each only after it is durably committed.
 ///
-/// Validation (including the signature check) runs in the caller's task, so it spreads over all
-/// cores; storing goes through one queue that commits everything waiting in one transaction
-/// (group commit), so throughput grows with load while every acknowledgement stays durable.
+/// `ingest` is the one way in for every source. Validation (including the signature check) runs
+/// in the caller's task, so it spreads over all cores; storing goes through one queue that commits
+/// everything waiting in one transaction (group commit), so throughput grows with load while every
+/// acknowledgement stays durable. Submissions that share an `IngestOrder` enter the queue in the
+/// order they were received.
 public actor IngestEngine {
     public struct Configuration: Sendable {
         public var maxPayloadBytes = 16 * 1024
@@ -25,9 +27,15 @@ public actor IngestEngine {
     nonisolated let onBlock: @Sendable (BlockHeader) -> Void
     nonisolated let onStored: @Sendable ([StoredReading]) -> Void
 
-    private var queue: [(reading: Reading, continuation: CheckedContinuation<Ack, Error>)] = []
+    private var queue: [(reading: Reading, promise: AckPromise)] = []
     private var flushing = false
-    private var pending: Int
+    /// Waiting for the queue to empty (`drain`).
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Readings with rowid ≥ `sealedEnd` are stored but not in a block; `newest` is the highest rowid.
+    private var sealedEnd: Int64
+    private var newest: Int64?
+    /// The cut in progress: one at a time, whoever asks (the block cutter or a full queue).
+    private var cutting: Task<LedgerStore.SealedBlock?, any Error>?
     private var closed = false
     /// Newest seq per device among stored and queued readings, for readings the node numbers.
     private var lastSeq: [String: UInt64] = [:]
@@ -49,74 +57,115 @@ public actor IngestEngine {
         self.now = now
         self.onBlock = onBlock
         self.onStored = onStored
-        pending = try store.counts().pending
+        let bounds = try store.pendingBounds()
+        sealedEnd = max(bounds.firstPending, 1)
+        newest = bounds.newest
     }
 
-    /// Validates and durably stores a signed `reading`; returns its acknowledgement. A re-sent
-    /// reading (same id) returns the same acknowledgement and is stored once.
+    // MARK: The way in
+
+    /// Validates and durably stores one submission; returns its acknowledgement. A re-sent reading
+    /// (same id) returns the same acknowledgement and is stored once.
+    public nonisolated func ingest(_ submission: Submission, after turn: IngestTurn? = nil) async throws(IngestError) -> Ack {
+        try await ingest([submission], after: turn)[0].get()
+    }
+
+    /// Validates `submissions` in parallel, then enqueues them in the given order (after `turn`'s
+    /// predecessors), and returns each one's outcome, in order, once durable or refused.
+    public nonisolated func ingest(_ submissions: [Submission], after turn: IngestTurn? = nil) async -> [Result<Ack, IngestError>] {
+        let checked = await validateAll(submissions)
+        await turn?.waitForPrevious()
+        let promises = await enqueue(checked)
+        turn?.finish()
+        var out: [Result<Ack, IngestError>] = []
+        out.reserveCapacity(promises.count)
+        for p in promises { out.append(await p.value) }
+        return out
+    }
+
+    /// Shorthand for `ingest(.signed(reading))`.
     public nonisolated func submit(_ reading: Reading) async throws(IngestError) -> Ack {
-        try validator.validate(reading)
-        return try await run { try await $0.enqueue(reading) }
+        try await ingest(.signed(reading))
     }
 
-    /// Stores a reading the node signs on the device's behalf (a device that cannot sign): the
-    /// node gives it the device's next `seq`. `time` defaults to now.
-    public nonisolated func submitUnsigned(
-        device: String, payload: [UInt8], time: Int64? = nil, timeQuality: TimeQuality = .synced, source: ReadingSource
-    ) async throws(IngestError) -> Ack {
-        if let why = DeviceID.problem(with: device) { throw .badDevice(why) }
-        guard payload.count <= validator.maxPayloadBytes else {
-            throw .payloadTooLarge(size: payload.count, limit: validator.maxPayloadBytes)
+    private nonisolated func validateAll(_ submissions: [Submission]) async -> [Result<Submission, IngestError>] {
+        if submissions.count < 4 { return submissions.map(validate) }
+        return await withTaskGroup(of: (Int, Result<Submission, IngestError>).self) { group in
+            for (i, s) in submissions.enumerated() { group.addTask { (i, self.validate(s)) } }
+            var out = [Result<Submission, IngestError>](repeating: .failure(.malformed("not validated")), count: submissions.count)
+            for await (i, r) in group { out[i] = r }
+            return out
         }
-        try ReadingValidator.checkPayload(payload)
-        let stamp = time ?? now()
-        return try await run { try await $0.enqueueNumbered(device: device, payload: payload, time: stamp, timeQuality: timeQuality, source: source) }
     }
 
-    private nonisolated func run(_ body: (IngestEngine) async throws -> Ack) async throws(IngestError) -> Ack {
-        do {
-            return try await body(self)
-        } catch let e as IngestError {
-            throw e
+    private nonisolated func validate(_ submission: Submission) -> Result<Submission, IngestError> {
+        do throws(IngestError) {
+            switch submission {
+            case let .signed(reading):
+                try validator.validate(reading)
+            case let .unsigned(device, payload, _, _, _):
+                if let why = DeviceID.problem(with: device) { throw .badDevice(why) }
+                guard payload.count <= validator.maxPayloadBytes else {
+                    throw .payloadTooLarge(size: payload.count, limit: validator.maxPayloadBytes)
+                }
+                try ReadingValidator.checkPayload(payload)
+            }
+            return .success(submission)
         } catch {
-            throw .storeFailed(String(describing: error))
+            return .failure(error)
         }
     }
 
-    private func enqueueNumbered(device: String, payload: [UInt8], time: Int64, timeQuality: TimeQuality, source: ReadingSource) async throws -> Ack {
-        if closed { throw IngestError.shuttingDown }
-        let seq = try nextSeq(device)
-        let reading: Reading
-        do {
-            reading = try Reading(device: device, seq: seq, time: time, timeQuality: timeQuality, source: source, payload: payload, signedBy: key)
-        } catch {
-            throw IngestError.malformed(String(describing: error))
+    /// Puts validated submissions on the queue in order; unsigned ones are numbered and signed here.
+    private func enqueue(_ items: [Result<Submission, IngestError>]) -> [AckPromise] {
+        var promises: [AckPromise] = []
+        promises.reserveCapacity(items.count)
+        for item in items {
+            guard !closed else { promises.append(AckPromise(.failure(.shuttingDown))); continue }
+            let reading: Reading
+            switch item {
+            case let .failure(error):
+                promises.append(AckPromise(.failure(error)))
+                continue
+            case let .success(.signed(r)):
+                reading = r
+                if let known = lastSeq[r.device], r.seq > known { lastSeq[r.device] = r.seq }
+            case let .success(.unsigned(device, payload, time, timeQuality, source)):
+                do {
+                    let seq = try nextSeq(device)
+                    reading = try Reading(device: device, seq: seq, time: time ?? now(), timeQuality: timeQuality, source: source,
+                                          payload: payload, signedBy: key)
+                } catch let e as IngestError {
+                    promises.append(AckPromise(.failure(e)))
+                    continue
+                } catch {
+                    promises.append(AckPromise(.failure(.malformed(String(describing: error)))))
+                    continue
+                }
+            }
+            let promise = AckPromise()
+            queue.append((reading, promise))
+            promises.append(promise)
         }
-        return try await enqueue(reading)
+        if !queue.isEmpty, !flushing {
+            flushing = true
+            Task { await self.flush() }
+        }
+        return promises
     }
 
-    private func nextSeq(_ device: String) throws -> UInt64 {
+    private func nextSeq(_ device: String) throws(IngestError) -> UInt64 {
         let last: UInt64
         if let known = lastSeq[device] {
             last = known
         } else {
-            last = try store.lastSeq(device: device) ?? 0
+            do { last = try store.lastSeq(device: device) ?? 0 } catch { throw .storeFailed(String(describing: error)) }
         }
         lastSeq[device] = last + 1
         return last + 1
     }
 
-    private func enqueue(_ reading: Reading) async throws -> Ack {
-        if closed { throw IngestError.shuttingDown }
-        if let known = lastSeq[reading.device], reading.seq > known { lastSeq[reading.device] = reading.seq }
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.append((reading, continuation))
-            if !flushing {
-                flushing = true
-                Task { await self.flush() }
-            }
-        }
-    }
+    // MARK: Committing and sealing
 
     private func flush() async {
         while !queue.isEmpty {
@@ -128,50 +177,74 @@ public actor IngestEngine {
                 let outcomes = try await store.commit(batch.map(\.reading))
                 for (item, outcome) in zip(batch, outcomes) {
                     let r = item.reading
+                    let ack = Ack(id: r.id, device: r.device, seq: r.seq)
                     switch outcome {
                     case let .stored(rowid):
-                        pending += 1
+                        newest = max(newest ?? rowid, rowid)
                         stored.append(StoredReading(reading: r, rowid: rowid, block: nil, leaf: nil))
-                        item.continuation.resume(returning: Ack(id: r.id, device: r.device, seq: r.seq))
+                        item.promise.resolve(.success(ack))
                     case .duplicate:
-                        item.continuation.resume(returning: Ack(id: r.id, device: r.device, seq: r.seq))
+                        item.promise.resolve(.success(ack))
                     case let .seqNotIncreasing(last):
-                        item.continuation.resume(throwing: IngestError.seqNotIncreasing(device: r.device, seq: r.seq, last: last))
+                        item.promise.resolve(.failure(.seqNotIncreasing(device: r.device, seq: r.seq, last: last)))
+                    case let .seqTooFar(last):
+                        item.promise.resolve(.failure(.seqTooFar(device: r.device, seq: r.seq, last: last)))
+                    case let .wrongSigner(bound):
+                        item.promise.resolve(.failure(.wrongSigner(device: r.device, signer: r.signer.hex, bound: bound.hex)))
                     }
                 }
             } catch {
                 // Nothing of this batch is stored; forget cached seqs so numbering restarts from the store.
                 lastSeq.removeAll()
-                for item in batch { item.continuation.resume(throwing: IngestError.storeFailed(String(describing: error))) }
+                for item in batch { item.promise.resolve(.failure(.storeFailed(String(describing: error)))) }
             }
             if !stored.isEmpty { onStored(stored) }
-            while pending >= configuration.maxBlockReadings {
-                guard (try? await cutBlock()) ?? nil != nil else { break }
+            while pendingCount >= configuration.maxBlockReadings {
+                do {
+                    guard try await cutBlock() != nil else { break }
+                } catch {
+                    // The block cutter retries on its next tick and logs what fails there.
+                    break
+                }
             }
         }
         flushing = false
+        let waiters = idleWaiters
+        idleWaiters = []
+        for w in waiters { w.resume() }
     }
 
-    /// Seals the pending readings into the next block; nil when none are pending.
+    /// Seals the pending readings into the next block; nil when none are pending. Only one cut
+    /// runs at a time: a second caller waits for the first, then cuts what is still pending.
     @discardableResult
     public func cutBlock() async throws -> BlockHeader? {
-        guard pending > 0 else { return nil }
-        guard let header = try await store.cutBlock(signedBy: key, now: now(), maxReadings: configuration.maxBlockReadings) else {
-            pending = 0
+        while let running = cutting { _ = try? await running.value }
+        guard pendingCount > 0 else { return nil }
+        let task = Task { try await self.store.cutBlock(signedBy: self.key, now: self.now(), maxReadings: self.configuration.maxBlockReadings) }
+        cutting = task
+        defer { cutting = nil }
+        guard let sealed = try await task.value else {
+            // Nothing unsealed in the store: re-read where the unsealed readings start.
+            if let bounds = try? store.pendingBounds() { sealedEnd = max(bounds.firstPending, 1); newest = bounds.newest }
             return nil
         }
-        pending = max(0, pending - Int(header.count))
-        onBlock(header)
-        return header
+        sealedEnd = max(sealedEnd, sealed.rowids.upperBound)
+        onBlock(sealed.header)
+        return sealed.header
     }
 
     /// Readings stored but not yet in a block.
-    public var pendingCount: Int { pending }
+    public var pendingCount: Int {
+        guard let newest, newest >= sealedEnd else { return 0 }
+        return Int(newest - sealedEnd + 1)
+    }
 
     /// Refuses new readings and waits until every accepted one is committed and sealed in a block.
     public func drain() async throws {
         closed = true
-        while flushing || !queue.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        if flushing || !queue.isEmpty {
+            await withCheckedContinuation { idleWaiters.append($0) }
+        }
         while try await cutBlock() != nil {}
     }
 }

@@ -8,7 +8,13 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
     case badSignature(signer: String)
     case seqOutOfRange(UInt64)
     case seqNotIncreasing(device: String, seq: UInt64, last: UInt64)
+    /// `seq` jumps more than `LedgerStore.maxSeqJump` above the device's last one.
+    case seqTooFar(device: String, seq: UInt64, last: UInt64)
+    /// The device is bound to another key than the one that signed the reading.
+    case wrongSigner(device: String, signer: String, bound: String)
     case malformed(String)
+    /// The credential presented may not write for this device.
+    case unauthorized(device: String)
     /// The store failed; the reading was not acknowledged and may be re-sent.
     case storeFailed(String)
     case shuttingDown
@@ -22,7 +28,13 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .seqOutOfRange(seq): return "seq \(seq) is above the maximum \(Int64.max)"
         case let .seqNotIncreasing(device, seq, last):
             return "seq \(seq) for device \(device) is not above its last stored seq \(last)"
+        case let .seqTooFar(device, seq, last):
+            return "seq \(seq) for device \(device) jumps more than \(LedgerStore.maxSeqJump) above its last seq \(last)"
+        case let .wrongSigner(device, signer, bound):
+            return "device \(device) is bound to key \(bound), but this reading is signed by \(signer); re-keying is done with flowchain devices rekey"
         case let .malformed(why): return "malformed reading: \(why)"
+        case let .unauthorized(device):
+            return "not allowed to write for device \(device): present its own token or the node's (?token=… or Authorization: Bearer …)"
         case let .storeFailed(why): return "not stored: \(why)"
         case .shuttingDown: return "the node is shutting down; not stored"
         }
@@ -37,7 +49,10 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badSignature: "bad_signature"
         case .seqOutOfRange: "seq_out_of_range"
         case .seqNotIncreasing: "seq_not_increasing"
+        case .seqTooFar: "seq_too_far"
+        case .wrongSigner: "wrong_signer"
         case .malformed: "malformed"
+        case .unauthorized: "unauthorized"
         case .storeFailed: "store_failed"
         case .shuttingDown: "shutting_down"
         }

@@ -1,5 +1,4 @@
 import FlowchainCrypto
-import Foundation
 
 /// Stateless checks on a reading before it may be stored: device id, payload, seq range, signature.
 public struct ReadingValidator: Sendable {
@@ -17,19 +16,13 @@ public struct ReadingValidator: Sendable {
         guard r.hasValidSignature else { throw .badSignature(signer: r.signer.hex) }
     }
 
-    /// The payload must be UTF-8 text of one JSON object.
+    /// The payload must be one JSON object in strict RFC 8259 JSON, UTF-8, without duplicate keys
+    /// and nested at most `StrictJSON.maxDepth` deep (see `StrictJSON`).
     public static func checkPayload(_ payload: [UInt8]) throws(IngestError) {
-        guard let first = payload.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }) else {
-            throw .payloadNotJSONObject("it is empty")
-        }
-        guard first == UInt8(ascii: "{") else { throw .payloadNotJSONObject("it does not start with '{'") }
         do {
-            let value = try JSONSerialization.jsonObject(with: Data(payload), options: [])
-            guard value is [String: Any] else { throw IngestError.payloadNotJSONObject("it is not an object") }
-        } catch let e as IngestError {
-            throw e
+            try StrictJSON.validateObject(payload)
         } catch {
-            throw .payloadNotJSONObject("it is not valid JSON (\(String(describing: error).prefix(160)))")
+            throw .payloadNotJSONObject("it is not strict JSON: \(error)")
         }
     }
 }

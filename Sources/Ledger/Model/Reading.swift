@@ -48,9 +48,10 @@ public struct Reading: Hashable, Sendable {
     public let signer: PublicKey
     public let signature: [UInt8]
 
-    /// The exact bytes hashed into the id and the Merkle leaf.
+    /// The exact bytes hashed into the Merkle leaf.
     public let encoded: [UInt8]
-    /// SHA-256 of `encoded`.
+    /// SHA-256 of the signed body (the encoding without its signature): a body signed twice by
+    /// its signer (a fresh signature each time) is still one reading, with one id.
     public let id: Digest32
 
     /// Builds and signs a reading with `key`.
@@ -99,7 +100,7 @@ public struct Reading: Hashable, Sendable {
         self.signer = signer
         self.signature = signature
         encoded = body + signature
-        id = SHA256.hash(encoded)
+        id = SHA256.hash(body)
     }
 
     /// Decodes a canonical encoding; every failure names the field at fault.

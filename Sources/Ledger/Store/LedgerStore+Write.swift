@@ -20,27 +20,51 @@ extension LedgerStore {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO reading(id, device, seq, time, encoded) VALUES (?, ?, ?, ?, ?)
             """)
-        // Newest seq per device, looked up once per transaction and kept current as rows go in.
+        let bind = try db.cachedStatement(sql: """
+            INSERT INTO device(device, signer, token_hash, bound_by, bound_at) VALUES (?, ?, NULL, 'first-use', ?)
+            ON CONFLICT(device) DO UPDATE SET signer = excluded.signer, bound_at = excluded.bound_at
+            """)
+        // Newest seq and bound signer per device, looked up once per transaction and kept current.
         var last: [String: Int64] = [:]
+        var signers: [String: PublicKey] = [:]
         var outcomes: [CommitOutcome] = []
         outcomes.reserveCapacity(readings.count)
         for r in readings {
+            let id = Data(r.id.bytes)
+            // A reading already stored is a duplicate whatever else holds now (e.g. after a
+            // re-key); a new one is never stored twice, so the id is looked up only off the hot path.
+            func duplicate() throws -> Bool { try Bool.fetchOne(exists, arguments: [id]) == true }
+            // The device's key: bound here on first use, refused when another key is bound.
+            if let bound = try signers[r.device] ?? deviceRecord(r.device, db)?.signer {
+                signers[r.device] = bound
+                guard bound == r.signer else {
+                    outcomes.append(try duplicate() ? .duplicate : .wrongSigner(bound: bound))
+                    continue
+                }
+            }
             let seq = Int64(bitPattern: r.seq)
             let newest: Int64?
             if let known = last[r.device] {
                 newest = known
             } else {
                 newest = try Int64.fetchOne(lastSeq, arguments: [r.device])
+                last[r.device] = newest
             }
             if let newest, seq <= newest {
-                // Not new: either this very reading again (idempotent) or a stale seq.
-                let id = r.id.withUnsafeBytes { Data($0) }
-                outcomes.append(try Bool.fetchOne(exists, arguments: [id]) == true ? .duplicate : .seqNotIncreasing(last: UInt64(newest)))
-                last[r.device] = newest
+                outcomes.append(try duplicate() ? .duplicate : .seqNotIncreasing(last: UInt64(newest)))
                 continue
             }
+            let base = UInt64(newest ?? 0)
+            guard r.seq - base <= maxSeqJump else {
+                outcomes.append(.seqTooFar(last: base))
+                continue
+            }
+            if signers[r.device] == nil {
+                try bind.execute(arguments: [r.device, Data(r.signer.bytes), r.time])
+                signers[r.device] = r.signer
+            }
             // seq is above every stored seq of the device, so neither unique key can collide.
-            try insert.execute(arguments: [r.id.withUnsafeBytes { Data($0) }, r.device, seq, r.time, Data(r.encoded)])
+            try insert.execute(arguments: [id, r.device, seq, r.time, Data(r.encoded)])
             last[r.device] = seq
             outcomes.append(.stored(rowid: db.lastInsertedRowID))
         }
@@ -49,15 +73,28 @@ extension LedgerStore {
 
     /// Seals up to `maxReadings` pending readings (arrival order) into the next segment block,
     /// signed by `key`. Returns nil when nothing is pending. `now` is clamped to the parent's time.
-    public func cutBlock(signedBy key: PrivateKey, now: Int64, maxReadings: Int) async throws -> BlockHeader? {
+    public func cutBlock(signedBy key: PrivateKey, now: Int64, maxReadings: Int) async throws -> SealedBlock? {
         try await write("cut block") { db in try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings) }
     }
 
     public func cutBlockSync(signedBy key: PrivateKey, now: Int64, maxReadings: Int) throws -> BlockHeader? {
-        try writeSync("cut block") { db in try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings) }
+        try writeSync("cut block") { db in try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings)?.header }
     }
 
-    static func cut(db: Database, key: PrivateKey, now: Int64, maxReadings: Int) throws -> BlockHeader? {
+    /// A block just sealed, with the arrival positions (rowids) it covers.
+    public struct SealedBlock: Sendable {
+        public let header: BlockHeader
+        public let rowids: Range<Int64>
+    }
+
+    /// Where the unsealed readings start and the newest arrival position (nil when empty).
+    public func pendingBounds() throws -> (firstPending: Int64, newest: Int64?) {
+        try read("pending bounds") { db in
+            (try Self.firstPendingRowid(db), try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM reading"))
+        }
+    }
+
+    static func cut(db: Database, key: PrivateKey, now: Int64, maxReadings: Int) throws -> SealedBlock? {
         let rows = try Row.fetchAll(db, sql: """
             SELECT rowid, encoded FROM reading WHERE rowid >= ? ORDER BY rowid LIMIT ?
             """, arguments: [try firstPendingRowid(db), maxReadings])
@@ -74,7 +111,7 @@ extension LedgerStore {
         try db.execute(
             sql: "INSERT INTO block(height, hash, time, count, first_rowid, header) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), first, Data(header.encoded)])
-        return header
+        return SealedBlock(header: header, rowids: first..<first + Int64(rows.count))
     }
 
     /// The rowid of the oldest reading not yet sealed in a block.

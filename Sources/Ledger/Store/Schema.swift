@@ -48,6 +48,26 @@ enum Schema {
                 CREATE INDEX anchor_height ON anchor(height);
                 """)
         }
+        m.registerMigration("v3-devices") { db in
+            try db.execute(sql: """
+                -- Who may write as each device: the key its readings must be signed by (bound on
+                -- first use or by registration) and, for devices with their own credential, the
+                -- SHA-256 of its token. signer is NULL until the first reading or a registration.
+                CREATE TABLE device (
+                    device TEXT PRIMARY KEY NOT NULL,
+                    signer BLOB,
+                    token_hash BLOB,
+                    bound_by TEXT NOT NULL,
+                    bound_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- Devices that already have readings are bound to the signer of their newest one
+                -- (the signer is the 32 bytes before the 64-byte signature at the end of the encoding).
+                INSERT INTO device(device, signer, token_hash, bound_by, bound_at)
+                    SELECT r.device, substr(r.encoded, length(r.encoded) - 95, 32), NULL, 'first-use', r.time
+                    FROM reading r
+                    WHERE r.rowid = (SELECT MAX(rowid) FROM reading WHERE device = r.device);
+                """)
+        }
         return m
     }
 }

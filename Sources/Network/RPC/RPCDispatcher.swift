@@ -7,13 +7,16 @@ struct RPCDispatcher: Sendable {
     let services: NodeServices
     let session: RPCSession
 
-    /// The response bytes for `request`, or nil for a notification.
-    func handle(_ request: RPCRequest) async -> [UInt8]? {
+    /// The response bytes for `request`, or nil for a notification. `turn` is the request's place
+    /// in its connection's submission order; it is always finished when this returns.
+    func handle(_ request: RPCRequest, turn: IngestTurn? = nil) async -> [UInt8]? {
+        defer { turn?.finish() }
         let result: Result<[UInt8], RPCError>
         do {
-            result = .success(try await call(request))
+            result = .success(try await call(request, turn: turn))
         } catch {
-            services.metrics.error(error.kind ?? "rpc")
+            // Refused readings are counted by kind where they are ingested; everything else here.
+            if !error.counted { services.metrics.error(error.kind ?? "rpc") }
             result = .failure(error)
         }
         if request.isNotification { return nil }
@@ -24,11 +27,12 @@ struct RPCDispatcher: Sendable {
     }
 
     /// The method's result as JSON bytes.
-    private func call(_ r: RPCRequest) async throws(RPCError) -> [UInt8] {
+    private func call(_ r: RPCRequest, turn: IngestTurn?) async throws(RPCError) -> [UInt8] {
         let p = try r.object()
-        if r.method != "submit", !session.mayRead { throw .unauthorized }
+        if r.method == "submit" { return try await submit(p, turn: turn) }
+        turn?.finish()
+        if !session.mayRead { throw .unauthorized }
         switch r.method {
-        case "submit": return try await submit(p)
         case "readings": return try readings(p)
         case "reading": return try reading(p)
         case "proof": return try await proof(p)
@@ -37,10 +41,14 @@ struct RPCDispatcher: Sendable {
         case "tip": return try tip()
         case "info": return try info()
         case "devices": return try devices()
+        case "addDevice": return try addDevice(p)
+        case "rekeyDevice": return try rekeyDevice(p)
         case "subscribe": return try await session.subscribe(p)
         case "unsubscribe":
-            guard let id = p["subscription"] as? NSNumber else { throw .invalidParams("'subscription' (a number) is required") }
-            return json { $0.bool(session.unsubscribe(id.uint64Value)) }
+            guard let id = try int(p["subscription"], "subscription", in: 1...Int64.max) else {
+                throw .invalidParams("'subscription' (a positive integer) is required")
+            }
+            return json { $0.bool(session.unsubscribe(UInt64(id))) }
         default: throw .methodNotFound(r.method)
         }
     }
@@ -51,51 +59,110 @@ struct RPCDispatcher: Sendable {
         return w.bytes
     }
 
-    private func submit(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
-        guard session.mayWrite else { throw .unauthorized }
+    /// `submit` one reading (the params are the reading) or many (`{"readings": […]}`, each with
+    /// its own outcome). Readings enter the ledger in the order sent, on this connection too.
+    private func submit(_ p: [String: Any], turn: IngestTurn?) async throws(RPCError) -> [UInt8] {
         if let list = p["readings"] {
             guard let items = list as? [Any], !items.isEmpty, items.count <= 1000 else {
                 throw .invalidParams("'readings' must be an array of 1 to 1000 readings")
             }
-            // Each item gets its own outcome; one bad reading does not spoil the rest.
-            let outcomes = await withTaskGroup(of: (Int, Result<Ack, RPCError>).self) { group in
-                for (i, item) in items.enumerated() {
-                    let box = UncheckedBox(item)
-                    group.addTask { (i, await submitOne(box.value)) }
-                }
-                var out = [Result<Ack, RPCError>?](repeating: nil, count: items.count)
-                for await (i, r) in group { out[i] = r }
-                return out
-            }
+            let outcomes = await services.ingest(items.map(Self.parse), presented: session.token, after: turn)
             return json { w in
                 w.beginArray()
                 for outcome in outcomes {
                     w.beginObject()
                     switch outcome {
-                    case let .success(ack)?: w.key("ack"); ReadingWire.write(ack, into: &w)
-                    case let .failure(e)?: w.key("error"); e.write(into: &w)
-                    case nil: w.key("error"); RPCError.internalError("no outcome").write(into: &w)
+                    case let .success(ack): w.key("ack"); ReadingWire.write(ack, into: &w)
+                    case let .failure(e): w.key("error"); RPCError.refused(e).write(into: &w)
                     }
                     w.endObject()
                 }
                 w.endArray()
             }
         }
-        switch await submitOne(p) {
+        switch await services.ingest([Self.parse(p)], presented: session.token, after: turn)[0] {
         case let .success(ack): return json { ReadingWire.write(ack, into: &$0) }
-        case let .failure(e): throw e
+        case let .failure(e): throw RPCError.refused(e)
         }
     }
 
-    private func submitOne(_ item: Any) async -> Result<Ack, RPCError> {
-        guard let object = item as? [String: Any] else { return .failure(.invalidParams("a reading must be a JSON object")) }
-        let submission: ReadingWire.Submission
+    /// One submitted reading; a shape error comes back as `.malformed`, answered with -32602.
+    static func parse(_ item: Any) -> Result<Submission, IngestError> {
+        guard let object = item as? [String: Any] else { return .failure(.malformed("a reading must be a JSON object")) }
         do {
-            submission = try ReadingWire.submission(from: object, device: nil, defaultSource: .rpc)
+            return .success(try ReadingWire.submission(from: object, device: nil, defaultSource: .rpc))
         } catch {
-            return .failure(.invalidParams(error.description))
+            return .failure(.malformed(error.description))
         }
-        return await services.store(submission, source: .rpc).mapError(RPCError.rejected)
+    }
+
+    /// `addDevice {device, key?, token?}`: binds the device to `key` and/or gives it its own token
+    /// (returned once). Needs the node's token.
+    private func addDevice(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+        guard services.mayAdminister(presented: session.token) else { throw .adminRequired }
+        let device = try deviceParam(p)
+        let key = try keyParam(p, required: false)
+        let wantsToken = (p["token"] as? Bool) ?? false
+        guard key != nil || wantsToken else { throw .invalidParams("give 'key' (64 hex digits) and/or 'token': true") }
+        var token: String? = nil
+        let record: DeviceRecord?
+        do {
+            if let key { try services.store.register(device: device, key: key, now: services.now()) }
+            if wantsToken { token = try services.store.issueToken(device: device, now: services.now()) }
+            record = try services.store.device(device)
+        } catch let e as DeviceRegistrationError {
+            throw .invalidParams(e.description)
+        } catch {
+            throw .internalError("\(error)")
+        }
+        services.logger.notice("device \(device) registered over RPC: \(key.map { "key \($0)" } ?? "")\(wantsToken ? " new device token" : "")")
+        return json { w in
+            w.beginObject()
+            w.field("device", device)
+            w.key("signer"); if let s = record?.signer { w.string(s.hex) } else { w.null() }
+            w.key("token"); if let token { w.string(token) } else { w.null() }
+            w.endObject()
+        }
+    }
+
+    /// `rekeyDevice {device, key}`: re-binds the device to a new key. Needs the node's token; logged.
+    private func rekeyDevice(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+        guard services.mayAdminister(presented: session.token) else { throw .adminRequired }
+        let device = try deviceParam(p)
+        guard let key = try keyParam(p, required: true) else { throw .invalidParams("'key' is required") }
+        let old: PublicKey?
+        do {
+            old = try services.store.rekey(device: device, key: key, now: services.now()).old
+        } catch let e as DeviceRegistrationError {
+            throw .invalidParams(e.description)
+        } catch {
+            throw .internalError("\(error)")
+        }
+        services.logger.notice("device \(device) re-keyed over RPC: \(old.map(\.hex) ?? "unbound") -> \(key.hex)")
+        return json { w in
+            w.beginObject()
+            w.field("device", device)
+            w.field("signer", key.hex)
+            w.key("previous"); if let old { w.string(old.hex) } else { w.null() }
+            w.endObject()
+        }
+    }
+
+    private func deviceParam(_ p: [String: Any]) throws(RPCError) -> String {
+        guard let device = p["device"] as? String else { throw .invalidParams("'device' (a string) is required") }
+        if let why = DeviceID.problem(with: device) { throw .invalidParams("'device': \(why)") }
+        return device
+    }
+
+    private func keyParam(_ p: [String: Any], required: Bool) throws(RPCError) -> PublicKey? {
+        guard let value = p["key"] else {
+            if required { throw .invalidParams("'key' (64 hex digits, an Ed25519 public key) is required") }
+            return nil
+        }
+        guard let hex = value as? String, let bytes = Hex.decode(hex), bytes.count == 32, let key = try? PublicKey(bytes: bytes) else {
+            throw .invalidParams("'key' must be 64 hex digits (an Ed25519 public key)")
+        }
+        return key
     }
 
     private func readings(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
@@ -155,7 +222,7 @@ struct RPCDispatcher: Sendable {
     private func blocks(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
         let limit = Int(try int(p["limit"], "limit") ?? 20)
         guard (1...500).contains(limit) else { throw .invalidParams("'limit' must be 1…500") }
-        let below = try int(p["below"], "below").map { UInt64(max(0, $0)) }
+        let below = try int(p["below"], "below", in: 0...Int64.max).map { UInt64($0) }
         let list: [BlockHeader]
         do { list = try services.store.blocks(below: below, limit: limit) } catch { throw .internalError("\(error)") }
         return json { w in w.beginArray(); for b in list { ReadingWire.write(b, into: &w) }; w.endArray() }
@@ -208,9 +275,13 @@ struct RPCDispatcher: Sendable {
     private func int(_ value: Any?, _ name: String) throws(RPCError) -> Int64? {
         do { return try ReadingWire.optionalInt(value, name) } catch { throw .invalidParams(error.description) }
     }
+
+    private func int(_ value: Any?, _ name: String, in range: ClosedRange<Int64>) throws(RPCError) -> Int64? {
+        do { return try ReadingWire.optionalInt(value, name, in: range) } catch { throw .invalidParams(error.description) }
+    }
 }
 
-/// Moves a JSONSerialization value (immutable Foundation containers) into a child task.
+/// Moves a JSONSerialization value (immutable Foundation containers) across tasks.
 public struct UncheckedBox<T>: @unchecked Sendable {
     // @unchecked Sendable: only used for values JSONSerialization produced, which nobody mutates.
     public let value: T

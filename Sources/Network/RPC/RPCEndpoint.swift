@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Ledger
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -31,6 +32,8 @@ struct RPCEndpoint: Sendable {
         defer { session.close() }
         let dispatcher = RPCDispatcher(services: services, session: session)
         var limiter = RateLimiter(perSecond: services.configuration.rateLimit)
+        // Requests run concurrently, but readings enter the ledger in the order their messages came.
+        let order = IngestOrder()
         let maxInFlight = services.configuration.rpcConcurrency
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
@@ -50,8 +53,9 @@ struct RPCEndpoint: Sendable {
                     inFlight -= 1
                 }
                 inFlight += 1
+                let turn = order.next()
                 group.addTask {
-                    if let reply = await handle(Array(text.utf8), dispatcher: dispatcher) {
+                    if let reply = await handle(Array(text.utf8), dispatcher: dispatcher, turn: turn) {
                         _ = await session.send(reply)
                     }
                 }
@@ -61,7 +65,8 @@ struct RPCEndpoint: Sendable {
     }
 
     /// One message: a request, a notification or a batch. nil when nothing is to be sent back.
-    static func handle(_ bytes: [UInt8], dispatcher: RPCDispatcher) async -> [UInt8]? {
+    static func handle(_ bytes: [UInt8], dispatcher: RPCDispatcher, turn: IngestTurn = .first()) async -> [UInt8]? {
+        defer { turn.finish() }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
@@ -73,20 +78,21 @@ struct RPCEndpoint: Sendable {
             guard !batch.isEmpty else { return RPCResponse.error(id: nil, .invalidRequest("an empty batch")) }
             guard batch.count <= 1000 else { return RPCResponse.error(id: nil, .invalidRequest("a batch holds at most 1000 requests")) }
             var replies: [[UInt8]] = []
-            for item in batch {
-                if let reply = await handleOne(item, dispatcher: dispatcher) { replies.append(reply) }
+            for (item, part) in zip(batch, turn.split(batch.count)) {
+                if let reply = await handleOne(item, dispatcher: dispatcher, turn: part) { replies.append(reply) }
             }
             guard !replies.isEmpty else { return nil }
             var w = JSONWriter()
             w.beginArray(); for r in replies { w.raw(r) }; w.endArray()
             return w.bytes
         }
-        return await handleOne(parsed, dispatcher: dispatcher)
+        return await handleOne(parsed, dispatcher: dispatcher, turn: turn)
     }
 
-    static func handleOne(_ value: Any, dispatcher: RPCDispatcher) async -> [UInt8]? {
+    static func handleOne(_ value: Any, dispatcher: RPCDispatcher, turn: IngestTurn) async -> [UInt8]? {
+        defer { turn.finish() }
         switch RPCRequest.from(value) {
-        case let .request(request): return await dispatcher.handle(request)
+        case let .request(request): return await dispatcher.handle(request, turn: turn)
         case let .invalid(id, error):
             dispatcher.services.metrics.error(error.kind ?? "invalid_request")
             return RPCResponse.error(id: id, error)

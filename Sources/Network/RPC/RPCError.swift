@@ -6,6 +6,8 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     /// A short machine-readable kind, sent as `data.kind`.
     public let kind: String?
+    /// Already counted in the error metrics where it arose (a refused reading), so not again.
+    var counted = false
 
     public init(code: Int, message: String, kind: String? = nil) {
         self.code = code
@@ -24,6 +26,22 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func internalError(_ why: String) -> RPCError { .init(code: -32603, message: "internal error: \(why)", kind: "internal") }
     public static let unauthorized = RPCError(code: -32001, message: "this node requires a token for writes; connect with ?token=… or an Authorization: Bearer header", kind: "unauthorized")
     public static func rejected(_ e: IngestError) -> RPCError { .init(code: -32002, message: e.description, kind: e.kind) }
+    /// A refused reading: a shape error is invalid params (-32602), a bad credential -32001,
+    /// anything the ledger refuses -32002 with the reason's kind.
+    public static func refused(_ e: IngestError) -> RPCError {
+        var error: RPCError
+        switch e {
+        case let .malformed(why): error = .init(code: -32602, message: "invalid params: \(why)", kind: "invalid_params")
+        case .unauthorized: error = .init(code: -32001, message: e.description, kind: "unauthorized")
+        default: error = rejected(e)
+        }
+        error.counted = true
+        return error
+    }
+    public static let adminRequired = RPCError(
+        code: -32001, message: "registering devices over RPC needs the node's token (the node must be started with --token); on the node's machine use flowchain devices add --data-dir",
+        kind: "unauthorized")
+    public static let tooManySubscriptions = RPCError(code: -32006, message: "too many subscriptions on this connection (at most 64); unsubscribe first", kind: "too_many_subscriptions")
     public static func notFound(_ what: String) -> RPCError { .init(code: -32004, message: "\(what) not found", kind: "not_found") }
     public static let rateLimited = RPCError(code: -32005, message: "rate limit exceeded on this connection; slow down", kind: "rate_limited")
 

@@ -5,16 +5,20 @@ import Synchronization
 /// One `/rpc` connection's state: what it may do and its live subscriptions.
 final class RPCSession: Sendable {
     let services: NodeServices
-    let mayWrite: Bool
+    /// The credential the client connected with (`?token=` or a bearer header), if any.
+    let token: String?
     let mayRead: Bool
     /// Sends one text message to the client; returns false once the connection is gone.
     let send: @Sendable ([UInt8]) async -> Bool
     private let subscriptions = Mutex<[UInt64: Task<Void, Never>]>([:])
     private let nextID = Atomic<UInt64>(1)
 
+    /// Most live subscriptions one connection may hold.
+    static let maxSubscriptions = 64
+
     init(services: NodeServices, token: String?, send: @escaping @Sendable ([UInt8]) async -> Bool) {
         self.services = services
-        mayWrite = services.mayWrite(presented: token)
+        self.token = token
         mayRead = services.mayRead(presented: token)
         self.send = send
     }
@@ -24,10 +28,16 @@ final class RPCSession: Sendable {
     /// reconnects with the last cursor it saw misses nothing and sees nothing twice.
     func subscribe(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         let topicName = (p["topic"] as? String) ?? "readings"
+        if p["device"] != nil, !(p["device"] is String) { throw .invalidParams("'device' must be a string") }
         let device = p["device"] as? String
         if let device, let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
+        // Cursors are range-checked here, where they enter: a readings cursor is an arrival
+        // position (≥ 0), a blocks cursor the height of the last block seen (−1: none yet).
         let cursor: Int64?
-        do { cursor = try ReadingWire.optionalInt(p["cursor"], "cursor") } catch { throw .invalidParams(error.description) }
+        do {
+            cursor = try ReadingWire.optionalInt(p["cursor"], "cursor", in: topicName == "blocks" ? -1...(Int64.max - 1) : 0...Int64.max)
+        } catch { throw .invalidParams(error.description) }
+        guard subscriptions.withLock({ $0.count }) < Self.maxSubscriptions else { throw .tooManySubscriptions }
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let start: Int64
         switch topicName {
@@ -125,7 +135,7 @@ final class RPCSession: Sendable {
 
     private func replayBlocks(id: UInt64, after last: inout Int64) async -> Bool {
         while !Task.isCancelled {
-            guard let page = try? services.store.blocks(from: UInt64(last + 1), limit: 200) else { return false }
+            guard last < Int64.max, let page = try? services.store.blocks(from: UInt64(max(0, last + 1)), limit: 200) else { return false }
             for b in page {
                 guard await notify(id, { w in w.key("block"); ReadingWire.write(b, into: &w) }) else { return false }
                 last = Int64(b.height)

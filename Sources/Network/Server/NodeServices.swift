@@ -1,6 +1,7 @@
 import FlowchainCrypto
 import Foundation
 import Ledger
+import Logging
 
 /// Everything the server's handlers need from the node, in one place.
 public final class NodeServices: Sendable {
@@ -12,11 +13,17 @@ public final class NodeServices: Sendable {
     public let configuration: ServerConfiguration
     public let startedAt = Date()
     public let version: String
+    public let logger: Logger
+    /// The clock, in ms since the epoch.
+    public let now: @Sendable () -> Int64
     /// Carries a reading's proof on to the anchor chain, when an anchor block commits it.
     public let anchorProof: @Sendable (ReadingProof) async -> ReadingProof.Portable?
 
     public init(engine: IngestEngine, feed: LiveFeed, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
+                logger: Logger = Logger(label: "flowchain"),
                 anchorProof: @escaping @Sendable (ReadingProof) async -> ReadingProof.Portable? = { _ in nil }) {
+        self.logger = logger
+        now = engine.now
         self.anchorProof = anchorProof
         self.engine = engine
         store = engine.store
@@ -29,33 +36,65 @@ public final class NodeServices: Sendable {
 
     public var publicKey: PublicKey { engine.key.publicKey }
 
-    /// True when `presented` grants writes (always, when no token is configured).
+    /// True when `presented` is the node's token, or no node token is configured: the credential
+    /// for writing as any device that has no token of its own, and for registering devices.
     public func mayWrite(presented: String?) -> Bool {
         guard let token = configuration.token else { return true }
         return presented.map { constantTimeEquals($0, token) } ?? false
+    }
+
+    /// True when `presented` may write readings for `device`: its own token when it has one (the
+    /// node's token too), otherwise the node's token (or anyone, when the node has none).
+    public func mayWrite(device: String, presented: String?) -> Bool {
+        let record = try? store.device(device)
+        if let record, record.tokenHash != nil {
+            if record.acceptsToken(presented) { return true }
+            guard configuration.token != nil else { return false }
+        }
+        return mayWrite(presented: presented)
+    }
+
+    /// True when `presented` may register or re-key devices over the network: only the node's
+    /// token, and only when one is configured.
+    public func mayAdminister(presented: String?) -> Bool {
+        configuration.token != nil && mayWrite(presented: presented)
     }
 
     public func mayRead(presented: String?) -> Bool {
         configuration.protectReads ? mayWrite(presented: presented) : true
     }
 
-    /// Stores one submission and counts it; errors come back as the reason, never thrown past here.
-    public func store(_ submission: ReadingWire.Submission, source: ReadingSource) async -> Result<Ack, IngestError> {
+    /// Stores submissions (in order, after `turn`) for a client that presented `token`, and counts
+    /// them; each gets its outcome, in order. Items that failed to parse pass through as failures.
+    public func ingest(_ items: [Result<Submission, IngestError>], presented token: String?, after turn: IngestTurn? = nil) async -> [Result<Ack, IngestError>] {
         let start = ContinuousClock.now
-        do {
-            let ack: Ack
-            switch submission {
-            case let .signed(reading):
-                ack = try await engine.submit(reading)
-            case let .unsigned(device, payload, time, synced):
-                ack = try await engine.submitUnsigned(device: device, payload: payload, time: time, timeQuality: synced ? .synced : .unsynced, source: source)
+        var results = items.map { item -> Result<Ack, IngestError>? in
+            switch item {
+            case let .failure(e): return .failure(e)
+            case let .success(s): return mayWrite(device: s.device, presented: token) ? nil : .failure(.unauthorized(device: s.device))
             }
-            metrics.ackLatency.recordNanoseconds(Int64((ContinuousClock.now - start).nanoseconds))
-            return .success(ack)
-        } catch {
-            metrics.error(error.kind)
-            return .failure(error)
         }
+        let admitted = zip(items, results).compactMap { item, result -> Submission? in
+            guard result == nil, case let .success(s) = item else { return nil }
+            return s
+        }
+        var outcomes = admitted.isEmpty ? [] : await engine.ingest(admitted, after: turn)[...]
+        if admitted.isEmpty { turn?.finish() }
+        for i in results.indices where results[i] == nil { results[i] = outcomes.popFirst() }
+        let elapsed = Int64((ContinuousClock.now - start).nanoseconds)
+        return results.map { result in
+            let r = result ?? .failure(.malformed("no outcome"))
+            switch r {
+            case .success: metrics.ackLatency.recordNanoseconds(elapsed)
+            case let .failure(e): metrics.error(e.kind)
+            }
+            return r
+        }
+    }
+
+    /// One submission: its acknowledgement or why it was refused.
+    public func ingest(_ submission: Submission, presented token: String?, after turn: IngestTurn? = nil) async -> Result<Ack, IngestError> {
+        await ingest([.success(submission)], presented: token, after: turn)[0]
     }
 }
 

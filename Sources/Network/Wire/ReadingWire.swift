@@ -45,12 +45,6 @@ public enum ReadingWire {
         w.endObject()
     }
 
-    /// What a client asked to store: a reading signed elsewhere, or a payload for the node to sign.
-    public enum Submission: Sendable {
-        case signed(Reading)
-        case unsigned(device: String, payload: [UInt8], time: Int64?, synced: Bool)
-    }
-
     /// Parses one submitted reading. Accepted shapes:
     /// - `{"encoded": "<hex of the canonical encoding>"}`
     /// - `{"device","seq","time","payload": "<JSON object text>","signer","signature"[,"timeSynced","source"]}` (signed)
@@ -114,17 +108,33 @@ public enum ReadingWire {
         guard payload is [String: Any], let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else {
             throw .invalid("'payload' must be a JSON object")
         }
-        return .unsigned(device: device, payload: Array(data), time: time, synced: synced)
+        return .unsigned(device: device, payload: Array(data), time: time, timeQuality: synced ? .synced : .unsynced, source: defaultSource)
     }
 
+    /// An integer parameter, or nil when absent. Anything else — a fraction, a string, a number
+    /// outside the signed 64-bit range (which must not wrap around) — is an error naming it.
     static func optionalInt(_ value: Any?, _ name: String) throws(WireError) -> Int64? {
         guard let value else { return nil }
         if let n = value as? NSNumber, !isBoolean(n) {
             let type = String(cString: n.objCType)
+            if type == "Q" {
+                guard n.uint64Value <= UInt64(Int64.max) else { throw .invalid("'\(name)' is out of range (at most \(Int64.max))") }
+                return Int64(n.uint64Value)
+            }
             if type != "d" && type != "f" { return n.int64Value }
-            if n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 9.2e18 { return n.int64Value }
+            let d = n.doubleValue
+            guard d == d.rounded() else { throw .invalid("'\(name)' must be an integer") }
+            guard abs(d) < 9.2e18 else { throw .invalid("'\(name)' is out of range (at most \(Int64.max))") }
+            return Int64(d)
         }
         throw .invalid("'\(name)' must be an integer")
+    }
+
+    /// An integer parameter that must lie in `range`; the error names the parameter and the range.
+    static func optionalInt(_ value: Any?, _ name: String, in range: ClosedRange<Int64>) throws(WireError) -> Int64? {
+        guard let v = try optionalInt(value, name) else { return nil }
+        guard range.contains(v) else { throw .invalid("'\(name)' must be in \(range.lowerBound)…\(range.upperBound), got \(v)") }
+        return v
     }
 }
 

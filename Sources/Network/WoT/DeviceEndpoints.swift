@@ -25,15 +25,16 @@ struct DeviceEndpoints: Sendable {
         let logger = self.logger
 
         router.ws("/object/:id/send", shouldUpgrade: { request, context in
-            _ = try Self.device(request, context)
-            guard services.mayWrite(presented: presentedToken(request)) else {
-                throw HTTPError(.unauthorized, message: "this node requires a token to send; add ?token=…")
+            let device = try Self.device(request, context)
+            guard services.mayWrite(device: device, presented: presentedToken(request)) else {
+                throw HTTPError(.unauthorized, message: "sending as device \(device) needs a token (its own or the node's); add ?token=…")
             }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let device = context.requestContext.parameters.get("id") ?? ""
             let wantsAck = ["1", "true", "yes"].contains(context.request.uri.queryParameters.get("ack").map { String($0) } ?? "")
-            try await Self.runSender(device: device, wantsAck: wantsAck, inbound: inbound, outbound: outbound, services: services, logger: logger)
+            let token = presentedToken(context.request)
+            try await Self.runSender(device: device, token: token, wantsAck: wantsAck, inbound: inbound, outbound: outbound, services: services, logger: logger)
         })
 
         router.ws("/object/:id/viewer", shouldUpgrade: { request, context in
@@ -47,6 +48,7 @@ struct DeviceEndpoints: Sendable {
 
         router.ws("/object/:id/status", shouldUpgrade: { request, context in
             _ = try Self.device(request, context)
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let device = context.requestContext.parameters.get("id") ?? ""
@@ -105,7 +107,7 @@ struct DeviceEndpoints: Sendable {
     /// Every text frame holding a JSON object becomes a reading of `device`. Frames carrying a
     /// `signature` (or `encoded`) are device-signed readings; any other object is the payload
     /// itself and the node signs it. Errors are always answered; acks only when asked for.
-    static func runSender(device: String, wantsAck: Bool, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+    static func runSender(device: String, token: String?, wantsAck: Bool, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                           services: NodeServices, logger: Logger) async throws {
         services.presence.senderConnected(device)
         services.metrics.connectionOpened("send")
@@ -127,13 +129,7 @@ struct DeviceEndpoints: Sendable {
                 continue
             }
             let bytes = Array(text.utf8)
-            let result: Result<Ack, IngestError>
-            switch parseFrame(bytes, device: device) {
-            case let .success(submission): result = await services.store(submission, source: .ws)
-            case let .failure(error):
-                services.metrics.error(error.kind)
-                result = .failure(error)
-            }
+            let result = await services.ingest([parseFrame(bytes, device: device)], presented: token)[0]
             switch result {
             case let .success(ack) where wantsAck:
                 var w = JSONWriter()
@@ -147,7 +143,7 @@ struct DeviceEndpoints: Sendable {
         }
     }
 
-    static func parseFrame(_ bytes: [UInt8], device: String) -> Result<ReadingWire.Submission, IngestError> {
+    static func parseFrame(_ bytes: [UInt8], device: String) -> Result<Submission, IngestError> {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
@@ -162,7 +158,7 @@ struct DeviceEndpoints: Sendable {
                 return .failure(.malformed(error.description))
             }
         }
-        return .success(.unsigned(device: device, payload: bytes, time: nil, synced: true))
+        return .success(.unsigned(device: device, payload: bytes, time: nil, timeQuality: .synced, source: .ws))
     }
 
     /// Streams `device`'s readings as they are committed; reports drops when the viewer is slow.
