@@ -138,7 +138,7 @@ let package = Package(
         // Shared test doubles and fixtures
         .target(
             name: "FlowchainTesting",
-            dependencies: ["FlowchainCrypto", "Ledger"]
+            dependencies: ["FlowchainCrypto", "Ledger", "CSodium"]
         ),
 
         .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"], exclude: ["Fixtures"]),

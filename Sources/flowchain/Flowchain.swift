@@ -13,7 +13,7 @@ struct Flowchain: AsyncParsableCommand {
             """,
         subcommands: [
             NodeCommand.self, KeygenCommand.self, SendCommand.self, TailCommand.self, ReadingsCommand.self,
-            BlocksCommand.self, VerifyCommand.self, ProofCommand.self, CheckCommand.self, GenesisCommand.self,
+            BlocksCommand.self, VerifyCommand.self, ProofCommand.self, CheckCommand.self, DevicesCommand.self, GenesisCommand.self,
             SimCommand.self, BenchCommand.self,
         ]
     )

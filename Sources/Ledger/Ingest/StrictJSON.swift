@@ -13,6 +13,10 @@ public enum StrictJSON {
         public let offset: Int
         public let reason: String
         public var description: String { "\(reason) at byte \(offset)" }
+        public init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
     }
 
     /// Throws unless `bytes` is one JSON object (surrounding whitespace allowed) in strict RFC 8259.

@@ -35,7 +35,7 @@ public struct Reading: Hashable, Sendable {
     public static let encodingVersion: UInt8 = 1
     /// The hard ceiling the decoder enforces; ingest applies a lower, configurable limit.
     public static let maxEncodedPayload = 1 << 20
-    static let signingDomain = Array("flowchain/reading/v1".utf8)
+    public static let signingDomain = Array("flowchain/reading/v1".utf8)
 
     public let device: String
     public let seq: UInt64

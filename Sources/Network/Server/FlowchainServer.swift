@@ -25,6 +25,13 @@ public struct FlowchainServer: Service {
 
     public func run() async throws {
         let config = services.configuration
+        if config.token == nil, !["127.0.0.1", "::1", "localhost"].contains(config.host) {
+            logger.warning("""
+                listening on \(config.host) without a token: anyone who can reach port \(config.port) can write readings \
+                as any device that has no token of its own (and bind new device ids to their keys), and read everything. \
+                Start with --token (or FLOWCHAIN_TOKEN) unless this network is trusted.
+                """)
+        }
         let router = Router(context: Context.self)
         router.middlewares.add(ErrorLogMiddleware(logger: logger))
         addHTTPRoutes(router)

@@ -1,0 +1,64 @@
+import FlowchainCrypto
+import FlowchainTesting
+import Foundation
+import Ledger
+import Testing
+
+@Suite("Readings of one device keep their order")
+struct IngestOrderTests {
+    static let node = Fixtures.key(31)
+    static let device = Fixtures.key(32)
+
+    @Test func aThousandReadingsInBatchesAndPipelinedTurnsAreAllStored() async throws {
+        let dir = TemporaryDirectory()
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        let engine = try IngestEngine(store: store, key: Self.node)
+        let readings = try (1...1000).map { try Fixtures.reading(Self.device, device: "ordered", seq: UInt64($0), payload: "{\"n\":\($0)}") }
+        let order = IngestOrder()
+        // Ten batches of 50, then 500 single submissions, all in flight at once; each takes its
+        // turn in send order, though validation runs in parallel.
+        let results = await withTaskGroup(of: [Result<Ack, IngestError>].self) { group in
+            for b in 0..<10 {
+                let turn = order.next()
+                let batch = readings[(b * 50)..<((b + 1) * 50)].map { Submission.signed($0) }
+                group.addTask { await engine.ingest(batch, after: turn) }
+            }
+            for r in readings[500...] {
+                let turn = order.next()
+                group.addTask { [await engine.ingest([.signed(r)], after: turn)[0]] }
+            }
+            var all: [Result<Ack, IngestError>] = []
+            for await r in group { all += r }
+            return all
+        }
+        let refused = results.compactMap { if case let .failure(e) = $0 { e } else { nil } }
+        #expect(refused.isEmpty, "refused: \(refused.prefix(3))")
+        #expect(try store.counts().readings == 1000)
+        #expect(try store.lastSeq(device: "ordered") == 1000)
+    }
+
+    @Test func aBatchIsIngestedInTheOrderGiven() async throws {
+        let dir = TemporaryDirectory()
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        let engine = try IngestEngine(store: store, key: Self.node)
+        let readings = try (1...200).map { try Fixtures.reading(Self.device, device: "batch", seq: UInt64($0)) }
+        let results = await engine.ingest(readings.map { .signed($0) })
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        let stored = try store.readings(afterCursor: 0, device: "batch", limit: 500).map(\.reading.seq)
+        #expect(stored == Array(1...200), "arrival order is send order")
+    }
+
+    @Test func aTurnThatFailsStillLetsTheNextOneGo() async throws {
+        let dir = TemporaryDirectory()
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        let engine = try IngestEngine(store: store, key: Self.node)
+        let order = IngestOrder()
+        let bad = order.next(), good = order.next()
+        let forged = try Reading(device: "d", seq: 1, time: 1, timeQuality: .synced, source: .rpc, payload: Array("{}".utf8),
+                                 signer: Self.device.publicKey, signature: [UInt8](repeating: 7, count: 64))
+        async let second = engine.ingest([.signed(try Fixtures.reading(Self.device, device: "d", seq: 2))], after: good)
+        let first = await engine.ingest([.signed(forged)], after: bad)
+        #expect(throws: IngestError.self) { try first[0].get() }
+        #expect(try await second[0].get().seq == 2)
+    }
+}
