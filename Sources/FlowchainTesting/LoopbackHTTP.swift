@@ -39,18 +39,7 @@ public enum LoopbackHTTP {
             if n <= 0 { break }
             data += buffer[0..<n]
         }
-        guard let split = data.firstRange(of: Array("\r\n\r\n".utf8)) else { throw POSIXError(.EPROTO) }
-        let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
-        let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
-        var headers: [String: String] = [:]
-        for line in head.dropFirst() {
-            if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        var body = Array(data[split.upperBound...])
-        if headers["transfer-encoding"]?.lowercased() == "chunked" { body = dechunk(body) }
-        return Response(status: status, headers: headers, body: body)
+        return try parse(data)
     }
 
     static func dechunk(_ data: [UInt8]) -> [UInt8] {
@@ -65,6 +54,62 @@ public enum LoopbackHTTP {
             i = start + size + 2
         }
         return out
+    }
+
+    /// Writes `text` to `fd`.
+    public static func send(_ fd: Int32, _ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads from `fd` until the peer closes it or the read times out (10 s).
+    public static func readAll(_ fd: Int32) -> [UInt8] {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            data += buffer[0..<n]
+        }
+        return data
+    }
+
+    /// Asks for a WebSocket upgrade of `path` and returns the HTTP answer (101 when accepted).
+    public static func upgrade(port: Int, path: String) throws -> Response {
+        guard let fd = connect(port: port) else { throw POSIXError(.ECONNREFUSED) }
+        defer { close(fd) }
+        send(fd, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        // Read the head, and the body when its length is given (a 101 keeps the socket open).
+        while true {
+            if let split = data.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: data[..<split.lowerBound], as: UTF8.self)
+                let length = head.lowercased().components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+                if data.count - split.upperBound >= length { break }
+            }
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            data += buffer[0..<n]
+        }
+        return try parse(data)
+    }
+
+    static func parse(_ data: [UInt8]) throws -> Response {
+        guard let split = data.firstRange(of: Array("\r\n\r\n".utf8)) else { throw POSIXError(.EPROTO) }
+        let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+        let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            if let colon = line.firstIndex(of: ":") {
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        var body = Array(data[split.upperBound...])
+        if headers["transfer-encoding"]?.lowercased() == "chunked" { body = dechunk(body) }
+        return Response(status: status, headers: headers, body: body)
     }
 
     /// A port that was free a moment ago.

@@ -52,7 +52,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Largest WebSocket message, bytes. Default 65536.", valueName: "bytes"))
     var maxFrame: Int?
 
-    @Option(help: ArgumentHelp("Most connections served at once. Default 1024.", valueName: "n"))
+    @Option(help: ArgumentHelp("Most connections served at once; more are answered 503 and closed. Default 1024.", valueName: "n"))
     var maxConnections: Int?
 
     @Option(help: ArgumentHelp("Messages per second per WebSocket (0: no limit). Default 2000.", valueName: "n"))
@@ -60,6 +60,12 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds between WebSocket pings; a client that misses one is dropped (0: no pings). Default 30.", valueName: "s"))
     var pingInterval: Int?
+
+    @Option(help: ArgumentHelp("Seconds a new connection has to send its request head before it is closed (408). Default 10.", valueName: "s"))
+    var headerTimeout: Int?
+
+    @Option(help: ArgumentHelp("Seconds an HTTP keep-alive connection may sit idle between requests. Default 60.", valueName: "s"))
+    var idleTimeout: Int?
 
     @Flag(help: "Feed synthetic readings from devices demo-0…demo-3.")
     var demo = false
@@ -138,6 +144,10 @@ struct NodeCommand: AsyncParsableCommand {
             guard s.rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more") }
             s.pingInterval = pingInterval ?? file.pingInterval ?? s.pingInterval
             guard s.pingInterval >= 0 else { throw ValidationError("--ping-interval must be 0 (no pings) or more") }
+            s.headerTimeout = headerTimeout ?? file.headerTimeout ?? s.headerTimeout
+            guard s.headerTimeout >= 1 else { throw ValidationError("--header-timeout must be at least 1 second") }
+            s.idleTimeout = idleTimeout ?? file.idleTimeout ?? s.idleTimeout
+            guard s.idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
             c.server = s
         }
         if demo {

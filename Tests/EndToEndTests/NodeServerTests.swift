@@ -168,11 +168,11 @@ struct NodeServerTests {
             return await ws.next(5).compactMap { ($0["error"] as? [String: Any])?["kind"] as? String }
         }
         #expect(answers == ["payload_not_object", "payload_not_object", "payload_not_object", "binary_frame", "malformed"])
-        let oversize = try await withWebSocket("\(node.url)/object/abuse/send?ack=1") { ws in
-            try await ws.send("{\"blob\":\"" + String(repeating: "x", count: 70 * 1024) + "\"}")
-            return await ws.next(1, timeout: .seconds(5)).count
-        }
-        #expect(oversize == 0, "an oversize frame is not stored or acknowledged")
+        // An oversize frame closes that connection with 1009 and stores nothing.
+        let big = try #require(RawWebSocket(port: node.port, path: "/object/abuse/send?ack=1"))
+        big.sendFrame(opcode: 1, Array(("{\"blob\":\"" + String(repeating: "x", count: 70 * 1024) + "\"}").utf8))
+        let oversize = big.readUntilClose()
+        #expect(oversize.code == 1009 && oversize.texts.isEmpty, "\(oversize)")
         // RPC: malformed requests of every kind get the standard codes.
         let codes = try await RPCConnection.with(node.url) { rpc -> [Int] in
             var out: [Int] = []
@@ -216,6 +216,10 @@ struct NodeServerTests {
             return (((page?["readings"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }, (ack?["seq"] as? NSNumber)?.intValue ?? 0)
         }
         #expect(after.1 == 21)
+        let abused = try await RPCConnection.with(node.url) { rpc in
+            ((try await rpc.call("readings", ["device": "abuse"]) as? [String: Any])?["readings"] as? [Any])?.count
+        }
+        #expect(abused == 0, "nothing of the refused or oversize frames was stored")
         #expect(Set(before).isSubset(of: Set(after.0)) && after.0.count == 21)
         #expect(try await node.stop() == 0)
         #expect(node.process.output.contains("node stopped cleanly"))
@@ -228,12 +232,13 @@ struct NodeServerTests {
             _ = try await rpc.call("subscribe", ["topic": "blocks"])
             for await _ in rpc.notifications {}
         } }
-        var acked: [String] = []
-        try await RPCConnection.with(node.url) { rpc in
-            for i in 0..<50 { _ = try await rpc.call("submit", ["device": "last-words", "payload": ["i": i]]) }
-        }
-        acked = try await RPCConnection.with(node.url) { rpc in
-            ((try await rpc.call("readings", ["device": "last-words", "limit": 100]) as? [String: Any])?["readings"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        // The ids come from the acknowledgements themselves: each must be on disk after SIGTERM.
+        let acked = try await RPCConnection.with(node.url) { rpc -> [String] in
+            var ids: [String] = []
+            for i in 0..<50 {
+                ids.append((try await rpc.call("submit", ["device": "last-words", "payload": ["i": i]]) as? [String: Any])?["id"] as? String ?? "")
+            }
+            return ids
         }
         let started = ContinuousClock.now
         #expect(try await node.stop() == 0, "\(node.process.output.suffix(1500))")
@@ -241,8 +246,8 @@ struct NodeServerTests {
         _ = try? await viewer.value
         _ = try? await subscriber.value
         let store = try LedgerStore(path: node.dataDir + "/ledger.sqlite", owner: nil, readOnly: true)
-        for id in acked { #expect(try store.reading(id: Digest32(hex: id)!) != nil) }
-        #expect(acked.count == 50)
+        #expect(acked.count == 50 && Set(acked).count == 50)
+        for id in acked { #expect(try Digest32(hex: id).flatMap { try store.reading(id: $0) } != nil, "acknowledged \(id) is not stored") }
         #expect(try store.counts().pending == 0)
         try store.verifyAll()
     }

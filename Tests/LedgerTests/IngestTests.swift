@@ -80,6 +80,8 @@ struct IngestTests {
         }
         #expect(acks.count == 400)
         #expect(try engine.store.counts().readings == 400)
+        let transactions = await engine.transactions
+        #expect(transactions < 100, "400 concurrent readings took \(transactions) transactions: not grouped")
     }
 
     @Test func blocksAreCutOnRequestAndWhenFull() async throws {

@@ -16,6 +16,8 @@ public struct ConfigFile: Codable, Sendable, Equatable {
     public var maxConnections: Int?
     public var rateLimit: Int?
     public var pingInterval: Int?
+    public var headerTimeout: Int?
+    public var idleTimeout: Int?
     public var logLevel: String?
 
     public init() {}
@@ -31,7 +33,7 @@ public struct ConfigFile: Codable, Sendable, Equatable {
         }
         guard let dict = object as? [String: Any] else { throw NodeError.configuration("config file \(path) must hold a JSON object") }
         let known = Set(["dataDir", "host", "port", "token", "protectReads", "blockInterval", "maxBlockReadings", "maxPayload",
-                         "maxFrameBytes", "maxConnections", "rateLimit", "pingInterval", "logLevel"])
+                         "maxFrameBytes", "maxConnections", "rateLimit", "pingInterval", "headerTimeout", "idleTimeout", "logLevel"])
         if let unknown = dict.keys.filter({ !known.contains($0) }).sorted().first {
             throw NodeError.configuration("config file \(path): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }

@@ -37,6 +37,8 @@ public actor IngestEngine {
     /// The cut in progress: one at a time, whoever asks (the block cutter or a full queue).
     private var cutting: Task<LedgerStore.SealedBlock?, any Error>?
     private var closed = false
+    /// Store transactions that committed readings: with concurrent submitters, far fewer than readings.
+    public private(set) var transactions = 0
     /// Newest seq per device among stored and queued readings, for readings the node numbers.
     private var lastSeq: [String: UInt64] = [:]
 
@@ -175,6 +177,7 @@ public actor IngestEngine {
             var stored: [StoredReading] = []
             do {
                 let outcomes = try await store.commit(batch.map(\.reading))
+                transactions += 1
                 for (item, outcome) in zip(batch, outcomes) {
                     let r = item.reading
                     let ack = Ack(id: r.id, device: r.device, seq: r.seq)

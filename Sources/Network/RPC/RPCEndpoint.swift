@@ -8,14 +8,14 @@ import NIOCore
 /// `ws /rpc`: JSON-RPC 2.0 over WebSocket, one request or batch per text message. Requests on one
 /// connection run concurrently (up to `rpcConcurrency`), so responses may come back out of order.
 struct RPCEndpoint: Sendable {
-    typealias Context = BasicWebSocketRequestContext
+    typealias Context = ServerRequestContext
     let services: NodeServices
     let logger: Logger
 
     func add(to router: Router<Context>) {
         let services = self.services
-        router.ws("/rpc", shouldUpgrade: { request, _ in
-            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+        router.ws("/rpc", shouldUpgrade: { request, context in
+            guard services.mayRead(presented: presentedToken(request)) else { throw services.refuseUpgrade(context, .unauthorized, "this node requires its token for reads: add ?token=… or an Authorization: Bearer header") }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let token = presentedToken(context.request)

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// The node's one HTTP/WebSocket port: the Web-of-Things device server, `/rpc`, `/health`,
 /// `/metrics` and the dashboard.
 public struct FlowchainServer: Service {
-    public typealias Context = BasicWebSocketRequestContext
+    public typealias Context = ServerRequestContext
     let services: NodeServices
     let logger: Logger
     let onListening: @Sendable (String, Int) -> Void
@@ -25,7 +25,7 @@ public struct FlowchainServer: Service {
 
     public func run() async throws {
         let config = services.configuration
-        if config.token == nil, !["127.0.0.1", "::1", "localhost"].contains(config.host) {
+        if config.token == nil, !Self.isLoopback(config.host) {
             logger.warning("""
                 listening on \(config.host) without a token: anyone who can reach port \(config.port) can write readings \
                 as any device that has no token of its own (and bind new device ids to their keys), and read everything. \
@@ -40,18 +40,29 @@ public struct FlowchainServer: Service {
 
         var appLogger = logger
         appLogger.logLevel = max(logger.logLevel, .notice)
+        // Every connection passes the guard first (connection limit, header timeout, upgrade refusals).
+        // The accept loop keeps a little headroom above the limit so that refusals can be answered.
+        let guardian = services.guardian
+        let webSocketResponder = router.buildResponder()
+        let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: .seconds(Int64(config.idleTimeout))),
+            ws: .init(
+                maxFrameSize: config.maxFrameBytes,
+                autoPing: config.pingInterval > 0 ? .enabled(timePeriod: .seconds(config.pingInterval)) : .disabled,
+                closeTimeout: .seconds(5),
+                // Text frames that are not UTF-8 are closed with 1007 (RFC 6455 §8.1), not patched with U+FFFD.
+                validateUTF8: true))
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: router,
-                configuration: .init(
-                    maxFrameSize: config.maxFrameBytes,
-                    autoPing: config.pingInterval > 0 ? .enabled(timePeriod: .seconds(config.pingInterval)) : .disabled,
-                    closeTimeout: .seconds(5))),
+            server: HTTPServerBuilder { responder in
+                GuardedChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
+                    guardian: guardian)
+            },
             configuration: .init(
                 address: .hostname(config.host, port: config.port),
                 serverName: "flowchain",
-                availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
+                availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections + 64)),
             onServerRunning: { [onListening, logger] channel in
                 let port = channel.localAddress?.port ?? config.port
                 logger.info("listening on http://\(config.host):\(port) (WoT devices at /object/{id}/send, JSON-RPC at /rpc, dashboard at /)")
@@ -59,6 +70,11 @@ public struct FlowchainServer: Service {
             },
             logger: appLogger)
         try await app.run()
+    }
+
+    /// True for addresses only this machine can reach: 127.0.0.0/8, ::1 and localhost.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
     }
 
     private func addHTTPRoutes(_ router: Router<Context>) {

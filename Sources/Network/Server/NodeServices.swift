@@ -1,5 +1,6 @@
 import FlowchainCrypto
 import Foundation
+import Hummingbird
 import Ledger
 import Logging
 
@@ -11,6 +12,8 @@ public final class NodeServices: Sendable {
     public let presence: DevicePresence
     public let metrics: NodeMetrics
     public let configuration: ServerConfiguration
+    /// Connection limits and header timeouts at the edge, shared by every connection.
+    let guardian: ConnectionGuard
     public let startedAt = Date()
     public let version: String
     public let logger: Logger
@@ -32,6 +35,10 @@ public final class NodeServices: Sendable {
         self.metrics = metrics
         self.configuration = configuration
         self.version = version
+        let metrics = self.metrics
+        guardian = ConnectionGuard(maxConnections: configuration.maxConnections, headerTimeout: .seconds(Int64(configuration.headerTimeout))) {
+            metrics.error($0)
+        }
     }
 
     public var publicKey: PublicKey { engine.key.publicKey }
@@ -62,6 +69,12 @@ public final class NodeServices: Sendable {
 
     public func mayRead(presented: String?) -> Bool {
         configuration.protectReads ? mayWrite(presented: presented) : true
+    }
+
+    /// Refuses a WebSocket upgrade with `status` and a reason the client can read.
+    func refuseUpgrade(_ context: ServerRequestContext, _ status: HTTPResponse.Status, _ message: String) -> HTTPError {
+        guardian.recordRefusal(context.channel, status: Int(status.code), message: message)
+        return HTTPError(status, message: message)
     }
 
     /// Stores submissions (in order, after `turn`) for a client that presented `token`, and counts

@@ -8,8 +8,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var protectReads = false
     /// Largest WebSocket message accepted, in bytes; bigger ones close the connection (1009).
     public var maxFrameBytes = 64 * 1024
-    /// Most TCP connections served at once; more wait in the listen backlog.
+    /// Most connections served at once; more are answered 503 with a reason and closed.
     public var maxConnections = 1024
+    /// Seconds a new connection has to complete its request head; then it is closed (408).
+    public var headerTimeout = 10
+    /// Seconds an HTTP keep-alive connection may stay idle between requests.
+    public var idleTimeout = 60
     /// Messages per second allowed on one WebSocket (token bucket, burst of twice that); 0 = no limit.
     public var rateLimit = 2000
     /// Events buffered per viewer or subscriber before drops start.

@@ -10,7 +10,7 @@ import NIOCore
 /// `ws /object/{id}/send`, `ws /object/{id}/viewer`, `ws /object/{id}/status`,
 /// `GET /object/{id}` (Thing Description) and `GET /object/{id}/readings`.
 struct DeviceEndpoints: Sendable {
-    typealias Context = BasicWebSocketRequestContext
+    typealias Context = ServerRequestContext
     let services: NodeServices
     let logger: Logger
 
@@ -20,14 +20,21 @@ struct DeviceEndpoints: Sendable {
         return id
     }
 
+    /// The device id of a WebSocket route, or a refusal naming what is wrong with it.
+    static func upgradeDevice(_ request: Request, _ context: Context, _ services: NodeServices) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        if let why = DeviceID.problem(with: id) { throw services.refuseUpgrade(context, .badRequest, "bad device id: \(why)") }
+        return id
+    }
+
     func add(to router: Router<Context>) {
         let services = self.services
         let logger = self.logger
 
         router.ws("/object/:id/send", shouldUpgrade: { request, context in
-            let device = try Self.device(request, context)
+            let device = try Self.upgradeDevice(request, context, services)
             guard services.mayWrite(device: device, presented: presentedToken(request)) else {
-                throw HTTPError(.unauthorized, message: "sending as device \(device) needs a token (its own or the node's); add ?token=…")
+                throw services.refuseUpgrade(context, .unauthorized, "sending as device \(device) needs a token (its own or the node's): add ?token=… or an Authorization: Bearer header")
             }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
@@ -38,8 +45,8 @@ struct DeviceEndpoints: Sendable {
         })
 
         router.ws("/object/:id/viewer", shouldUpgrade: { request, context in
-            _ = try Self.device(request, context)
-            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            _ = try Self.upgradeDevice(request, context, services)
+            guard services.mayRead(presented: presentedToken(request)) else { throw services.refuseUpgrade(context, .unauthorized, "this node requires its token for reads: add ?token=…") }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let device = context.requestContext.parameters.get("id") ?? ""
@@ -47,8 +54,8 @@ struct DeviceEndpoints: Sendable {
         })
 
         router.ws("/object/:id/status", shouldUpgrade: { request, context in
-            _ = try Self.device(request, context)
-            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            _ = try Self.upgradeDevice(request, context, services)
+            guard services.mayRead(presented: presentedToken(request)) else { throw services.refuseUpgrade(context, .unauthorized, "this node requires its token for reads: add ?token=…") }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let device = context.requestContext.parameters.get("id") ?? ""
@@ -57,7 +64,7 @@ struct DeviceEndpoints: Sendable {
 
         router.get("/object/:id") { request, context -> Response in
             let device = try Self.device(request, context)
-            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "this node requires its token for reads: add ?token=…") }
             let host = request.head.authority ?? "\(services.configuration.host):\(services.configuration.port)"
             guard let td = try ThingDescription.make(device: device, host: host, services: services) else {
                 return jsonError(.notFound, "no readings from device '\(device)' yet")
@@ -69,7 +76,7 @@ struct DeviceEndpoints: Sendable {
 
         router.get("/object/:id/readings") { request, context -> Response in
             let device = try Self.device(request, context)
-            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "token required") }
+            guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "this node requires its token for reads: add ?token=…") }
             let limit = Int(try queryInt(request, "limit") ?? 100)
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be 1…1000") }
             var cursor: ReadingCursor? = nil
