@@ -25,7 +25,7 @@ struct AnchorRulesTests {
         return try AnchorBlock(
             chain: chainID ?? chain.genesisHash, height: height ?? tip.height + 1, prev: tip.hash, time: time,
             target: target ?? chain.expectedTarget(after: tip),
-            stakeModifier: modifier ?? Kernel.modifier(parentModifier: tip.modifier, parentHash: tip.hash),
+            stakeModifier: modifier ?? AnchorChain.childModifier(of: tip),
             heads: heads, records: records, signedBy: key)
     }
 

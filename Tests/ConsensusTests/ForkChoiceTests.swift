@@ -43,15 +43,47 @@ struct ForkChoiceTests {
         #expect(left.entry(short[1].hash) != nil)
     }
 
-    @Test func equalWorkIsDecidedByTheLowerHash() throws {
+    @Test func equalWorkIsDecidedByTheLowerKernelHash() throws {
         let x = AnchorChain(genesis: Self.genesis), y = AnchorChain(genesis: Self.genesis)
         let bx = try Self.grow(x, by: 1, key: Self.a)[0]
         let by = try Self.grow(y, by: 1, key: Self.b)[0]
         #expect(bx.target == by.target, "same parent, same target, same work")
         try x.accept(by, now: by.time)
         try y.accept(bx, now: bx.time)
-        let winner = min(bx.hash, by.hash)
-        #expect(x.tip.hash == winner && y.tip.hash == winner, "both nodes settle on the lower hash")
+        let kernel = { (b: AnchorBlock) in Kernel.kernelDigest(modifier: b.stakeModifier, key: b.minter, time: b.time) }
+        let winner = kernel(bx) < kernel(by) ? bx.hash : by.hash
+        #expect(x.tip.hash == winner && y.tip.hash == winner, "both nodes settle on the lower kernel hash")
+    }
+
+    /// The stake-grinding attack: a winner tries many variants of its block (other heads, records,
+    /// content) hoping one also makes it win the next block. None changes who may mint next.
+    @Test func aMinterCannotRaiseItsChanceOfWinningTheNextBlockByChangingItsBlock() throws {
+        let chain = AnchorChain(genesis: Self.genesis)
+        _ = try Self.grow(chain, by: 2, key: Self.a)
+        let parent = chain.tip
+        let t = AnchorRulesTests.winningTime(chain, Self.a)
+        // Variants of one winning block: different segment heads committed.
+        var variants: [AnchorBlock] = []
+        for n in 0..<16 {
+            let segment = try BlockHeader(height: UInt64(n), prev: .zero, time: Int64(n), merkleRoot: SHA256.hash([UInt8(n)]), count: 1, signedBy: Self.a)
+            variants.append(try #require(chain.mint(key: Self.a, at: t, heads: n == 0 ? [] : [segment])))
+        }
+        #expect(Set(variants.map(\.hash)).count == 16, "sixteen different blocks")
+        let entries = try variants.map { try chain.validate($0, parent: parent, now: t) }
+        let modifiers = Set(entries.map { AnchorChain.childModifier(of: $0) })
+        #expect(modifiers.count == 1, "every variant leads to the same next modifier")
+        // So the same stakers win the same seconds after each variant: the winner gains nothing.
+        let target = chain.expectedTarget(after: entries[0])
+        let winners = { (e: AnchorChain.Entry) -> [Bool] in
+            (t + 1...t + 600).flatMap { time in
+                [Self.a, Self.b].map { key in
+                    Kernel.check(modifier: AnchorChain.childModifier(of: e), key: key.publicKey, time: time, target: target, stake: e.state.stake(of: key.publicKey))
+                }
+            }
+        }
+        let first = winners(entries[0])
+        #expect(first.contains(true), "someone can mint in the next ten minutes")
+        for e in entries.dropFirst() { #expect(winners(e) == first) }
     }
 
     @Test func orphansWaitForTheirParent() throws {

@@ -15,6 +15,9 @@ public final class AnchorChain {
         public let time: Int64
         public let target: UInt256
         public let modifier: Digest32
+        /// The block's kernel hash (`Kernel.kernelDigest`); the genesis hash for the genesis entry.
+        /// The child's modifier derives from it, and fork-choice ties go to the lower one.
+        public let kernel: Digest32
         /// Seconds between this block and its parent (the retarget input for its child).
         public let spacing: Int64
         /// Cumulative work from genesis.
@@ -56,7 +59,7 @@ public final class AnchorChain {
         targetLimit = genesis.initialTarget.multipliedSaturating(by: 64)
         self.signatures = signatures
         let root = Entry(block: nil, hash: genesisHash, parent: nil, height: 0, time: genesis.time, target: genesis.initialTarget,
-                         modifier: Kernel.genesisModifier(genesisHash), spacing: Int64(genesis.anchorInterval),
+                         modifier: Kernel.genesisModifier(genesisHash), kernel: genesisHash, spacing: Int64(genesis.anchorInterval),
                          weight: .zero, state: StakeState(genesis: genesis))
         entries[genesisHash] = root
         active = [genesisHash]
@@ -132,7 +135,7 @@ public final class AnchorChain {
         }
         let target = expectedTarget(after: parent)
         guard b.target == target else { throw AnchorViolation(height: h, "wrong target \(b.target.hex.prefix(16))…, expected \(target.hex.prefix(16))…") }
-        guard b.stakeModifier == Kernel.modifier(parentModifier: parent.modifier, parentHash: parent.hash) else {
+        guard b.stakeModifier == Self.childModifier(of: parent) else {
             throw AnchorViolation(height: h, "stake modifier does not derive from the parent")
         }
         guard parent.state.accounts[b.minter] != nil else { throw AnchorViolation(height: h, "unknown staker \(b.minter)") }
@@ -151,12 +154,20 @@ public final class AnchorChain {
         signatures?.insert(b.hash)
         let (weight, _) = parent.weight.addingReportingOverflow(Kernel.work(b.target))
         return Entry(block: b, hash: b.hash, parent: parent.hash, height: h, time: b.time, target: b.target, modifier: b.stakeModifier,
-                     spacing: b.time - parent.time, weight: weight, state: state)
+                     kernel: Kernel.kernelDigest(modifier: b.stakeModifier, key: b.minter, time: b.time), spacing: b.time - parent.time, weight: weight, state: state)
     }
 
-    /// Fork choice: does `entry` beat the current tip?
+    /// The stake modifier every child of `parent` must carry.
+    public static func childModifier(of parent: Entry) -> Digest32 {
+        Kernel.modifier(parentModifier: parent.modifier, parentKernel: parent.kernel)
+    }
+
+    /// Fork choice: does `entry` beat the current tip? More work wins; equal work goes to the lower
+    /// kernel hash, which the minter cannot grind either (only its key and timestamp enter it).
     func isBetter(_ e: Entry, than t: Entry) -> Bool {
-        e.weight > t.weight || (e.weight == t.weight && e.hash < t.hash)
+        if e.weight != t.weight { return e.weight > t.weight }
+        if e.kernel != t.kernel { return e.kernel < t.kernel }
+        return e.hash < t.hash
     }
 
     /// Makes `entry` the tip when it beats the current one.
@@ -181,7 +192,7 @@ public final class AnchorChain {
         let parent = tip
         guard time > parent.time else { return nil }
         let stake = parent.state.stake(of: key.publicKey)
-        let modifier = Kernel.modifier(parentModifier: parent.modifier, parentHash: parent.hash)
+        let modifier = Self.childModifier(of: parent)
         let target = expectedTarget(after: parent)
         guard Kernel.check(modifier: modifier, key: key.publicKey, time: time, target: target, stake: stake) else { return nil }
         // Keep only what applies cleanly, one item at a time.

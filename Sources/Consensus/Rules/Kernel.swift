@@ -18,9 +18,18 @@ public enum Kernel {
         return hash(modifier: modifier, key: key, time: time) < target.multipliedSaturating(by: stake)
     }
 
-    /// The child's stake modifier: derived from its parent's modifier and hash, so nobody can pick it.
-    public static func modifier(parentModifier: Digest32, parentHash: Digest32) -> Digest32 {
-        SHA256.hash(Array("flowchain/modifier/v1".utf8) + parentModifier.bytes + parentHash.bytes)
+    /// The kernel hash as a digest (what `hash` compares as a number).
+    public static func kernelDigest(modifier: Digest32, key: PublicKey, time: Int64) -> Digest32 {
+        var buffer = (modifier, key.raw, UInt64(bitPattern: time).bigEndian)
+        return withUnsafeBytes(of: &buffer) { raw in SHA256.hash(UnsafeRawBufferPointer(rebasing: raw[0..<72])) }
+    }
+
+    /// The child's stake modifier: from its parent's modifier and the parent's *kernel* hash, which
+    /// depends only on the parent minter's key and timestamp. Nothing else the minter chooses — its
+    /// records, heads or any other content of its block — can move it, so a winner cannot grind its
+    /// block until it also wins the next one (PoSv3 derives its modifier from the kernel the same way).
+    public static func modifier(parentModifier: Digest32, parentKernel: Digest32) -> Digest32 {
+        SHA256.hash(Array("flowchain/modifier/v2".utf8) + parentModifier.bytes + parentKernel.bytes)
     }
 
     /// The first modifier, from the genesis hash.

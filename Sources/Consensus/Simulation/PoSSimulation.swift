@@ -169,7 +169,7 @@ public final class PoSSimulation {
                 let chain = nodes[i].chain
                 // Cheap pre-check; the segment head is signed only when the kernel succeeds.
                 guard chain.tip.time < seconds, Kernel.check(
-                    modifier: Kernel.modifier(parentModifier: chain.tip.modifier, parentHash: chain.tip.hash), key: nodes[i].key.publicKey,
+                    modifier: AnchorChain.childModifier(of: chain.tip), key: nodes[i].key.publicKey,
                     time: seconds, target: chain.expectedTarget(after: chain.tip), stake: stake) else { continue }
                 nodes[i].segmentHead = nextSegmentHead(i, time: seconds)
                 if let block = nodes[i].chain.mint(key: nodes[i].key, at: seconds, heads: nodes[i].segmentHead.map { [$0] } ?? []) {
