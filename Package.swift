@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Ledger", "FlowchainCrypto", "FlowchainTesting", "Network", "flowchain",
+                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "Network", "flowchain",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -144,11 +144,17 @@ struct ProofCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proof",
         abstract: "Print the portable proof of a reading (JSON), for `flowchain verify --proof` anywhere.",
-        discussion: "From a data directory, or from a running node with --node."
+        discussion: """
+            From a data directory, or from a running node with --node. With --anchor-chain the \
+            proof also carries every anchor block from height 1 to the one committing the reading, \
+            so that `flowchain verify --proof FILE --genesis GENESIS` can check the anchor was \
+            minted with stake (the proof grows with the anchor chain: ~0.5 KB per anchor block).
+            """
     )
 
     @OptionGroup var data: DataDirOption
     @OptionGroup var remote: NodeOption
+    @Flag(help: "Carry the anchor blocks from height 1 to the committing one.") var anchorChain = false
     @Argument(help: "The reading id (64 hex digits).") var readingID: String
 
     func run() async throws {
@@ -156,7 +162,7 @@ struct ProofCommand: AsyncParsableCommand {
         if let node = remote.node {
             do {
                 let text = try await RPCConnection.with(node, token: remote.resolvedToken) { rpc in
-                    jsonText(try await rpc.call("proof", ["id": id.hex]))
+                    jsonText(try await rpc.call("proof", ["id": id.hex, "anchorChain": anchorChain]))
                 }
                 print(text)
             } catch {
@@ -168,7 +174,9 @@ struct ProofCommand: AsyncParsableCommand {
         guard let proof = try store.proof(for: id) else { throw failure("no reading with id \(id) in \(store.path)") }
         var portable = proof.portable
         do {
-            if let node = try anchorObserver(data, store: store), let anchored = try await node.anchored(proof) { portable = anchored.portable }
+            if let node = try anchorObserver(data, store: store), let anchored = try await node.anchored(proof) {
+                portable = anchored.portable(chain: anchorChain ? await node.activeBlocks(through: anchored.anchor.height) : nil)
+            }
         } catch {
             throw failure("\(error)")
         }

@@ -189,17 +189,24 @@ struct BlocksCommand: AsyncParsableCommand {
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Prove that a reading is in a signed block of a node's chain.",
+        abstract: "Prove that a reading is in a signed block of a node's chain, and anchored by stake.",
         discussion: """
             Checks the reading's signature, its Merkle path to the block's root, and the block's \
-            signature by the node. Exit status 0 and `valid: …` when all hold; 1 and \
-            `invalid: <reason>` otherwise.
+            signature. Exit status 0 and `valid: …` when all hold; 1 and `invalid: <reason>` \
+            otherwise. The output claims only what was checked:
+
+            - the block's signer is "pinned" only with --owner KEY, or when the ledger is this \
+              machine's (--data-dir); otherwise it says so;
+            - an anchor block counts only when checked against an anchor chain the verifier trusts: \
+              the data directory's own chain (--data-dir), or --genesis FILE (the chain's genesis) \
+              with the anchor blocks the proof carries (`flowchain proof --anchor-chain`). Otherwise \
+              the output says "anchor not verified" and why. An anchor part that breaks a rule of \
+              the trusted chain (e.g. minted by a key without stake) makes the proof invalid.
 
             Where the proof comes from:
               --data-dir D <id>     the node's ledger on this machine (the id may be a unique prefix of 8+ hex digits)
               --node URL <id>       a running node; the proof is checked here, not trusted
               --proof FILE          a portable proof from `flowchain proof` (- for stdin), fully offline
-            --owner KEY pins the node key that must have signed the block.
             """
     )
 
@@ -207,6 +214,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @OptionGroup var remote: NodeOption
     @Option(help: ArgumentHelp("A portable proof file (`flowchain proof` output), or - for stdin.", valueName: "file")) var proof: String?
     @Option(help: ArgumentHelp("The node public key (hex) that must have signed the block.", valueName: "key")) var owner: String?
+    @Option(help: ArgumentHelp("The anchor chain's genesis file, trusted: the proof's anchor blocks are replayed from it.", valueName: "file"))
+    var genesis: String?
     @Argument(help: "The reading id (hex).") var readingID: String?
 
     func invalid(_ reason: String) -> ExitCode {
@@ -214,25 +223,48 @@ struct VerifyCommand: AsyncParsableCommand {
         return ExitCode(1)
     }
 
-    func report(_ proof: ReadingProof, owner: PublicKey?, anchored: AnchoredProof? = nil, onActiveChain: Bool = true) throws {
+    /// How the anchor part is to be checked.
+    enum AnchorTrust {
+        case genesis(Genesis, carried: [AnchorBlock]?)
+        case chain(AnchorNode)
+        case none(String)
+    }
+
+    func report(_ proof: ReadingProof, owner: PublicKey?, pinned: Bool, anchored: AnchoredProof?, trust: AnchorTrust) async throws {
         let subject = "reading \(proof.reading.id) (device \(proof.reading.device), seq \(proof.reading.seq))"
-        if let anchored {
-            switch anchored.verify(owner: owner) {
-            case let .valid(segment, anchorHeight):
-                if !onActiveChain {
-                    throw invalid("anchor block \(anchorHeight) is not on the node's heaviest anchor chain")
-                }
-                print("valid: \(subject) is leaf \(proof.merkle?.index ?? 0) of block \(segment), signed by \(proof.block?.owner.hex ?? "?"), committed by anchor block \(anchorHeight) (minted by \(anchored.anchor.minter.hex.prefix(16))…)")
-            case let .invalid(reason):
-                throw invalid(reason)
-            }
+        guard case let .valid(height) = proof.verify(owner: owner) else {
+            if case let .invalid(reason) = proof.verify(owner: owner) { throw invalid(reason) }
             return
         }
-        switch proof.verify(owner: owner) {
-        case let .valid(height):
-            print("valid: \(subject) is leaf \(proof.merkle?.index ?? 0) of block \(height), signed by \(proof.block?.owner.hex ?? "?"); no anchor block commits it yet")
-        case let .invalid(reason):
-            throw invalid(reason)
+        let signer = proof.block?.owner.hex ?? "?"
+        let signed = pinned ? "signed by \(signer)" : "signed by \(signer) (owner not pinned: pass --owner KEY to require the node you expect)"
+        let head = "valid: \(subject) is leaf \(proof.merkle?.index ?? 0) of block \(height), \(signed)"
+        guard let anchored else {
+            print("\(head); no anchor block commits it yet")
+            return
+        }
+        if case let .invalid(reason) = anchored.verify(owner: owner) { throw invalid(reason) }
+        let claim = "anchor block \(anchored.anchor.height) (minted by \(anchored.anchor.minter.hex.prefix(16))…)"
+        let verdict: AnchoredProof.AnchorVerdict
+        let against: String
+        switch trust {
+        case let .genesis(g, carried):
+            verdict = anchored.verifyAnchor(genesis: g, chain: carried, now: Int64(Date().timeIntervalSince1970))
+            against = "the genesis \(g.chainID) and the \(carried?.count ?? 0) anchor blocks the proof carries"
+        case let .chain(node):
+            verdict = await node.verifyAnchor(anchored)
+            against = "this data directory's anchor chain"
+        case let .none(why):
+            verdict = .notVerified(why)
+            against = ""
+        }
+        switch verdict {
+        case .verified:
+            print("\(head); committed by \(claim), verified against \(against)")
+        case let .notVerified(why):
+            print("\(head); \(claim) claims to commit it, but the anchor is not verified: \(why)")
+        case let .invalid(why):
+            throw invalid("the proof's \(claim) does not hold: \(why)")
         }
     }
 
@@ -242,6 +274,15 @@ struct VerifyCommand: AsyncParsableCommand {
             guard let bytes = Hex.decode(owner), let key = try? PublicKey(bytes: bytes) else { throw invalid("--owner '\(owner)' is not a public key (64 hex digits)") }
             pinned = key
         }
+        var trustedGenesis: Genesis? = nil
+        if let genesis {
+            do { trustedGenesis = try Genesis.load(genesis) } catch { throw invalid("--genesis \(genesis): \(error)") }
+        }
+        let noTrust = "no trusted anchor chain (pass --genesis FILE, the chain's genesis file, with a proof from `flowchain proof --anchor-chain`)"
+        func trust(_ portable: ReadingProof.Portable) throws -> AnchorTrust {
+            guard let trustedGenesis else { return .none(noTrust) }
+            return .genesis(trustedGenesis, carried: try AnchoredProof.carriedChain(portable))
+        }
         if let proof {
             let data = proof == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: proof)
             guard let data else { throw invalid("cannot read \(proof)") }
@@ -250,27 +291,28 @@ struct VerifyCommand: AsyncParsableCommand {
             do {
                 let rebuilt = try ReadingProof(portable: portable)
                 if let readingID, !rebuilt.reading.id.hex.hasPrefix(readingID.lowercased()) { throw invalid("the proof is for reading \(rebuilt.reading.id), not \(readingID)") }
-                try report(rebuilt, owner: pinned, anchored: try AnchoredProof(portable: portable))
+                try await report(rebuilt, owner: pinned, pinned: pinned != nil, anchored: try AnchoredProof(portable: portable), trust: try trust(portable))
             } catch let e as ExitCode { throw e } catch { throw invalid("\(error)") }
             return
         }
         guard let readingID else { throw invalid("give a reading id, or --proof FILE") }
         if let node = remote.node {
             guard let id = Digest32(hex: readingID) else { throw invalid("'\(readingID)' is not a reading id (64 hex digits)") }
-            let fetched: (ReadingProof.Portable, String)
+            let withChain = trustedGenesis != nil
+            let fetched: ReadingProof.Portable
             do {
                 fetched = try await RPCConnection.with(node, token: remote.resolvedToken) { rpc in
-                    let info = try await rpc.call("info") as? [String: Any] ?? [:]
-                    let proof = try await rpc.call("proof", ["id": id.hex])
+                    let proof = try await rpc.call("proof", ["id": id.hex, "anchorChain": withChain])
                     let data = try JSONSerialization.data(withJSONObject: proof)
-                    return (try JSONDecoder().decode(ReadingProof.Portable.self, from: data), info["publicKey"] as? String ?? "")
+                    return try JSONDecoder().decode(ReadingProof.Portable.self, from: data)
                 }
             } catch {
                 throw invalid("\(error)")
             }
             do {
-                let nodeKey = try Hex.decode(fetched.1).map { try PublicKey(bytes: $0) }
-                try report(try ReadingProof(portable: fetched.0), owner: pinned ?? nodeKey, anchored: try AnchoredProof(portable: fetched.0))
+                // The key the node reports is not trusted: the block is checked against --owner only.
+                try await report(try ReadingProof(portable: fetched), owner: pinned, pinned: pinned != nil,
+                                 anchored: try AnchoredProof(portable: fetched), trust: try trust(fetched))
             } catch let e as ExitCode { throw e } catch { throw invalid("\(error)") }
             return
         }
@@ -284,12 +326,12 @@ struct VerifyCommand: AsyncParsableCommand {
             guard matches.count == 1 else { throw invalid("id prefix \(readingID) is ambiguous; give more digits") }
             guard let proof = try store.proof(for: match.reading.id) else { throw invalid("reading \(readingID) vanished while being read") }
             var anchored: AnchoredProof? = nil
-            var onActive = true
+            var trust = AnchorTrust.none("the data directory has no genesis.json")
             if let node = try anchorObserver(data, store: store) {
                 anchored = try await node.anchored(proof)
-                if let anchored { onActive = await node.isOnActiveChain(anchored.anchor) }
+                trust = .chain(node)
             }
-            try report(proof, owner: pinned ?? store.owner, anchored: anchored, onActiveChain: onActive)
+            try await report(proof, owner: pinned ?? store.owner, pinned: true, anchored: anchored, trust: trust)
         } catch let e as ExitCode {
             throw e
         } catch {

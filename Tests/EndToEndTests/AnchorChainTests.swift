@@ -1,5 +1,6 @@
 import FlowchainCrypto
 import FlowchainTesting
+import Consensus
 import Foundation
 import Ledger
 import Testing
@@ -26,8 +27,33 @@ struct AnchorChainTests {
         let proof = try await runFlowchain(["proof", "--data-dir", data, first.reading.id.hex])
         #expect(proof.output.contains("\"anchor\":{"), "the portable proof carries the anchor part")
         try proof.output.write(toFile: dir.file("proof.json"), atomically: true, encoding: .utf8)
+        // Offline, with nothing trusted to check the anchor against, the proof says just that.
         let offline = try await runFlowchain(["verify", "--proof", dir.file("proof.json")])
-        #expect(offline.status == 0 && offline.output.contains("committed by anchor block"), "\(offline.output)")
+        #expect(offline.status == 0 && offline.output.contains("the anchor is not verified") && !offline.output.contains("committed by"), "\(offline.output)")
+        #expect(offline.output.contains("owner not pinned"))
+        // With the genesis and the anchor blocks the proof carries, the anchor is verified.
+        let chained = try await runFlowchain(["proof", "--anchor-chain", "--data-dir", data, first.reading.id.hex])
+        try chained.output.write(toFile: dir.file("chained.json"), atomically: true, encoding: .utf8)
+        let trusted = try await runFlowchain(["verify", "--proof", dir.file("chained.json"), "--genesis", data + "/genesis.json", "--owner", String(try #require(offline.output.range(of: #"signed by [0-9a-f]{64}"#, options: .regularExpression).map { offline.output[$0].suffix(64) }))])
+        #expect(trusted.status == 0 && trusted.output.contains("committed by anchor block") && trusted.output.contains("verified against the genesis"), "\(trusted.output)")
+        #expect(!trusted.output.contains("not pinned"))
+
+        // An anchor block forged by a key without stake, committing the reading's segment: refused.
+        let portable = try JSONDecoder().decode(ReadingProof.Portable.self, from: Data(chained.output.utf8))
+        let genesis = try Genesis.load(data + "/genesis.json")
+        let segment = try BlockHeader(encoded: Hex.decode(try #require(portable.block))!)
+        let forger = try PrivateKey()
+        let root = AnchorChain(genesis: genesis)
+        let forged = try AnchorBlock(chain: genesis.hash, height: 1, prev: genesis.hash, time: genesis.time + 1, target: genesis.initialTarget,
+                                     stakeModifier: AnchorChain.childModifier(of: root.tip), heads: [segment], records: [], signedBy: forger)
+        var fake = portable
+        fake.anchor = .init(block: Hex.encode(forged.encoded), segments: [], chain: [Hex.encode(forged.encoded)])
+        let encoder = JSONEncoder()
+        try encoder.encode(fake).write(to: URL(fileURLWithPath: dir.file("forged.json")))
+        let refusedProof = try await runFlowchain(["verify", "--proof", dir.file("forged.json"), "--genesis", data + "/genesis.json"])
+        #expect(refusedProof.status == 1 && refusedProof.output.contains("unknown staker \(forger.publicKey.hex)"), "\(refusedProof.output)")
+        let unchecked = try await runFlowchain(["verify", "--proof", dir.file("forged.json")])
+        #expect(unchecked.status == 0 && unchecked.output.contains("not verified"), "without a trusted genesis nothing is claimed: \(unchecked.output)")
 
         // Restart: the stored chain is replayed and re-validated, and the node carries on from it.
         let again = try FlowchainProcess(args, outputPath: dir.file("node2.log"))

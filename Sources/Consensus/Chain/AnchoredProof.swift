@@ -44,10 +44,65 @@ public struct AnchoredProof: Sendable {
         return .valid(segmentHeight: height, anchorHeight: anchor.height)
     }
 
-    public var portable: ReadingProof.Portable {
+    /// What could be established about the anchor block itself.
+    public enum AnchorVerdict: Equatable, Sendable {
+        /// On the heaviest chain built from a trusted genesis, every rule checked.
+        case verified
+        /// Nothing proves the anchor block was minted with stake; the reason says what is missing.
+        case notVerified(String)
+        /// The anchor part is false: it breaks a rule of the trusted chain.
+        case invalid(String)
+    }
+
+    /// Checks the anchor block against `genesis` (which the verifier trusts) by replaying the anchor
+    /// blocks the proof carries (`chain`, heights 1…anchor) through every rule, then requiring the
+    /// anchor block on the heaviest chain that results.
+    public func verifyAnchor(genesis: Genesis, chain blocks: [AnchorBlock]?, now: Int64) -> AnchorVerdict {
+        guard anchor.chain == genesis.hash else {
+            return .invalid("anchor block \(anchor.height) belongs to chain \(anchor.chain.hex.prefix(16))…, not to the trusted genesis \(genesis.hash.hex.prefix(16))…")
+        }
+        guard let blocks else {
+            return .notVerified("the proof carries no anchor chain to replay (ask for it with `flowchain proof --anchor-chain`)")
+        }
+        let chain = AnchorChain(genesis: genesis)
+        for block in blocks {
+            do {
+                if case .orphan = try chain.accept(block, now: now) {
+                    return .invalid("anchor block \(block.height) in the proof does not follow the blocks before it")
+                }
+            } catch {
+                return .invalid("\(error)")
+            }
+        }
+        return verifyAnchor(on: chain)
+    }
+
+    /// Checks the anchor block against a chain the verifier already trusts (e.g. its own node's).
+    public func verifyAnchor(on chain: AnchorChain) -> AnchorVerdict {
+        if chain.isOnActiveChain(anchor) { return .verified }
+        if anchor.chain != chain.genesisHash { return .invalid("anchor block \(anchor.height) belongs to another chain") }
+        if chain.entry(anchor.hash) != nil { return .invalid("anchor block \(anchor.height) is on a side branch, not on the heaviest anchor chain") }
+        if anchor.height > chain.tip.height { return .notVerified("the trusted anchor chain is only at height \(chain.tip.height); anchor block \(anchor.height) is not known yet") }
+        return .invalid("anchor block \(anchor.height) is not on the trusted anchor chain (another block holds that height)")
+    }
+
+    public var portable: ReadingProof.Portable { portable(chain: nil) }
+
+    /// The portable proof, carrying `chain` (anchor blocks 1…anchor) when given.
+    public func portable(chain: [AnchorBlock]?) -> ReadingProof.Portable {
         var p = reading.portable
-        p.anchor = .init(block: Hex.encode(anchor.encoded), segments: segments.map { Hex.encode($0.encoded) })
+        p.anchor = .init(block: Hex.encode(anchor.encoded), segments: segments.map { Hex.encode($0.encoded) },
+                         chain: chain.map { $0.map { Hex.encode($0.encoded) } })
         return p
+    }
+
+    /// The anchor blocks a portable proof carries, decoded; nil when it carries none.
+    public static func carriedChain(_ p: ReadingProof.Portable) throws -> [AnchorBlock]? {
+        guard let hexes = p.anchor?.chain else { return nil }
+        return try hexes.enumerated().map { i, hex in
+            guard let bytes = Hex.decode(hex) else { throw DecodingError.invalid(field: "anchor.chain[\(i)]", reason: "not hex") }
+            return try AnchorBlock(encoded: bytes)
+        }
     }
 
     /// The anchored proof in a portable document, or nil when it carries no anchor part.

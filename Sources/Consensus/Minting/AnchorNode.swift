@@ -64,6 +64,15 @@ public actor AnchorNode {
         return outcome
     }
 
+    /// How `proof`'s anchor block stands against this node's (trusted) chain.
+    public func verifyAnchor(_ proof: AnchoredProof) -> AnchoredProof.AnchorVerdict { proof.verifyAnchor(on: chain) }
+
+    /// The active anchor blocks from height 1 up to `height`, for a proof that carries its chain.
+    public func activeBlocks(through height: UInt64) -> [AnchorBlock] {
+        guard height >= 1 else { return [] }
+        return (1...height).compactMap { chain.activeEntry(at: $0)?.block }
+    }
+
     /// `proof` carried to the first active anchor block committing its segment, when there is one.
     public func anchored(_ proof: ReadingProof) throws -> AnchoredProof? {
         guard let block = proof.block, let entry = chain.anchor(owner: block.owner, segmentHeight: block.height),

@@ -73,8 +73,9 @@ public final class Node: Sendable {
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, logger: logger)) }
         if let server = configuration.server {
             let anchor = self.anchor
-            let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version) { proof in
-                try? await anchor.anchored(proof).map { $0.portable }
+            let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version, logger: logger) { proof, withChain in
+                guard let anchored = try? await anchor.anchored(proof) else { return nil }
+                return anchored.portable(chain: withChain ? await anchor.activeBlocks(through: anchored.anchor.height) : nil)
             }
             services.append(FlowchainServer(services: nodeServices, logger: logger, onListening: onListening))
             services.append(FeedCloser(feed: feed))

@@ -58,10 +58,15 @@ extension ReadingProof {
             public let block: String
             /// Hex of the segment headers after the reading's block, up to the committed head.
             public let segments: [String]
+            /// Hex of every anchor block from height 1 up to and including `block`, when asked for:
+            /// with the chain's genesis file a verifier replays them through every rule (kernel,
+            /// stake, targets, signatures) and so knows `block` was minted with stake.
+            public var chain: [String]?
 
-            public init(block: String, segments: [String]) {
+            public init(block: String, segments: [String], chain: [String]? = nil) {
                 self.block = block
                 self.segments = segments
+                self.chain = chain
             }
         }
 

@@ -205,7 +205,8 @@ struct RPCDispatcher: Sendable {
         let proof: ReadingProof?
         do { proof = try services.store.proof(for: id) } catch { throw .internalError("\(error)") }
         guard let proof else { throw .notFound("reading \(id)") }
-        let portable = await services.anchorProof(proof) ?? proof.portable
+        let withChain = (p["anchorChain"] as? Bool) ?? false
+        let portable = await services.anchorProof(proof, withChain) ?? proof.portable
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { return Array(try encoder.encode(portable)) } catch { throw .internalError("\(error)") }

@@ -20,11 +20,12 @@ public final class NodeServices: Sendable {
     /// The clock, in ms since the epoch.
     public let now: @Sendable () -> Int64
     /// Carries a reading's proof on to the anchor chain, when an anchor block commits it.
-    public let anchorProof: @Sendable (ReadingProof) async -> ReadingProof.Portable?
+    /// The second argument asks for the anchor chain (blocks 1…anchor) to be carried too.
+    public let anchorProof: @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable?
 
     public init(engine: IngestEngine, feed: LiveFeed, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
                 logger: Logger = Logger(label: "flowchain"),
-                anchorProof: @escaping @Sendable (ReadingProof) async -> ReadingProof.Portable? = { _ in nil }) {
+                anchorProof: @escaping @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable? = { _, _ in nil }) {
         self.logger = logger
         now = engine.now
         self.anchorProof = anchorProof
