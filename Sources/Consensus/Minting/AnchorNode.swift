@@ -37,29 +37,37 @@ public actor AnchorNode {
     /// True when `block` is on the heaviest anchor chain.
     public func isOnActiveChain(_ block: AnchorBlock) -> Bool { chain.isOnActiveChain(block) }
 
-    /// Checks the kernel for this second; mints, stores and returns a block when it wins.
-    public func tick(now: Int64) throws -> AnchorBlock? {
+    /// Checks the kernel for this second; mints, stores and returns a block when it wins. The
+    /// store is read and written on its I/O threads, never on the actor's.
+    public func tick(now: Int64) async throws -> AnchorBlock? {
         guard let key else { return nil }
+        // Most seconds nobody wins: check the kernel before touching the store.
+        let parent = chain.tip
+        let modifier = AnchorChain.childModifier(of: parent)
+        guard now > parent.time, Kernel.check(modifier: modifier, key: key.publicKey, time: now, target: chain.expectedTarget(after: parent),
+                                              stake: parent.state.stake(of: key.publicKey)) else { return nil }
         // This node's newest segment head, unless the tip already commits it. After a
         // reorganisation this re-commits heads that were only on the losing branch.
         var heads: [BlockHeader] = []
-        if let head = try store.tip() {
+        let segmentTip = try await store.offload { try $0.tip() }
+        guard chain.tip.hash == parent.hash else { return nil }   // the tip moved while we read
+        if let head = segmentTip {
             let committed = chain.tip.state.heads[key.publicKey]?.height
             if committed.map({ head.height > $0 }) ?? true { heads = [head] }
         }
         guard let block = chain.mint(key: key, at: now, heads: heads) else { return nil }
         try chain.accept(block, now: now)
-        try store.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded)
+        try await store.offload { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
         return block
     }
 
     /// Accepts a block from elsewhere (a peer, later); stores it when valid.
     @discardableResult
-    public func receive(_ block: AnchorBlock, now: Int64) throws -> AnchorChain.Outcome {
+    public func receive(_ block: AnchorBlock, now: Int64) async throws -> AnchorChain.Outcome {
         let outcome = try chain.accept(block, now: now)
         switch outcome {
         case .duplicate, .orphan: break
-        default: try store.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded)
+        default: try await store.offload { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
         }
         return outcome
     }
@@ -74,10 +82,11 @@ public actor AnchorNode {
     }
 
     /// `proof` carried to the first active anchor block committing its segment, when there is one.
-    public func anchored(_ proof: ReadingProof) throws -> AnchoredProof? {
+    public func anchored(_ proof: ReadingProof) async throws -> AnchoredProof? {
         guard let block = proof.block, let entry = chain.anchor(owner: block.owner, segmentHeight: block.height),
               let anchor = entry.block, let committed = entry.state.heads[block.owner] else { return nil }
-        let segments = committed.height > block.height ? try store.blocks(heights: (block.height + 1)...committed.height) : []
+        let range = (block.height + 1)...max(block.height + 1, committed.height)
+        let segments = committed.height > block.height ? try await store.offload { try $0.blocks(heights: range) } : []
         return AnchoredProof(reading: proof, segments: segments, anchor: anchor)
     }
 }

@@ -36,6 +36,8 @@ public actor IngestEngine {
     private var newest: Int64?
     /// The cut in progress: one at a time, whoever asks (the block cutter or a full queue).
     private var cutting: Task<LedgerStore.SealedBlock?, any Error>?
+    /// The newest sealed block, kept so `/health` and `info` never query the store.
+    private var tip: BlockHeader?
     private var closed = false
     /// Store transactions that committed readings: with concurrent submitters, far fewer than readings.
     public private(set) var transactions = 0
@@ -62,6 +64,20 @@ public actor IngestEngine {
         let bounds = try store.pendingBounds()
         sealedEnd = max(bounds.firstPending, 1)
         newest = bounds.newest
+        tip = try store.tip()
+    }
+
+    /// The ledger's counters, kept in memory as readings and blocks are committed.
+    public struct Snapshot: Sendable, Equatable {
+        /// Readings stored (rows are never deleted, so this is the newest arrival position).
+        public let readings: Int
+        public let pending: Int
+        public let blocks: Int
+        public let tip: BlockHeader?
+    }
+
+    public func snapshot() -> Snapshot {
+        Snapshot(readings: Int(newest ?? 0), pending: pendingCount, blocks: tip.map { Int($0.height) + 1 } ?? 0, tip: tip)
     }
 
     // MARK: The way in
@@ -77,7 +93,7 @@ public actor IngestEngine {
     public nonisolated func ingest(_ submissions: [Submission], after turn: IngestTurn? = nil) async -> [Result<Ack, IngestError>] {
         let checked = await validateAll(submissions)
         await turn?.waitForPrevious()
-        let promises = await enqueue(checked)
+        let promises = await enqueue(checked, lastSeqs: await lookUpLastSeqs(for: checked))
         turn?.finish()
         var out: [Result<Ack, IngestError>] = []
         out.reserveCapacity(promises.count)
@@ -118,8 +134,31 @@ public actor IngestEngine {
         }
     }
 
+    /// The stored last seq of each device among `items` that the node must number and whose seq it
+    /// has not cached yet, read on the store's I/O threads (never inside the actor).
+    private nonisolated func lookUpLastSeqs(for items: [Result<Submission, IngestError>]) async -> [String: Result<UInt64, IngestError>] {
+        var devices = Set<String>()
+        for case let .success(.unsigned(device, _, _, _, _)) in items { devices.insert(device) }
+        guard !devices.isEmpty else { return [:] }
+        let unknown = await uncached(devices)
+        var out: [String: Result<UInt64, IngestError>] = [:]
+        for device in unknown {
+            do {
+                out[device] = .success(try await store.offload { try $0.lastSeq(device: device) ?? 0 })
+            } catch {
+                out[device] = .failure(.storeFailed(String(describing: error)))
+            }
+        }
+        return out
+    }
+
+    private func uncached(_ devices: Set<String>) -> [String] { devices.filter { lastSeq[$0] == nil } }
+
     /// Puts validated submissions on the queue in order; unsigned ones are numbered and signed here.
-    private func enqueue(_ items: [Result<Submission, IngestError>]) -> [AckPromise] {
+    private func enqueue(_ items: [Result<Submission, IngestError>], lastSeqs: [String: Result<UInt64, IngestError>]) -> [AckPromise] {
+        for (device, found) in lastSeqs where lastSeq[device] == nil {
+            if case let .success(last) = found { lastSeq[device] = last }
+        }
         var promises: [AckPromise] = []
         promises.reserveCapacity(items.count)
         for item in items {
@@ -157,12 +196,8 @@ public actor IngestEngine {
     }
 
     private func nextSeq(_ device: String) throws(IngestError) -> UInt64 {
-        let last: UInt64
-        if let known = lastSeq[device] {
-            last = known
-        } else {
-            do { last = try store.lastSeq(device: device) ?? 0 } catch { throw .storeFailed(String(describing: error)) }
-        }
+        // Looked up before `enqueue` (off the actor); missing only when that lookup failed.
+        guard let last = lastSeq[device] else { throw .storeFailed("could not read the last seq of device \(device)") }
         lastSeq[device] = last + 1
         return last + 1
     }
@@ -232,6 +267,7 @@ public actor IngestEngine {
             return nil
         }
         sealedEnd = max(sealedEnd, sealed.rowids.upperBound)
+        tip = sealed.header
         onBlock(sealed.header)
         return sealed.header
     }

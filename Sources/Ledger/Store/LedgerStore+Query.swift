@@ -182,7 +182,7 @@ extension LedgerStore {
             guard let headerData = try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [Int64(height)]) else {
                 throw StoreError.chainBroken(path: path, violation: "reading \(id) points at missing block \(height)")
             }
-            let leaves = try Self.encodings(inBlock: height, db).map { MerkleTree.leafHash($0) }
+            let leaves = try Self.leaves(ofBlock: height, db)
             guard Int(leaf) < leaves.count else {
                 throw StoreError.chainBroken(path: path, violation: "reading \(id) has leaf \(leaf) but block \(height) holds \(leaves.count)")
             }
@@ -206,6 +206,14 @@ extension LedgerStore {
             leaf = UInt32(rowid - (block["first_rowid"] as Int64))
         }
         return StoredReading(reading: try Reading(encoded: Array(encoded)), rowid: rowid, block: height, leaf: leaf)
+    }
+
+    /// Block `height`'s Merkle leaves: kept with the block since v4, rebuilt from its readings before.
+    static func leaves(ofBlock height: UInt64, _ db: Database) throws -> [Digest32] {
+        if let blob = try Data.fetchOne(db, sql: "SELECT leaves FROM block WHERE height = ?", arguments: [Int64(height)]), blob.count % 32 == 0 {
+            return try stride(from: 0, to: blob.count, by: 32).map { try Digest32(bytes: blob[blob.startIndex + $0 ..< blob.startIndex + $0 + 32]) }
+        }
+        return try encodings(inBlock: height, db).map { MerkleTree.leafHash($0) }
     }
 
     /// The encodings of block `height`'s readings, in leaf order; empty for an unknown block.

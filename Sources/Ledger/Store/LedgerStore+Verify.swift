@@ -39,15 +39,15 @@ extension LedgerStore {
     }
 
     private func verifyBlock(height h: UInt64, parent: inout BlockHeader?, owner: PublicKey, signatures: Bool) throws {
-        let (headerData, storedHash, rows) = try read("verify block \(h)") { db -> (Data?, Data?, [(Data, Data)]) in
-            let row = try Row.fetchOne(db, sql: "SELECT header, hash, first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)])
+        let (headerData, storedHash, rows, storedLeaves) = try read("verify block \(h)") { db -> (Data?, Data?, [(Data, Data)], Data?) in
+            let row = try Row.fetchOne(db, sql: "SELECT header, hash, first_rowid, count, leaves FROM block WHERE height = ?", arguments: [Int64(h)])
             var readings: [(Data, Data)] = []
             if let first = row?["first_rowid"] as Int64?, let count = row?["count"] as Int64? {
                 readings = try Row.fetchAll(db, sql: "SELECT id, encoded FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
                                             arguments: [first, first + count])
                     .map { ($0["id"] as Data, $0["encoded"] as Data) }
             }
-            return (row?["header"], row?["hash"], readings)
+            return (row?["header"], row?["hash"], readings, row?["leaves"])
         }
         guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
         let header: BlockHeader
@@ -66,6 +66,14 @@ extension LedgerStore {
                 throw StoreError.chainBroken(path: path, violation: "block \(h): reading \(reading.id) has an invalid signature")
             }
             readings.append(reading)
+        }
+        if let storedLeaves {
+            // The leaves kept for proofs must be the readings' own.
+            var computed = Data(capacity: readings.count * 32)
+            for r in readings { MerkleTree.leafHash(r.encoded).withUnsafeBytes { computed.append(contentsOf: $0) } }
+            guard computed == storedLeaves else {
+                throw StoreError.chainBroken(path: path, violation: "block \(h): its stored Merkle leaves do not match its readings")
+            }
         }
         do {
             try ChainRules.check(header, parent: parent, owner: owner, readings: readings)

@@ -108,9 +108,11 @@ extension LedgerStore {
             merkleRoot: MerkleTree.root(of: leaves),
             count: UInt32(rows.count),
             signedBy: key)
+        var leafBytes = Data(capacity: leaves.count * 32)
+        for leaf in leaves { leaf.withUnsafeBytes { leafBytes.append(contentsOf: $0) } }
         try db.execute(
-            sql: "INSERT INTO block(height, hash, time, count, first_rowid, header) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), first, Data(header.encoded)])
+            sql: "INSERT INTO block(height, hash, time, count, first_rowid, header, leaves) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), first, Data(header.encoded), leafBytes])
         return SealedBlock(header: header, rowids: first..<first + Int64(rows.count))
     }
 

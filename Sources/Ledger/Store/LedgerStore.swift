@@ -98,6 +98,20 @@ public final class LedgerStore: Sendable {
 }
 
 extension LedgerStore {
+    /// Blocking SQLite work for callers on Swift's cooperative pool runs here instead, so a slow
+    /// query never holds one of the pool's few threads (there are as many as cores).
+    private static let io = DispatchQueue(label: "flowchain.store.io", qos: .userInitiated, attributes: .concurrent)
+
+    /// Runs `body` (any of the store's synchronous calls) on the store's I/O threads and waits for it
+    /// without blocking the calling task's thread.
+    public func offload<T: Sendable>(_ body: @escaping @Sendable (LedgerStore) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Self.io.async { continuation.resume(with: Result { try body(self) }) }
+        }
+    }
+}
+
+extension LedgerStore {
     /// Moves everything in the WAL into the main database file and truncates the WAL, so a stopped
     /// node leaves one self-contained file.
     public func checkpoint() throws {

@@ -68,6 +68,12 @@ enum Schema {
                     WHERE r.rowid = (SELECT MAX(rowid) FROM reading WHERE device = r.device);
                 """)
         }
+        m.registerMigration("v4-leaves") { db in
+            // Each block's Merkle leaf hashes (32 bytes each, in leaf order), kept when it is sealed
+            // so a proof reads one row instead of re-reading and re-hashing every reading of the block.
+            // NULL for blocks sealed before this migration: their proofs rebuild the leaves.
+            try db.execute(sql: "ALTER TABLE block ADD COLUMN leaves BLOB")
+        }
         return m
     }
 }

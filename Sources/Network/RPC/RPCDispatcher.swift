@@ -33,16 +33,16 @@ struct RPCDispatcher: Sendable {
         turn?.finish()
         if !session.mayRead { throw .unauthorized }
         switch r.method {
-        case "readings": return try readings(p)
-        case "reading": return try reading(p)
+        case "readings": return try await readings(p)
+        case "reading": return try await reading(p)
         case "proof": return try await proof(p)
-        case "block": return try block(p)
-        case "blocks": return try blocks(p)
-        case "tip": return try tip()
-        case "info": return try info()
-        case "devices": return try devices()
-        case "addDevice": return try addDevice(p)
-        case "rekeyDevice": return try rekeyDevice(p)
+        case "block": return try await block(p)
+        case "blocks": return try await blocks(p)
+        case "tip": return try await tip()
+        case "info": return await info()
+        case "devices": return try await devices()
+        case "addDevice": return try await addDevice(p)
+        case "rekeyDevice": return try await rekeyDevice(p)
         case "subscribe": return try await session.subscribe(p)
         case "unsubscribe":
             guard let id = try int(p["subscription"], "subscription", in: 1...Int64.max) else {
@@ -98,18 +98,20 @@ struct RPCDispatcher: Sendable {
 
     /// `addDevice {device, key?, token?}`: binds the device to `key` and/or gives it its own token
     /// (returned once). Needs the node's token.
-    private func addDevice(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func addDevice(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         guard services.mayAdminister(presented: session.token) else { throw .adminRequired }
         let device = try deviceParam(p)
         let key = try keyParam(p, required: false)
         let wantsToken = (p["token"] as? Bool) ?? false
         guard key != nil || wantsToken else { throw .invalidParams("give 'key' (64 hex digits) and/or 'token': true") }
-        var token: String? = nil
+        let token: String?
         let record: DeviceRecord?
         do {
-            if let key { try services.store.register(device: device, key: key, now: services.now()) }
-            if wantsToken { token = try services.store.issueToken(device: device, now: services.now()) }
-            record = try services.store.device(device)
+            let now = services.now()
+            (token, record) = try await services.store.offload { store in
+                if let key { try store.register(device: device, key: key, now: now) }
+                return (wantsToken ? try store.issueToken(device: device, now: now) : nil, try store.device(device))
+            }
         } catch let e as DeviceRegistrationError {
             throw .invalidParams(e.description)
         } catch {
@@ -126,13 +128,14 @@ struct RPCDispatcher: Sendable {
     }
 
     /// `rekeyDevice {device, key}`: re-binds the device to a new key. Needs the node's token; logged.
-    private func rekeyDevice(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func rekeyDevice(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         guard services.mayAdminister(presented: session.token) else { throw .adminRequired }
         let device = try deviceParam(p)
         guard let key = try keyParam(p, required: true) else { throw .invalidParams("'key' is required") }
         let old: PublicKey?
         do {
-            old = try services.store.rekey(device: device, key: key, now: services.now()).old
+            let now = services.now()
+            old = try await services.store.offload { try $0.rekey(device: device, key: key, now: now).old }
         } catch let e as DeviceRegistrationError {
             throw .invalidParams(e.description)
         } catch {
@@ -165,7 +168,7 @@ struct RPCDispatcher: Sendable {
         return key
     }
 
-    private func readings(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func readings(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         guard let device = p["device"] as? String else { throw .invalidParams("'device' (a string) is required") }
         if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
         let from = try int(p["from"], "from") ?? .min
@@ -178,7 +181,8 @@ struct RPCDispatcher: Sendable {
             cursor = parsed
         }
         let page: Page<StoredReading>
-        do { page = try services.store.readings(device: device, from: from, to: to, limit: limit, after: cursor) } catch { throw .internalError("\(error)") }
+        let after = cursor
+        do { page = try await services.store.offload { try $0.readings(device: device, from: from, to: to, limit: limit, after: after) } } catch { throw .internalError("\(error)") }
         return json { w in
             w.beginObject()
             w.key("readings"); w.beginArray(); for r in page.items { ReadingWire.write(r, into: &w) }; w.endArray()
@@ -192,10 +196,10 @@ struct RPCDispatcher: Sendable {
         return id
     }
 
-    private func reading(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func reading(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let found: StoredReading?
-        do { found = try services.store.reading(id: id) } catch { throw .internalError("\(error)") }
+        do { found = try await services.store.offload { try $0.reading(id: id) } } catch { throw .internalError("\(error)") }
         guard let found else { throw .notFound("reading \(id)") }
         return json { ReadingWire.write(found, into: &$0) }
     }
@@ -203,7 +207,7 @@ struct RPCDispatcher: Sendable {
     private func proof(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let proof: ReadingProof?
-        do { proof = try services.store.proof(for: id) } catch { throw .internalError("\(error)") }
+        do { proof = try await services.store.offload { try $0.proof(for: id) } } catch { throw .internalError("\(error)") }
         guard let proof else { throw .notFound("reading \(id)") }
         let withChain = (p["anchorChain"] as? Bool) ?? false
         let portable = await services.anchorProof(proof, withChain) ?? proof.portable
@@ -212,53 +216,48 @@ struct RPCDispatcher: Sendable {
         do { return Array(try encoder.encode(portable)) } catch { throw .internalError("\(error)") }
     }
 
-    private func block(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func block(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         guard let height = try int(p["height"], "height"), height >= 0 else { throw .invalidParams("'height' (a non-negative integer) is required") }
         let header: BlockHeader?
-        do { header = try services.store.block(height: UInt64(height)) } catch { throw .internalError("\(error)") }
+        do { header = try await services.store.offload { try $0.block(height: UInt64(height)) } } catch { throw .internalError("\(error)") }
         guard let header else { throw .notFound("block \(height)") }
         return json { ReadingWire.write(header, into: &$0) }
     }
 
-    private func blocks(_ p: [String: Any]) throws(RPCError) -> [UInt8] {
+    private func blocks(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
         let limit = Int(try int(p["limit"], "limit") ?? 20)
         guard (1...500).contains(limit) else { throw .invalidParams("'limit' must be 1…500") }
         let below = try int(p["below"], "below", in: 0...Int64.max).map { UInt64($0) }
         let list: [BlockHeader]
-        do { list = try services.store.blocks(below: below, limit: limit) } catch { throw .internalError("\(error)") }
+        do { list = try await services.store.offload { try $0.blocks(below: below, limit: limit) } } catch { throw .internalError("\(error)") }
         return json { w in w.beginArray(); for b in list { ReadingWire.write(b, into: &w) }; w.endArray() }
     }
 
-    private func tip() throws(RPCError) -> [UInt8] {
-        let header: BlockHeader?
-        do { header = try services.store.tip() } catch { throw .internalError("\(error)") }
+    private func tip() async throws(RPCError) -> [UInt8] {
+        let header = await services.engine.snapshot().tip
         return json { w in if let header { ReadingWire.write(header, into: &w) } else { w.null() } }
     }
 
-    private func info() throws(RPCError) -> [UInt8] {
-        let counts: LedgerStore.Counts
-        let tip: BlockHeader?
-        do {
-            counts = try services.store.counts()
-            tip = try services.store.tip()
-        } catch { throw .internalError("\(error)") }
+    /// From the engine's counters: no table scan, however large the ledger.
+    private func info() async -> [UInt8] {
+        let now = await services.engine.snapshot()
         return json { w in
             w.beginObject()
             w.field("publicKey", services.publicKey.hex)
             w.field("version", services.version)
-            w.key("tip"); if let tip { w.int(tip.height) } else { w.null() }
-            w.field("readings", counts.readings)
-            w.field("pending", counts.pending)
-            w.field("blocks", counts.blocks)
+            w.key("tip"); if let tip = now.tip { w.int(tip.height) } else { w.null() }
+            w.field("readings", now.readings)
+            w.field("pending", now.pending)
+            w.field("blocks", now.blocks)
             w.field("uptimeSeconds", Int(Date().timeIntervalSince(services.startedAt)))
             w.field("writeTokenRequired", services.configuration.token != nil)
             w.endObject()
         }
     }
 
-    private func devices() throws(RPCError) -> [UInt8] {
+    private func devices() async throws(RPCError) -> [UInt8] {
         let list: [(device: String, lastSeq: UInt64, lastTime: Int64)]
-        do { list = try services.store.devices() } catch { throw .internalError("\(error)") }
+        do { list = try await services.store.offload { try $0.devices() } } catch { throw .internalError("\(error)") }
         return json { w in
             w.beginArray()
             for d in list {

@@ -43,12 +43,12 @@ final class RPCSession: Sendable {
         switch topicName {
         case "readings":
             let sub = services.feed.subscribe(.readings(device: device))
-            do { start = try cursor ?? services.store.lastCursor() } catch { services.feed.unsubscribe(sub); throw .internalError("\(error)") }
+            do { if let cursor { start = cursor } else { start = try await services.store.offload { try $0.lastCursor() } } } catch { services.feed.unsubscribe(sub); throw .internalError("\(error)") }
             launch(id) { await self.streamReadings(id: id, subscription: sub, after: start, device: device) }
         case "blocks":
             guard device == nil else { throw .invalidParams("'device' applies to the readings topic only") }
             let sub = services.feed.subscribe(.blocks)
-            do { start = try cursor ?? (services.store.tip().map { Int64($0.height) } ?? -1) } catch { services.feed.unsubscribe(sub); throw .internalError("\(error)") }
+            if let cursor { start = cursor } else { start = await services.engine.snapshot().tip.map { Int64($0.height) } ?? -1 }
             launch(id) { await self.streamBlocks(id: id, subscription: sub, after: start) }
         default:
             throw .invalidParams("'topic' must be \"readings\" or \"blocks\"")
@@ -106,7 +106,8 @@ final class RPCSession: Sendable {
 
     private func replayReadings(id: UInt64, after last: inout Int64, device: String?) async -> Bool {
         while !Task.isCancelled {
-            guard let page = try? services.store.readings(afterCursor: last, device: device, limit: 500) else { return false }
+            let after = last
+            guard let page = try? await services.store.offload({ try $0.readings(afterCursor: after, device: device, limit: 500) }) else { return false }
             for r in page {
                 guard await notify(id, { w in w.key("reading"); ReadingWire.write(r, into: &w) }) else { return false }
                 last = r.rowid
@@ -135,7 +136,9 @@ final class RPCSession: Sendable {
 
     private func replayBlocks(id: UInt64, after last: inout Int64) async -> Bool {
         while !Task.isCancelled {
-            guard last < Int64.max, let page = try? services.store.blocks(from: UInt64(max(0, last + 1)), limit: 200) else { return false }
+            guard last < Int64.max else { return false }
+            let from = UInt64(max(0, last + 1))
+            guard let page = try? await services.store.offload({ try $0.blocks(from: from, limit: 200) }) else { return false }
             for b in page {
                 guard await notify(id, { w in w.key("block"); ReadingWire.write(b, into: &w) }) else { return false }
                 last = Int64(b.height)

@@ -53,8 +53,8 @@ public final class NodeServices: Sendable {
 
     /// True when `presented` may write readings for `device`: its own token when it has one (the
     /// node's token too), otherwise the node's token (or anyone, when the node has none).
-    public func mayWrite(device: String, presented: String?) -> Bool {
-        let record = try? store.device(device)
+    public func mayWrite(device: String, presented: String?) async -> Bool {
+        let record = try? await store.offload { try $0.device(device) }
         if let record, record.tokenHash != nil {
             if record.acceptsToken(presented) { return true }
             guard configuration.token != nil else { return false }
@@ -82,10 +82,19 @@ public final class NodeServices: Sendable {
     /// them; each gets its outcome, in order. Items that failed to parse pass through as failures.
     public func ingest(_ items: [Result<Submission, IngestError>], presented token: String?, after turn: IngestTurn? = nil) async -> [Result<Ack, IngestError>] {
         let start = ContinuousClock.now
-        var results = items.map { item -> Result<Ack, IngestError>? in
+        var results: [Result<Ack, IngestError>?] = []
+        results.reserveCapacity(items.count)
+        var allowed: [String: Bool] = [:]
+        for item in items {
             switch item {
-            case let .failure(e): return .failure(e)
-            case let .success(s): return mayWrite(device: s.device, presented: token) ? nil : .failure(.unauthorized(device: s.device))
+            case let .failure(e): results.append(.failure(e))
+            case let .success(s):
+                let ok: Bool
+                if let known = allowed[s.device] { ok = known } else {
+                    ok = await mayWrite(device: s.device, presented: token)
+                    allowed[s.device] = ok
+                }
+                results.append(ok ? nil : .failure(.unauthorized(device: s.device)))
             }
         }
         let admitted = zip(items, results).compactMap { item, result -> Submission? in

@@ -33,7 +33,7 @@ struct DeviceEndpoints: Sendable {
 
         router.ws("/object/:id/send", shouldUpgrade: { request, context in
             let device = try Self.upgradeDevice(request, context, services)
-            guard services.mayWrite(device: device, presented: presentedToken(request)) else {
+            guard await services.mayWrite(device: device, presented: presentedToken(request)) else {
                 throw services.refuseUpgrade(context, .unauthorized, "sending as device \(device) needs a token (its own or the node's): add ?token=… or an Authorization: Bearer header")
             }
             return .upgrade([:])
@@ -66,7 +66,7 @@ struct DeviceEndpoints: Sendable {
             let device = try Self.device(request, context)
             guard services.mayRead(presented: presentedToken(request)) else { throw HTTPError(.unauthorized, message: "this node requires its token for reads: add ?token=…") }
             let host = request.head.authority ?? "\(services.configuration.host):\(services.configuration.port)"
-            guard let td = try ThingDescription.make(device: device, host: host, services: services) else {
+            guard let td = try await ThingDescription.make(device: device, host: host, services: services) else {
                 return jsonError(.notFound, "no readings from device '\(device)' yet")
             }
             var response = jsonResponse(td)
@@ -84,8 +84,8 @@ struct DeviceEndpoints: Sendable {
                 guard let c = ReadingCursor(String(text)) else { throw HTTPError(.badRequest, message: "cursor '\(text)' is not one this node returned") }
                 cursor = c
             }
-            let page = try services.store.readings(
-                device: device, from: try queryInt(request, "from") ?? .min, to: try queryInt(request, "to") ?? .max, limit: limit, after: cursor)
+            let (from, to, after) = (try queryInt(request, "from") ?? .min, try queryInt(request, "to") ?? .max, cursor)
+            let page = try await services.store.offload { try $0.readings(device: device, from: from, to: to, limit: limit, after: after) }
             var w = JSONWriter()
             w.beginObject()
             w.field("device", device)

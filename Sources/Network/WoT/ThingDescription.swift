@@ -4,8 +4,8 @@ import Ledger
 /// A W3C WoT Thing Description (TD 1.1, JSON-LD) for a device, with one property per key of its
 /// newest payload and forms pointing at this node's endpoints.
 enum ThingDescription {
-    static func make(device: String, host: String, services: NodeServices) throws -> [UInt8]? {
-        guard let latest = try services.store.readings(device: device, limit: 1, newestFirst: true).first else { return nil }
+    static func make(device: String, host: String, services: NodeServices) async throws -> [UInt8]? {
+        guard let latest = try await services.store.offload({ try $0.readings(device: device, limit: 1, newestFirst: true) }).first else { return nil }
         let payload = (try? JSONSerialization.jsonObject(with: Data(latest.reading.payload))) as? [String: Any] ?? [:]
         let secured = services.configuration.token != nil
         var w = JSONWriter()
