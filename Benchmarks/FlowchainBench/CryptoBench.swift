@@ -19,9 +19,13 @@ public enum CryptoBench {
         report.add("ed25519_sign_per_s_1core", Double(s) / ss, "/s")
 
         let signature = try key.sign(message)
-        progress("Ed25519 verify, one core")
+        progress("Ed25519 verify, one core (libsodium, the verifier the node uses)")
         let (v, vs) = timed(maxIterations: 1_000_000) { precondition(key.publicKey.isValidSignature(signature, for: message)) }
         report.add("ed25519_verify_per_s_1core", Double(v) / vs, "/s")
+        progress("Ed25519 verify, one core (OpenSSL EVP_DigestVerify, the reference)")
+        let (o, os) = timed(maxIterations: 1_000_000) { precondition(key.publicKey.isValidSignatureOpenSSL(signature, for: message)) }
+        report.add("ed25519_verify_openssl_per_s_1core", Double(o) / os, "/s")
+        report.add("libsodium_vs_openssl_verify", (Double(v) / vs) / (Double(o) / os), "ratio")
 
         progress("Ed25519 sign and verify, all \(BenchEnvironment.cores) cores")
         report.add("ed25519_sign_per_s_allcores", try allCores { _ = try key.sign(message) }, "/s")

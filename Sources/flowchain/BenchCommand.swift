@@ -17,6 +17,8 @@ struct BenchCommand: AsyncParsableCommand {
               rpc     JSON-RPC submit over WebSocket into a real node process from --clients
                       connections, beside in-process ingest and a bare WebSocket echo on the same
                       server stack; the node's RSS idle and under load; dashboard page weight.
+              health  ack latency p99 of RPC submits at a fixed rate into a node holding 200,000
+                      readings, alone and while /health is polled 100 times a second.
               pos     kernel checks/s on one core; validating 10,000 anchor blocks from scratch;
                       an idle node's CPU share (the minter checks the kernel every second).
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
@@ -28,10 +30,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, pos, chord, all
+        case crypto, store, ingest, query, rpc, health, pos, chord, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, pos, chord or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, chord or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -47,7 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .pos, .chord] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .chord] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -56,6 +58,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .ingest: report = try await LedgerBench.ingest(rate: rate, progress: progress)
             case .query: report = try LedgerBench.query(count: readings, progress: progress)
             case .rpc: report = try await RPCBench.run(clients: clients, progress: progress)
+            case .health: report = try await HealthBench.run(progress: progress)
             case .pos: report = try await PoSBench.run(progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
             case .all: continue
