@@ -32,7 +32,7 @@ public enum HealthBench {
         }
         let node = try await NodeProcess.start(dataDir: data)
         defer { node.stop() }
-        let total = rate * seconds * 2
+        let total = rate * seconds * 3 + rate * 2
         let readings = LedgerBench.makeReadings(count: total, devices: 64, key: deviceKey, firstSeq: UInt64(preload / 100 + 10), start: 1_800_000_000_000)
 
         func phase(_ name: String, _ slice: ArraySlice<Reading>, polling: Bool) async throws -> (p50: Double, p99: Double, health: Int) {
@@ -75,9 +75,15 @@ public enum HealthBench {
             return (percentile(sorted, 50), percentile(sorted, 99), polls)
         }
 
-        let half = readings.count / 2
-        let quiet = try await phase("reference: ingest alone", readings[..<half], polling: false)
-        let busy = try await phase("ingest while /health is polled", readings[half...], polling: true)
+        // A short warm-up first (connections, caches, the node's first blocks), not measured; then
+        // the two phases, alone / polled / alone again, and the reference is the better of the two.
+        let warm = rate * 2
+        _ = try await phase("warm-up", readings[..<warm], polling: false)
+        let third = (readings.count - warm) / 3
+        let quiet1 = try await phase("reference: ingest alone", readings[warm..<(warm + third)], polling: false)
+        let busy = try await phase("ingest while /health is polled", readings[(warm + third)..<(warm + 2 * third)], polling: true)
+        let quiet2 = try await phase("reference again: ingest alone", readings[(warm + 2 * third)...], polling: false)
+        let quiet = quiet1.p99 <= quiet2.p99 ? quiet1 : quiet2
         report.add("preloaded_readings", Double(preload), "")
         report.add("offered_submits_per_s", Double(rate), "/s")
         report.add("ack_p50_ms_alone", quiet.p50, "ms")
@@ -86,7 +92,9 @@ public enum HealthBench {
         report.add("ack_p99_ms_with_health", busy.p99, "ms")
         report.add("p99_with_health_vs_alone", busy.p99 / quiet.p99, "ratio")
         report.add("health_requests_per_s", Double(busy.health) / Double(seconds), "/s")
-        report.note("both phases run in one process against one node; the ratio is what matters on a shared machine")
+        report.add("ack_p99_ms_alone_runs", quiet1.p99, "ms")
+        report.add("ack_p99_ms_alone_runs_2", quiet2.p99, "ms")
+        report.note("one node, phases alone / with /health / alone; the reference is the better alone run; the ratio is what matters on a shared machine")
         return report
     }
 }

@@ -28,6 +28,8 @@ struct GenesisTests {
         (#"{"format":"flowchain-genesis/1","chainID":"c","time":0,"anchorInterval":10,"bondDelay":1,"accounts":[{"key":"zz","stake":1}]}"#, "accounts[0].key"),
         (#"{"format":"flowchain-genesis/1","chainID":"c","time":0,"anchorInterval":10,"bondDelay":1,"accounts":[{"key":"0101010101010101010101010101010101010101010101010101010101010101","stake":0}]}"#, "no account has stake"),
         (#"{"format":"other","chainID":"c","time":0,"anchorInterval":10,"bondDelay":1,"accounts":[]}"#, "format must be"),
+        (#"{"format":"flowchain-genesis/1","chainID":"c","time":0,"anchorInterval":10,"bondDelay":1,"accounts":[{"key":"0101010101010101010101010101010101010101010101010101010101010101","stake":18446744073709551615},{"key":"0202020202020202020202020202020202020202020202020202020202020202","stake":1}]}"#, "exceed 2^64"),
+        (#"{"format":"flowchain-genesis/1","chainID":"c","time":0,"anchorInterval":10,"bondDelay":1,"accounts":[{"key":"0101010101010101010101010101010101010101010101010101010101010101","stake":1,"balance":18446744073709551615}]}"#, "exceed 2^64"),
     ])
     func badFilesNameTheProblem(json: String, expected: String) throws {
         let dir = TemporaryDirectory()

@@ -36,7 +36,9 @@ public struct Genesis: Sendable, Equatable {
         self.anchorInterval = max(1, anchorInterval)
         self.bondDelay = bondDelay
         self.accounts = accounts.sorted { $0.key < $1.key }
-        let total = max(1, accounts.reduce(0) { $0 &+ $1.stake })
+        // Saturating: a genesis loaded from a file is checked to fit (init(file:)); this only guards
+        // values built in code.
+        let total = max(1, accounts.reduce(UInt64(0)) { $0.addingReportingOverflow($1.stake).overflow ? .max : $0 + $1.stake })
         // One success a second across all stake: p = target × S / 2^256 = 1 / interval.
         self.initialTarget = initialTarget ?? UInt256.max.divided(by: total).divided(by: UInt64(max(1, anchorInterval)))
     }
@@ -47,7 +49,7 @@ public struct Genesis: Sendable, Equatable {
                 accounts: [Account(key: key, stake: 1_000_000)])
     }
 
-    public var totalStake: UInt64 { accounts.reduce(0) { $0 &+ $1.stake } }
+    public var totalStake: UInt64 { accounts.reduce(UInt64(0)) { $0.addingReportingOverflow($1.stake).overflow ? .max : $0 + $1.stake } }
 
     public var encoded: [UInt8] {
         var w = BinaryWriter()
@@ -117,6 +119,15 @@ extension Genesis {
             accounts.append(Account(key: key, stake: a.stake, balance: a.balance ?? 0))
         }
         guard accounts.contains(where: { $0.stake > 0 }) else { throw GenesisError("no account has stake, so nobody could mint") }
+        // Every stake and balance together must fit in 64 bits: bonds and unbonds only move value
+        // between them, so no account's stake or balance can ever overflow afterwards.
+        var total: UInt64 = 0
+        for (i, a) in accounts.enumerated() {
+            let (withStake, o1) = total.addingReportingOverflow(a.stake)
+            let (withBalance, o2) = withStake.addingReportingOverflow(a.balance)
+            guard !o1, !o2 else { throw GenesisError("accounts[\(i)]: stakes and balances together exceed 2^64 − 1") }
+            total = withBalance
+        }
         var target: UInt256? = nil
         if let t = f.initialTarget {
             guard let parsed = UInt256(hex: t), !parsed.isZero else { throw GenesisError("initialTarget is not a non-zero 256-bit hex number") }

@@ -39,7 +39,9 @@ public struct StakeState: Sendable, Equatable {
         // Matured bonds and unbonds take effect first.
         for d in next.delayed where d.at <= h {
             var a = next.accounts[d.key] ?? Account(stake: 0, balance: 0, nonce: 0)
-            if d.toStake { a.stake &+= d.amount } else { a.balance &+= d.amount }
+            // Cannot overflow: the genesis total fits in 64 bits and bonds only move value.
+            if d.toStake { a.stake = a.stake.addingReportingOverflow(d.amount).overflow ? .max : a.stake + d.amount }
+            else { a.balance = a.balance.addingReportingOverflow(d.amount).overflow ? .max : a.balance + d.amount }
             next.accounts[d.key] = a
         }
         next.delayed.removeAll { $0.at <= h }

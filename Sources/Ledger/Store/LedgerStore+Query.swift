@@ -3,12 +3,14 @@ import Foundation
 import GRDB
 
 extension LedgerStore {
-    /// The newest `limit` readings of `device`, newest first.
+    /// The newest `limit` readings of `device`, newest first (or, with `newestFirst: false`, the
+    /// same readings oldest first).
     public func readings(device: String, limit: Int, newestFirst: Bool) throws -> [StoredReading] {
-        try read("latest readings") { db in
+        let newest = try read("latest readings") { db in
             try Row.fetchAll(db, sql: "SELECT rowid, encoded FROM reading WHERE device = ? ORDER BY time DESC, rowid DESC LIMIT ?",
                              arguments: [device, limit]).map { try Self.storedReading($0, db) }
         }
+        return newestFirst ? newest : newest.reversed()
     }
 
     /// Readings of `device` with `from <= time <= to`, oldest first, at most `limit` per page.
