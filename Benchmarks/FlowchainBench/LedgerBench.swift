@@ -71,6 +71,9 @@ public enum LedgerBench {
         progress("reference: Ed25519 verify on all cores")
         let verifyRate = try CryptoBench.allCores { precondition(key.publicKey.isValidSignature(signature, for: message)) }
         report.add("reference_verify_per_s_allcores", verifyRate, "/s")
+        progress("reference: OpenSSL's Ed25519 verify on all cores (the verifier used before libsodium)")
+        let openSSLRate = try CryptoBench.allCores { precondition(key.publicKey.isValidSignatureOpenSSL(signature, for: message)) }
+        report.add("reference_openssl_verify_per_s_allcores", openSSLRate, "/s")
 
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -98,6 +101,7 @@ public enum LedgerBench {
         }
         let ingestRate = Double(total) / (clock.now - t0).seconds
         report.add("ingest_readings_per_s", ingestRate, "/s")
+        report.add("ingest_vs_openssl_verify_allcores", ingestRate / openSSLRate, "ratio")
         report.add("ingest_vs_verify_allcores", ingestRate / verifyRate, "ratio")
         report.add("ingest_producers", Double(producers), "")
 
