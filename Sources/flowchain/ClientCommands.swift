@@ -175,7 +175,7 @@ struct ProofCommand: AsyncParsableCommand {
         var portable = proof.portable
         do {
             if let node = try anchorObserver(data, store: store), let anchored = try await node.anchored(proof) {
-                portable = anchored.portable(chain: anchorChain ? await node.activeBlocks(through: anchored.anchor.height) : nil)
+                portable = anchored.portable(chain: anchorChain ? try await node.activeBlocks(through: anchored.anchor.height) : nil)
             }
         } catch {
             throw failure("\(error)")

@@ -2,12 +2,15 @@ import FlowchainCrypto
 import Ledger
 import Synchronization
 
-/// One node's view of the anchor chain: every valid block it has seen, arranged as a tree, with
-/// fork choice by most cumulative work (`Σ 2^256/(target+1)`), ties broken by the lower hash.
+/// One node's view of the anchor chain: the valid blocks of its last `keep` heights, arranged as a
+/// tree, with fork choice by most cumulative work (`Σ 2^256/(target+1)`), ties to the lower kernel
+/// hash. Blocks deeper than `keep` below the tip are final: they leave memory (the node persists
+/// them and a checkpoint of the newest final state, `finalized()`), and a branch forking below them
+/// is refused as `.stale`, so memory stays bounded however long the chain grows.
 /// Not thread-safe: one owner (an actor, or the simulator) drives it.
 public final class AnchorChain {
     public struct Entry: Sendable {
-        /// nil for the genesis entry.
+        /// nil for the genesis entry and for a checkpoint.
         public let block: AnchorBlock?
         public let hash: Digest32
         public let parent: Digest32?
@@ -31,6 +34,8 @@ public final class AnchorChain {
         case orphan(missing: Digest32)
         /// Valid, but the tip stays on a heavier branch.
         case sideChain
+        /// At or below the final height, or on a branch forking below it: ignored.
+        case stale
         case extended
         /// The tip moved to another branch; blocks `disconnected` left the active chain.
         case reorganized(disconnected: [Digest32], connected: [Digest32])
@@ -46,40 +51,69 @@ public final class AnchorChain {
     private(set) var entries: [Digest32: Entry] = [:]
     private var orphans: [Digest32: [AnchorBlock]] = [:]
     private var orphanByHash: [Digest32: AnchorBlock] = [:]
-    /// Hashes of the active chain by height.
+    /// Orphans in arrival order, for evicting the oldest first.
+    private var orphanOrder: [Digest32] = []
+    /// Hashes of the active chain by height, from `base.height` up.
     private(set) var active: [Digest32] = []
     public private(set) var tip: Entry
+    /// The oldest entry held: the genesis, or the newest final block (or a checkpoint of it).
+    public private(set) var base: Entry
+    /// How many heights below the tip stay open to reorganisation; deeper blocks are final.
+    public let keep: UInt64
+    /// Entries that became final since the last `finalized()` call, oldest first.
+    private var newlyFinal: [Entry] = []
     let signatures: SignatureCache?
 
-    /// - Parameter signatures: an optional cache of verified block signatures, shared by simulated
-    ///   nodes so each signature is checked once per simulation.
-    public init(genesis: Genesis, signatures: SignatureCache? = nil) {
+    /// Default depth of finality: 1,000 anchor blocks (about 3 hours at 10 s).
+    public static let defaultKeep: UInt64 = 1_000
+
+    /// - Parameters:
+    ///   - signatures: an optional cache of verified block signatures, shared by simulated nodes so
+    ///     each signature is checked once per simulation.
+    ///   - keep: heights kept open to reorganisation (`.max`: never prune, e.g. in simulations).
+    ///   - checkpoint: a validated final entry to start from instead of the genesis (its block's
+    ///     children are then replayed on top of it).
+    public init(genesis: Genesis, signatures: SignatureCache? = nil, keep: UInt64 = AnchorChain.defaultKeep, checkpoint: Entry? = nil) {
         self.genesis = genesis
         genesisHash = genesis.hash
         targetLimit = genesis.initialTarget.multipliedSaturating(by: 64)
         self.signatures = signatures
-        let root = Entry(block: nil, hash: genesisHash, parent: nil, height: 0, time: genesis.time, target: genesis.initialTarget,
-                         modifier: Kernel.genesisModifier(genesisHash), kernel: genesisHash, spacing: Int64(genesis.anchorInterval),
-                         weight: .zero, state: StakeState(genesis: genesis))
-        entries[genesisHash] = root
-        active = [genesisHash]
+        self.keep = max(keep, 1)
+        let root = checkpoint ?? Entry(
+            block: nil, hash: genesisHash, parent: nil, height: 0, time: genesis.time, target: genesis.initialTarget,
+            modifier: Kernel.genesisModifier(genesisHash), kernel: genesisHash, spacing: Int64(genesis.anchorInterval),
+            weight: .zero, state: StakeState(genesis: genesis))
+        entries[root.hash] = root
+        active = [root.hash]
         tip = root
+        base = root
     }
 
     public func entry(_ hash: Digest32) -> Entry? { entries[hash] }
-    /// Most blocks held while waiting for their parents.
-    public static let maxOrphans = 10_000
+    /// Most blocks held while waiting for their parents; the oldest are evicted first.
+    public static let maxOrphans = 1_000
+    /// How far above the tip an orphan may claim to be before it is not worth keeping.
+    public static let maxOrphanLead: UInt64 = 10_000
 
-    /// The active chain's entry at `height`.
+    /// Blocks held in memory (entries and orphans): bounded by about `keep` plus side branches.
+    public var heldBlocks: Int { entries.count + orphanByHash.count }
+
+    /// The active chain's entry at `height`, while it is held (at or above `base.height`).
     public func activeEntry(at height: UInt64) -> Entry? {
-        guard height < UInt64(active.count) else { return nil }
-        return entries[active[Int(height)]]
+        guard height >= base.height, height - base.height < UInt64(active.count) else { return nil }
+        return entries[active[Int(height - base.height)]]
     }
 
     /// The target a child of `parent` must carry.
     public func expectedTarget(after parent: Entry) -> UInt256 {
-        parent.block == nil ? genesis.initialTarget
+        parent.height == 0 ? genesis.initialTarget
             : Kernel.retarget(parent.target, spacing: parent.spacing, interval: genesis.anchorInterval, limit: targetLimit)
+    }
+
+    /// The entries that became final since the last call, oldest first, for the caller to persist.
+    public func finalized() -> [Entry] {
+        defer { newlyFinal = [] }
+        return newlyFinal
     }
 
     /// Checks `block` against every rule and adds it; may move the tip. `now` is local time in seconds.
@@ -87,11 +121,11 @@ public final class AnchorChain {
     public func accept(_ block: AnchorBlock, now: Int64) throws(AnchorViolation) -> Outcome {
         if entries[block.hash] != nil { return .duplicate }
         guard block.chain == genesisHash else { throw AnchorViolation(height: block.height, "belongs to another chain (genesis \(block.chain), ours is \(genesisHash))") }
+        if block.height <= base.height { return .stale }
         guard let parent = entries[block.prev] else {
-            if orphanByHash[block.hash] == nil, orphanByHash.count < Self.maxOrphans {
-                orphans[block.prev, default: []].append(block)
-                orphanByHash[block.hash] = block
-            }
+            // A branch from below the final height can never win: nothing to wait for.
+            if block.height == base.height + 1 { return .stale }
+            if orphanByHash[block.hash] == nil { try keepOrphan(block, now: now) }
             // Ask for the deepest block we lack, not just the parent: after a partition the
             // missing branch can be long, and re-walking held orphans would never reach its base.
             var missing = block.prev
@@ -106,24 +140,78 @@ public final class AnchorChain {
         var waiting = orphans.removeValue(forKey: block.hash) ?? []
         while let child = waiting.popLast() {
             orphanByHash[child.hash] = nil
+            orphanOrder.removeAll { $0 == child.hash }
             guard entries[child.hash] == nil, let p = entries[child.prev], let e = try? validate(child, parent: p, now: now) else { continue }
             entries[child.hash] = e
             adopt(e)
             waiting += orphans.removeValue(forKey: child.hash) ?? []
         }
         if tip.hash == oldTip.hash { return .sideChain }
-        if isActive(oldTip) { return .extended }
-        // The old tip's branch left the active chain: walk it back to the fork.
-        var disconnected: [Digest32] = []
-        var cursor = oldTip
-        while !isActive(cursor), let p = cursor.parent, let pe = entries[p] {
-            disconnected.append(cursor.hash)
-            cursor = pe
+        let outcome: Outcome
+        if isActive(oldTip) {
+            outcome = .extended
+        } else {
+            // The old tip's branch left the active chain: walk it back to the fork.
+            var disconnected: [Digest32] = []
+            var cursor = oldTip
+            while !isActive(cursor), let p = cursor.parent, let pe = entries[p] {
+                disconnected.append(cursor.hash)
+                cursor = pe
+            }
+            outcome = .reorganized(disconnected: disconnected, connected: Array(active[Int(cursor.height + 1 - base.height)...]))
         }
-        return .reorganized(disconnected: disconnected, connected: Array(active[Int(cursor.height + 1)...]))
+        pruneIfDeep()
+        return outcome
     }
 
-    private func isActive(_ e: Entry) -> Bool { e.height < UInt64(active.count) && active[Int(e.height)] == e.hash }
+    private func isActive(_ e: Entry) -> Bool {
+        e.height >= base.height && e.height - base.height < UInt64(active.count) && active[Int(e.height - base.height)] == e.hash
+    }
+
+    /// Checks what can be checked of a block whose parent is unknown, then holds it, evicting the
+    /// oldest orphan when full.
+    private func keepOrphan(_ block: AnchorBlock, now: Int64) throws(AnchorViolation) {
+        let h = block.height
+        guard h <= tip.height + Self.maxOrphanLead else { throw AnchorViolation(height: h, "is more than \(Self.maxOrphanLead) above the tip \(tip.height)") }
+        guard block.time <= now + Self.maxFutureDrift else { throw AnchorViolation(height: h, "timestamp \(block.time) is ahead of local time") }
+        guard block.heads.count <= AnchorBlock.maxHeads, block.records.count <= AnchorBlock.maxRecords else { throw AnchorViolation(height: h, "too many heads or records") }
+        guard tip.state.accounts[block.minter] != nil || base.state.accounts[block.minter] != nil else {
+            throw AnchorViolation(height: h, "unknown staker \(block.minter)")
+        }
+        guard block.hasValidSignature else { throw AnchorViolation(height: h, "minter signature does not verify") }
+        if orphanByHash.count >= Self.maxOrphans, let oldest = orphanOrder.first {
+            orphanOrder.removeFirst()
+            if let evicted = orphanByHash.removeValue(forKey: oldest) {
+                orphans[evicted.prev]?.removeAll { $0.hash == oldest }
+                if orphans[evicted.prev]?.isEmpty == true { orphans[evicted.prev] = nil }
+            }
+        }
+        orphans[block.prev, default: []].append(block)
+        orphanByHash[block.hash] = block
+        orphanOrder.append(block.hash)
+    }
+
+    /// Makes the active blocks deeper than `keep` final: they leave memory (in batches of 64, so
+    /// the cost is amortised), with every side branch that forks below the new base.
+    private func pruneIfDeep() {
+        guard keep != .max, tip.height > base.height + keep + 64 else { return }
+        let newBaseHeight = tip.height - keep
+        guard let newBase = activeEntry(at: newBaseHeight) else { return }
+        for h in (base.height + 1)...newBaseHeight { if let e = activeEntry(at: h) { newlyFinal.append(e) } }
+        func descends(_ e: Entry) -> Bool {
+            var cursor = e
+            while cursor.height > newBaseHeight, let p = cursor.parent, let pe = entries[p] { cursor = pe }
+            return cursor.hash == newBase.hash
+        }
+        entries = entries.filter { _, e in e.height >= newBaseHeight && (isActive(e) || descends(e)) }
+        active.removeFirst(Int(newBaseHeight - base.height))
+        base = newBase
+        for (hash, orphan) in orphanByHash where orphan.height <= newBaseHeight {
+            orphanByHash[hash] = nil
+            orphans[orphan.prev] = nil
+            orphanOrder.removeAll { $0 == hash }
+        }
+    }
 
     /// The entry `block` would become, or the rule it breaks.
     public func validate(_ b: AnchorBlock, parent: Entry, now: Int64) throws(AnchorViolation) -> Entry {
@@ -181,7 +269,7 @@ public final class AnchorChain {
             guard let p = cursor.parent, let pe = entries[p] else { break }
             cursor = pe
         }
-        active.removeSubrange(Int(cursor.height + 1)...)
+        active.removeSubrange(Int(cursor.height + 1 - base.height)...)
         active += branch.reversed()
         tip = entry
     }
@@ -209,9 +297,12 @@ public final class AnchorChain {
                                 stakeModifier: modifier, heads: keptHeads, records: keptRecords, signedBy: key)
     }
 
-    /// The first active block whose committed head for `owner` is at `segmentHeight` or above.
+    /// The first active block held in memory whose committed head for `owner` is at
+    /// `segmentHeight` or above; nil when none is, or when the commitment is already final (the
+    /// caller then looks in the persisted final blocks).
     public func anchor(owner: PublicKey, segmentHeight: UInt64) -> Entry? {
-        guard let last = entries[active.last!], (last.state.heads[owner]?.height).map({ $0 >= segmentHeight }) == true else { return nil }
+        guard let lastHash = active.last, let last = entries[lastHash], (last.state.heads[owner]?.height).map({ $0 >= segmentHeight }) == true else { return nil }
+        if (base.state.heads[owner]?.height).map({ $0 >= segmentHeight }) == true { return nil }
         var lo = 0, hi = active.count - 1
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -10,13 +10,28 @@ public actor AnchorNode {
     /// nil for an observer that never mints (e.g. `flowchain verify`).
     let key: PrivateKey?
     let store: LedgerStore
+    /// Stored anchor blocks replayed through the rules at start (those above the checkpoint).
+    public nonisolated let replayedAtStart: Int
 
-    /// Replays the stored anchor blocks through every rule; a block that fails stops the node.
-    public init(genesis: Genesis, key: PrivateKey?, store: LedgerStore, now: Int64) throws {
-        chain = AnchorChain(genesis: genesis)
+    /// Starts from the stored checkpoint (the newest final state), or the genesis when there is
+    /// none, and replays the stored anchor blocks above it through every rule; a block that fails
+    /// stops the node. Start-up time and memory depend on the finality depth, not the chain's length.
+    public init(genesis: Genesis, key: PrivateKey?, store: LedgerStore, now: Int64, keep: UInt64 = AnchorChain.defaultKeep) throws {
+        var checkpoint: AnchorChain.Entry? = nil
+        if let bytes = try store.anchorCheckpoint() {
+            do { checkpoint = try AnchorCheckpoint.decode(bytes) } catch {
+                throw AnchorStoreError(height: 0, reason: "the stored checkpoint does not decode (\(error))")
+            }
+            if let c = checkpoint, try store.finalAnchorHash(height: c.height) != c.hash {
+                throw AnchorStoreError(height: c.height, reason: "the stored checkpoint does not match the recorded final block")
+            }
+        }
+        chain = AnchorChain(genesis: genesis, keep: keep, checkpoint: checkpoint)
         self.key = key
         self.store = store
-        for (height, encoded) in try store.anchorBlocks() {
+        let stored = try store.anchorBlocks(above: checkpoint?.height)
+        replayedAtStart = stored.count
+        for (height, encoded) in stored {
             let block: AnchorBlock
             do { block = try AnchorBlock(encoded: encoded) } catch {
                 throw AnchorStoreError(height: height, reason: "does not decode (\(error))")
@@ -29,13 +44,43 @@ public actor AnchorNode {
             } catch let v as AnchorViolation {
                 throw AnchorStoreError(height: height, reason: v.rule)
             }
+            // An observer (no key, e.g. `flowchain verify` on a read-only store) only reads.
+            let finals = chain.finalized()
+            if key != nil { try Self.persist(finals, chain: chain, store: store) }
         }
     }
 
-    public var tip: AnchorChain.Entry { chain.tip }
+    /// Records blocks that became final, and a checkpoint of the newest final state.
+    static func persist(_ finals: [AnchorChain.Entry], chain: AnchorChain, store: LedgerStore) throws {
+        guard !finals.isEmpty else { return }
+        let records = finals.map { e in
+            LedgerStore.FinalAnchor(height: e.height, hash: e.hash, commits: (e.block?.heads ?? []).map { ($0.owner, $0.height) })
+        }
+        try store.saveFinalAnchors(records, checkpoint: AnchorCheckpoint.encode(chain.base))
+    }
 
-    /// True when `block` is on the heaviest anchor chain.
-    public func isOnActiveChain(_ block: AnchorBlock) -> Bool { chain.isOnActiveChain(block) }
+    /// Persists what became final since the last call, on the store's I/O threads.
+    private func persistFinalized() async throws {
+        let finals = chain.finalized()
+        guard !finals.isEmpty, key != nil else { return }
+        let records = finals.map { e in
+            LedgerStore.FinalAnchor(height: e.height, hash: e.hash, commits: (e.block?.heads ?? []).map { ($0.owner, $0.height) })
+        }
+        let checkpoint = AnchorCheckpoint.encode(chain.base)
+        try await store.offload { try $0.saveFinalAnchors(records, checkpoint: checkpoint) }
+    }
+
+    public var tip: AnchorChain.Entry { chain.tip }
+    /// The newest final height held (the checkpoint the node restarted from, or later).
+    public var finalHeight: UInt64 { chain.base.height }
+
+    /// True when `block` is on the heaviest anchor chain (held in memory, or recorded as final).
+    public func isOnActiveChain(_ block: AnchorBlock) async -> Bool {
+        if block.height > chain.base.height { return chain.isOnActiveChain(block) }
+        if block.height == chain.base.height { return block.hash == chain.base.hash }
+        let height = block.height
+        return (try? await store.offload { try $0.finalAnchorHash(height: height) }) == block.hash
+    }
 
     /// Checks the kernel for this second; mints, stores and returns a block when it wins. The
     /// store is read and written on its I/O threads, never on the actor's.
@@ -58,6 +103,7 @@ public actor AnchorNode {
         guard let block = chain.mint(key: key, at: now, heads: heads) else { return nil }
         try chain.accept(block, now: now)
         try await store.offload { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
+        try await persistFinalized()
         return block
     }
 
@@ -69,24 +115,48 @@ public actor AnchorNode {
         case .duplicate, .orphan: break
         default: try await store.offload { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
         }
+        try await persistFinalized()
         return outcome
     }
 
     /// How `proof`'s anchor block stands against this node's (trusted) chain.
-    public func verifyAnchor(_ proof: AnchoredProof) -> AnchoredProof.AnchorVerdict { proof.verifyAnchor(on: chain) }
+    public func verifyAnchor(_ proof: AnchoredProof) async -> AnchoredProof.AnchorVerdict {
+        if proof.anchor.height <= chain.base.height {
+            return await isOnActiveChain(proof.anchor) ? .verified
+                : .invalid("anchor block \(proof.anchor.height) is not the final block at that height")
+        }
+        return proof.verifyAnchor(on: chain)
+    }
 
-    /// The active anchor blocks from height 1 up to `height`, for a proof that carries its chain.
-    public func activeBlocks(through height: UInt64) -> [AnchorBlock] {
+    /// The active anchor blocks from height 1 up to `height`, for a proof that carries its chain:
+    /// final ones from the store, newer ones from memory.
+    public func activeBlocks(through height: UInt64) async throws -> [AnchorBlock] {
         guard height >= 1 else { return [] }
-        return (1...height).compactMap { chain.activeEntry(at: $0)?.block }
+        let base = chain.base.height
+        var out: [AnchorBlock] = []
+        if base >= 1 {
+            let top = min(base, height)
+            out = try await store.offload { try $0.finalAnchorBlocks(heights: 1...top) }.map { try AnchorBlock(encoded: $0) }
+        }
+        if height > base { out += ((base + 1)...height).compactMap { chain.activeEntry(at: $0)?.block } }
+        return out
     }
 
     /// `proof` carried to the first active anchor block committing its segment, when there is one.
     public func anchored(_ proof: ReadingProof) async throws -> AnchoredProof? {
-        guard let block = proof.block, let entry = chain.anchor(owner: block.owner, segmentHeight: block.height),
-              let anchor = entry.block, let committed = entry.state.heads[block.owner] else { return nil }
-        let range = (block.height + 1)...max(block.height + 1, committed.height)
-        let segments = committed.height > block.height ? try await store.offload { try $0.blocks(heights: range) } : []
+        guard let block = proof.block else { return nil }
+        let anchor: AnchorBlock
+        let committedHeight: UInt64
+        if let entry = chain.anchor(owner: block.owner, segmentHeight: block.height), let b = entry.block, let committed = entry.state.heads[block.owner] {
+            (anchor, committedHeight) = (b, committed.height)
+        } else {
+            // Committed by a block that is already final (no longer in memory): the store's index.
+            let (owner, height) = (block.owner, block.height)
+            guard let found = try await store.offload({ try $0.finalAnchorCommitting(owner: owner, segmentHeight: height) }) else { return nil }
+            (anchor, committedHeight) = (try AnchorBlock(encoded: found.encoded), found.committed)
+        }
+        let range = (block.height + 1)...max(block.height + 1, committedHeight)
+        let segments = committedHeight > block.height ? try await store.offload { try $0.blocks(heights: range) } : []
         return AnchoredProof(reading: proof, segments: segments, anchor: anchor)
     }
 }

@@ -22,6 +22,12 @@ public struct StakeState: Sendable, Equatable {
     /// Newest committed segment head per owner: (height, hash).
     public private(set) var heads: [PublicKey: (height: UInt64, hash: Digest32)] = [:]
 
+    init(accounts: [PublicKey: Account], delayed: [Delayed], heads: [PublicKey: (height: UInt64, hash: Digest32)]) {
+        self.accounts = accounts
+        self.delayed = delayed
+        self.heads = heads
+    }
+
     public init(genesis: Genesis) {
         accounts = Dictionary(uniqueKeysWithValues: genesis.accounts.map { ($0.key, Account(stake: $0.stake, balance: $0.balance, nonce: 0)) })
     }

@@ -72,7 +72,7 @@ public final class PoSSimulation {
         genesis = Genesis(chainID: "sim-\(configuration.seed)", time: 1_700_000_000, anchorInterval: configuration.anchorInterval,
                           accounts: zip(keys, configuration.stakes).map { Genesis.Account(key: $0.publicKey, stake: $1) })
         let cache = SignatureCache()
-        nodes = keys.enumerated().map { i, k in Node(key: k, chain: AnchorChain(genesis: genesis, signatures: cache), group: 0) }
+        nodes = keys.enumerated().map { i, k in Node(key: k, chain: AnchorChain(genesis: genesis, signatures: cache, keep: .max), group: 0) }
         now = genesis.time * 1000
     }
 
@@ -114,7 +114,7 @@ public final class PoSSimulation {
                 broadcast(block, from: to)
             case .extended:
                 broadcast(block, from: to)
-            case .duplicate, .sideChain:
+            case .duplicate, .sideChain, .stale:
                 break
             }
         case let .request(to, hash, from):

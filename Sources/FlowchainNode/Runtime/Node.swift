@@ -75,7 +75,9 @@ public final class Node: Sendable {
             let anchor = self.anchor
             let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version, logger: logger) { proof, withChain in
                 guard let anchored = try? await anchor.anchored(proof) else { return nil }
-                return anchored.portable(chain: withChain ? await anchor.activeBlocks(through: anchored.anchor.height) : nil)
+                guard withChain else { return anchored.portable }
+                guard let chain = try? await anchor.activeBlocks(through: anchored.anchor.height) else { return anchored.portable }
+                return anchored.portable(chain: chain)
             }
             services.append(FlowchainServer(services: nodeServices, logger: logger, onListening: onListening))
             services.append(FeedCloser(feed: feed))

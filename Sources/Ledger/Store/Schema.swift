@@ -74,6 +74,24 @@ enum Schema {
             // NULL for blocks sealed before this migration: their proofs rebuild the leaves.
             try db.execute(sql: "ALTER TABLE block ADD COLUMN leaves BLOB")
         }
+        m.registerMigration("v5-anchor-final") { db in
+            try db.execute(sql: """
+                -- The active anchor chain below the finality depth, by height: these blocks can no
+                -- longer be reorganised away, and the node no longer holds them in memory.
+                CREATE TABLE anchor_final (
+                    height INTEGER PRIMARY KEY NOT NULL,
+                    hash BLOB NOT NULL
+                );
+                -- For each final anchor block, the segment heads it commits: the first row of an
+                -- owner with segment_height >= h names the anchor block that first commits h.
+                CREATE TABLE anchor_commit (
+                    owner BLOB NOT NULL,
+                    segment_height INTEGER NOT NULL,
+                    anchor_height INTEGER NOT NULL,
+                    PRIMARY KEY (owner, segment_height)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }
