@@ -168,11 +168,11 @@ final class NodeProcess: @unchecked Sendable {
         self.log = log
     }
 
-    static func start(dataDir: String) async throws -> NodeProcess {
+    static func start(dataDir: String, logLevel: String = "notice", timeout: Duration = .seconds(30)) async throws -> NodeProcess {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        // --log-level notice hides the "listening" line; the port comes from /proc instead.
-        return try await launch(exe, ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", "notice"],
-                                log: dataDir + ".log")
+        // The port comes from /proc, whatever the log level.
+        return try await launch(exe, ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", logLevel],
+                                log: dataDir + ".log", timeout: timeout)
     }
 
     /// The bare dependency stack (`stack-probe`, built beside this binary): the reference for
@@ -184,7 +184,7 @@ final class NodeProcess: @unchecked Sendable {
         return try await launch(exe, [dataDir], log: dataDir + ".log")
     }
 
-    private static func launch(_ exe: URL, _ arguments: [String], log: String) async throws -> NodeProcess {
+    private static func launch(_ exe: URL, _ arguments: [String], log: String, timeout: Duration = .seconds(30)) async throws -> NodeProcess {
         FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let p = Process()
@@ -193,7 +193,7 @@ final class NodeProcess: @unchecked Sendable {
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let port = listeningPort(pid: p.processIdentifier) { return NodeProcess(process: p, port: port, log: log) }
             try await Task.sleep(for: .milliseconds(50))

@@ -20,7 +20,9 @@ struct BenchCommand: AsyncParsableCommand {
               health  ack latency p99 of RPC submits at a fixed rate into a node holding 200,000
                       readings, alone and while /health is polled 100 times a second.
               pos     kernel checks/s on one core; validating 10,000 anchor blocks from scratch;
-                      an idle node's CPU share (the minter checks the kernel every second).
+                      an idle node's CPU share (the minter checks the kernel every second); then a
+                      node whose anchor chain holds --anchor-blocks blocks (default 1,000,000):
+                      start-up time and RSS against a node with an empty chain.
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
                       60 s wall), events/s, memory per simulated node, maintenance speed.
               all     every scenario above.
@@ -38,11 +40,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
     @Option(help: "Offered load for the ingest latency measurement, readings/s.") var rate = 1000
+    @Option(help: "Anchor blocks of the long chain in the pos scenario (0 skips it).") var anchorBlocks = 1_000_000
 
     func validate() throws {
         guard readings >= 1000 else { throw ValidationError("--readings must be at least 1000") }
         guard (1...100_000).contains(rate) else { throw ValidationError("--rate must be 1…100000") }
         guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1…256") }
+        guard anchorBlocks >= 0 else { throw ValidationError("--anchor-blocks must be 0 or more") }
     }
 
     func run() async throws {
@@ -59,7 +63,16 @@ struct BenchCommand: AsyncParsableCommand {
             case .query: report = try LedgerBench.query(count: readings, progress: progress)
             case .rpc: report = try await RPCBench.run(clients: clients, progress: progress)
             case .health: report = try await HealthBench.run(progress: progress)
-            case .pos: report = try await PoSBench.run(progress: progress)
+            case .pos:
+                report = try await PoSBench.run(progress: progress)
+                if anchorBlocks > 0 {
+                    if !json { print(report.table) }
+                    reports.append(report)
+                    let long = try await PoSBench.longChain(count: anchorBlocks, progress: progress)
+                    if !json { print(long.table) }
+                    reports.append(long)
+                    continue
+                }
             case .chord: report = ChordBench.run(progress: progress)
             case .all: continue
             }

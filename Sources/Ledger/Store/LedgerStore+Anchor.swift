@@ -11,6 +11,14 @@ extension LedgerStore {
         }
     }
 
+    /// Stores many anchor blocks in one transaction (bulk loads, e.g. benchmarks).
+    public func saveAnchorBlocks(_ blocks: [(hash: Digest32, height: UInt64, encoded: [UInt8])]) throws {
+        try writeSync("save anchor blocks") { db in
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO anchor(hash, height, encoded) VALUES (?, ?, ?)")
+            for b in blocks { try insert.execute(arguments: [Data(b.hash.bytes), Int64(b.height), Data(b.encoded)]) }
+        }
+    }
+
     /// Every stored anchor block, by height, as (height, encoding).
     public func anchorBlocks() throws -> [(height: UInt64, encoded: [UInt8])] {
         try anchorBlocks(above: nil)
