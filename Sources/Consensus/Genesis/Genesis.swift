@@ -143,10 +143,21 @@ extension Genesis {
         }
     }
 
+    /// Writes the file durably: to a temporary file, fsynced, then renamed over `path` and the
+    /// directory fsynced, so a power cut leaves either no genesis or a whole one.
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(file).write(to: URL(fileURLWithPath: path))
+        let data = try encoder.encode(file)
+        let temporary = path + ".tmp"
+        FileManager.default.createFile(atPath: temporary, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+        try handle.close()
+        guard rename(temporary, path) == 0 else { throw GenesisError("cannot write genesis file \(path): \(String(cString: strerror(errno)))") }
+        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY)
+        if directory >= 0 { fsync(directory); close(directory) }
     }
 }
 

@@ -44,8 +44,11 @@ public final class LedgerStore: Sendable {
                 // FULL: every WAL commit is fsynced before it returns, so an acknowledged reading
                 // survives power loss. Set here, on the pool's one writer connection, because GRDB
                 // sets NORMAL when it enables WAL, after any `prepareDatabase` hook has run.
+                // FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF=1 exists only so the power-loss test can show
+                // that it detects a missing fsync; it loses acknowledged readings on power loss.
+                let unsafe = ProcessInfo.processInfo.environment["FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF"] == "1"
                 try pool.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    try db.execute(sql: unsafe ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL")
                     // 32 MiB of page cache for the writer: the id index takes random inserts.
                     try db.execute(sql: "PRAGMA cache_size = -32768")
                 }
