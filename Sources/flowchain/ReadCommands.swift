@@ -198,9 +198,10 @@ struct VerifyCommand: AsyncParsableCommand {
             - the block's signer is "pinned" only with --owner KEY, or when the ledger is this \
               machine's (--data-dir); otherwise it says so;
             - an anchor block counts only when checked against an anchor chain the verifier trusts: \
-              the data directory's own chain (--data-dir), or --genesis FILE (the chain's genesis) \
-              with the anchor blocks the proof carries (`flowchain proof --anchor-chain`). Otherwise \
-              the output says "anchor not verified" and why. An anchor part that breaks a rule of \
+              --genesis FILE (the chain's genesis) with the anchor blocks the proof carries \
+              (`flowchain proof --anchor-chain`), or the anchor chain of the data directory on this \
+              machine (--data-dir; also for --proof and --node when it is the proof's chain). \
+              Otherwise the output says "anchor not verified" and why. An anchor part that breaks a rule of \
               the trusted chain (e.g. minted by a key without stake) makes the proof invalid.
 
             Where the proof comes from:
@@ -262,7 +263,7 @@ struct VerifyCommand: AsyncParsableCommand {
         case .verified:
             print("\(head); committed by \(claim), verified against \(against)")
         case let .notVerified(why):
-            print("\(head); \(claim) claims to commit it, but the anchor is not verified: \(why)")
+            print("\(head); \(claim) claims to commit it: anchor not verified (\(why))")
         case let .invalid(why):
             throw invalid("the proof's \(claim) does not hold: \(why)")
         }
@@ -278,10 +279,17 @@ struct VerifyCommand: AsyncParsableCommand {
         if let genesis {
             do { trustedGenesis = try Genesis.load(genesis) } catch { throw invalid("--genesis \(genesis): \(error)") }
         }
-        let noTrust = "no trusted anchor chain (pass --genesis FILE, the chain's genesis file, with a proof from `flowchain proof --anchor-chain`)"
+        let noTrust = "no trusted anchor chain: pass --genesis FILE (the chain's genesis file) with a proof from `flowchain proof --anchor-chain`, or verify on a node's --data-dir"
+        // Without --genesis, the anchor chain of the data directory on this machine (when there is
+        // one, and it is the proof's chain) is the trusted one.
+        let localStore = FileManager.default.fileExists(atPath: DataDirectory(data.dataDir).ledgerPath) ? try? LedgerStore(path: DataDirectory(data.dataDir).ledgerPath, owner: nil, readOnly: true, tailCheck: 0) : nil
+        let localChain = try localStore.flatMap { try anchorObserver(data, store: $0) }
         func trust(_ portable: ReadingProof.Portable) throws -> AnchorTrust {
-            guard let trustedGenesis else { return .none(noTrust) }
-            return .genesis(trustedGenesis, carried: try AnchoredProof.carriedChain(portable))
+            if let trustedGenesis { return .genesis(trustedGenesis, carried: try AnchoredProof.carriedChain(portable)) }
+            if let localChain, let anchored = try AnchoredProof(portable: portable), anchored.anchor.chain == localChain.genesisHash {
+                return .chain(localChain)
+            }
+            return .none(noTrust)
         }
         if let proof {
             let data = proof == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: proof)

@@ -28,8 +28,11 @@ struct AnchorChainTests {
         #expect(proof.output.contains("\"anchor\":{"), "the portable proof carries the anchor part")
         try proof.output.write(toFile: dir.file("proof.json"), atomically: true, encoding: .utf8)
         // Offline, with nothing trusted to check the anchor against, the proof says just that.
-        let offline = try await runFlowchain(["verify", "--proof", dir.file("proof.json")])
-        #expect(offline.status == 0 && offline.output.contains("the anchor is not verified") && !offline.output.contains("committed by"), "\(offline.output)")
+        let offline = try await runFlowchain(["verify", "--proof", dir.file("proof.json"), "--data-dir", dir.file("elsewhere")])
+        #expect(offline.status == 0 && offline.output.contains("anchor not verified") && !offline.output.contains("committed by"), "\(offline.output)")
+        // On the node's own machine, its data directory's anchor chain is the trusted one.
+        let local = try await runFlowchain(["verify", "--proof", dir.file("proof.json"), "--data-dir", data])
+        #expect(local.status == 0 && local.output.contains("verified against this data directory's anchor chain"), "\(local.output)")
         #expect(offline.output.contains("owner not pinned"))
         // With the genesis and the anchor blocks the proof carries, the anchor is verified.
         let chained = try await runFlowchain(["proof", "--anchor-chain", "--data-dir", data, first.reading.id.hex])
@@ -52,7 +55,7 @@ struct AnchorChainTests {
         try encoder.encode(fake).write(to: URL(fileURLWithPath: dir.file("forged.json")))
         let refusedProof = try await runFlowchain(["verify", "--proof", dir.file("forged.json"), "--genesis", data + "/genesis.json"])
         #expect(refusedProof.status == 1 && refusedProof.output.contains("unknown staker \(forger.publicKey.hex)"), "\(refusedProof.output)")
-        let unchecked = try await runFlowchain(["verify", "--proof", dir.file("forged.json")])
+        let unchecked = try await runFlowchain(["verify", "--proof", dir.file("forged.json"), "--data-dir", dir.file("elsewhere")])
         #expect(unchecked.status == 0 && unchecked.output.contains("not verified"), "without a trusted genesis nothing is claimed: \(unchecked.output)")
 
         // Restart: the stored chain is replayed and re-validated, and the node carries on from it.

@@ -54,6 +54,13 @@ struct TrustTests {
             return false
         }
         #expect(sawBlock)
+        // Subscriptions per connection are bounded.
+        let codes = try await RPCConnection.with(node.url) { rpc -> [Int] in
+            var out: [Int] = []
+            for _ in 0..<65 { out.append(await Self.code { try await rpc.call("subscribe", ["topic": "blocks"]) }.0) }
+            return out
+        }
+        #expect(codes.prefix(64).allSatisfy { $0 == 0 } && codes.last == -32006, "\(codes.suffix(3))")
         #expect(try LoopbackHTTP.get(port: node.port, path: "/health").status == 200)
         #expect(try await node.stop() == 0)
     }

@@ -12,6 +12,8 @@ public actor AnchorNode {
     let store: LedgerStore
     /// Stored anchor blocks replayed through the rules at start (those above the checkpoint).
     public nonisolated let replayedAtStart: Int
+    /// The chain this node follows (its genesis hash).
+    public nonisolated let genesisHash: Digest32
 
     /// Starts from the stored checkpoint (the newest final state), or the genesis when there is
     /// none, and replays the stored anchor blocks above it through every rule; a block that fails
@@ -27,6 +29,7 @@ public actor AnchorNode {
             }
         }
         chain = AnchorChain(genesis: genesis, keep: keep, checkpoint: checkpoint)
+        genesisHash = genesis.hash
         self.key = key
         self.store = store
         let stored = try store.anchorBlocks(above: checkpoint?.height)

@@ -34,8 +34,10 @@ public actor IngestEngine {
     /// Readings with rowid ≥ `sealedEnd` are stored but not in a block; `newest` is the highest rowid.
     private var sealedEnd: Int64
     private var newest: Int64?
-    /// The cut in progress: one at a time, whoever asks (the block cutter or a full queue).
-    private var cutting: Task<LedgerStore.SealedBlock?, any Error>?
+    /// A cut is in progress (one at a time, whoever asks: the block cutter or a full queue);
+    /// later callers wait in line here.
+    private var cutting = false
+    private var cutWaiters: [CheckedContinuation<Void, Never>] = []
     /// The newest sealed block, kept so `/health` and `info` never query the store.
     private var tip: BlockHeader?
     private var closed = false
@@ -256,12 +258,14 @@ public actor IngestEngine {
     /// runs at a time: a second caller waits for the first, then cuts what is still pending.
     @discardableResult
     public func cutBlock() async throws -> BlockHeader? {
-        while let running = cutting { _ = try? await running.value }
+        while cutting { await withCheckedContinuation { cutWaiters.append($0) } }
+        cutting = true
+        defer {
+            cutting = false
+            if !cutWaiters.isEmpty { cutWaiters.removeFirst().resume() }
+        }
         guard pendingCount > 0 else { return nil }
-        let task = Task { try await self.store.cutBlock(signedBy: self.key, now: self.now(), maxReadings: self.configuration.maxBlockReadings) }
-        cutting = task
-        defer { cutting = nil }
-        guard let sealed = try await task.value else {
+        guard let sealed = try await store.cutBlock(signedBy: key, now: now(), maxReadings: configuration.maxBlockReadings) else {
             // Nothing unsealed in the store: re-read where the unsealed readings start.
             if let bounds = try? store.pendingBounds() { sealedEnd = max(bounds.firstPending, 1); newest = bounds.newest }
             return nil
