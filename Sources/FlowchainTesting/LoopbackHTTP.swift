@@ -30,16 +30,8 @@ public enum LoopbackHTTP {
     public static func get(port: Int, path: String) throws -> Response {
         guard let fd = connect(port: port) else { throw POSIXError(.ECONNREFUSED) }
         defer { close(fd) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            data += buffer[0..<n]
-        }
-        return try parse(data)
+        send(fd, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
+        return try parse(readAll(fd))
     }
 
     static func dechunk(_ data: [UInt8]) -> [UInt8] {

@@ -41,6 +41,16 @@ struct DeviceTarget: ParsableArguments {
 
     var resolvedNodeToken: String? { nodeToken ?? ProcessInfo.processInfo.environment["FLOWCHAIN_TOKEN"] }
 
+    /// Calls `method` on the node given with --node; its result object, or the error as an exit.
+    func call(_ method: String, _ params: [String: Any]) async throws -> [String: Any] {
+        let boxed = UncheckedBox(params)
+        do {
+            return try await RPCConnection.with(node ?? "", token: resolvedNodeToken) { rpc in
+                UncheckedBox((try await rpc.call(method, boxed.value) as? [String: Any]) ?? [:])
+            }.value
+        } catch { throw failure("\(error)") }
+    }
+
     /// The local store, opened for writing (migrated, tail verified).
     func openStore() throws -> LedgerStore {
         let path = (dataDir as NSString).appendingPathComponent("ledger.sqlite")
@@ -102,16 +112,10 @@ struct DevicesAdd: AsyncParsableCommand {
 
     func run() async throws {
         let key = try self.key.map(parseKey)
-        if let node = target.node {
+        if target.node != nil {
             var params: [String: Any] = ["device": device, "token": token]
             if let key { params["key"] = key.hex }
-            let params_ = UncheckedBox(params)
-            let result: [String: Any]
-            do {
-                result = try await RPCConnection.with(node, token: target.resolvedNodeToken) { rpc in
-                    UncheckedBox((try await rpc.call("addDevice", params_.value) as? [String: Any]) ?? [:])
-                }.value
-            } catch { throw failure("\(error)") }
+            let result = try await target.call("addDevice", params)
             report(signer: result["signer"] as? String, token: result["token"] as? String)
             return
         }
@@ -150,14 +154,8 @@ struct DevicesRekey: AsyncParsableCommand {
 
     func run() async throws {
         let key = try parseKey(self.key)
-        if let node = target.node {
-            let params = UncheckedBox(["device": device, "key": key.hex] as [String: Any])
-            let result: [String: Any]
-            do {
-                result = try await RPCConnection.with(node, token: target.resolvedNodeToken) { rpc in
-                    UncheckedBox((try await rpc.call("rekeyDevice", params.value) as? [String: Any]) ?? [:])
-                }.value
-            } catch { throw failure("\(error)") }
+        if target.node != nil {
+            let result = try await target.call("rekeyDevice", ["device": device, "key": key.hex])
             print("device \(device): re-keyed from \(result["previous"] as? String ?? "(unbound)") to \(key.hex)")
             return
         }

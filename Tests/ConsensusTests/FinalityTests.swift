@@ -13,14 +13,7 @@ struct FinalityTests {
                                  accounts: [.init(key: a.publicKey, stake: 60), .init(key: b.publicKey, stake: 40)])
 
     static func grow(_ chain: AnchorChain, by n: Int, key: PrivateKey = a) throws -> [AnchorBlock] {
-        var out: [AnchorBlock] = []
-        for _ in 0..<n {
-            let t = AnchorRulesTests.winningTime(chain, key)
-            let block = try #require(chain.mint(key: key, at: t))
-            try chain.accept(block, now: t)
-            out.append(block)
-        }
-        return out
+        try ForkChoiceTests.grow(chain, by: n, key: key)
     }
 
     @Test func memoryStaysBoundedAndDeepBranchesAreStale() throws {
