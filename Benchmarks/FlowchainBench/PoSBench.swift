@@ -109,7 +109,7 @@ public enum PoSBench {
             }
         }
         try store.close()
-        let size = ((try? FileManager.default.attributesOfItem(atPath: data + "/ledger.sqlite")[.size] as? Int) ?? 0) ?? 0
+        let size = ((try? FileManager.default.attributesOfItem(atPath: data + "/ledger.sqlite"))?[.size] as? Int) ?? 0
         report.add("anchor_blocks", Double(count), "")
         report.add("ledger_file_MB", Double(size) / 1_048_576, "MB")
 

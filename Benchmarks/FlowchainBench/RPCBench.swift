@@ -185,7 +185,7 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     private static func launch(_ exe: URL, _ arguments: [String], log: String, timeout: Duration = .seconds(30)) async throws -> NodeProcess {
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let p = Process()
         p.executableURL = exe

@@ -19,7 +19,7 @@ public final class FlowchainProcess: @unchecked Sendable {
     /// Starts `flowchain <arguments>`; stdout and stderr both go to `outputPath`.
     public init(_ arguments: [String], outputPath: String, environment: [String: String] = [:]) throws {
         self.outputPath = outputPath
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         out.seekToEndOfFile()
         process = Process()

@@ -14,7 +14,7 @@ struct ExternalClientTests {
     static func python(_ script: String, _ args: [String], timeout: Duration = .seconds(120)) async throws -> (Int32, String) {
         let dir = TemporaryDirectory("python")
         let out = dir.file("out.txt")
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

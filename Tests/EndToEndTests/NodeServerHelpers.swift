@@ -41,7 +41,7 @@ func withWebSocket<T: Sendable>(_ url: String, maxFrame: Int = 1 << 20, _ body: 
     let box = ResultBox<T>()
     try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: maxFrame), logger: Logger(label: "test-ws")) { inbound, outbound, _ in
         let probe = WSProbe(outbound: outbound)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     for try await message in inbound.messages(maxSize: 1 << 24) {

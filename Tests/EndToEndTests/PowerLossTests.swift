@@ -18,7 +18,7 @@ struct PowerLossTests {
 
         init(disk: String, mount: String, log: String) async throws {
             self.mount = mount
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             out.seekToEndOfFile()
             process = Process()

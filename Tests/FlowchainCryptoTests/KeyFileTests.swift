@@ -38,7 +38,7 @@ struct KeyFileTests {
     func malformedFilesNameTheProblem(content: String, reason: String) throws {
         let dir = TemporaryDirectory()
         let path = dir.file("node.key")
-        FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
         #expect(throws: KeyError.malformedKeyFile(path: path, reason: reason)) { try KeyFile.load(from: path) }
     }
 

@@ -79,7 +79,7 @@ public final class RPCConnection: Sendable {
         do {
             try await WebSocketClient.connect(url: target, configuration: config, logger: logger) { inbound, outbound, _ in
                 let connection = RPCConnection(outbound: outbound)
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                await withTaskGroup(of: Void.self) { group in
                     group.addTask {
                         do {
                             for try await message in inbound.messages(maxSize: 1 << 24) {

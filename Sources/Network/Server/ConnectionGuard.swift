@@ -166,7 +166,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func respondAndClose(_ context: ChannelHandlerContext, status: Int, message: String) {
         let response = ConnectionGuard.response(status: status, reason: ConnectionGuard.reasonPhrase(status), message: message)
-        context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
 
