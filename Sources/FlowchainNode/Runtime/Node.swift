@@ -14,7 +14,7 @@ public final class Node: Sendable {
     public let key: PrivateKey
     public let store: LedgerStore
     public let engine: IngestEngine
-    public let feed: LiveFeed
+    public let feed: CommitFeed
     public let metrics: NodeMetrics
     public let genesis: Genesis
     public let anchor: AnchorNode
@@ -31,20 +31,10 @@ public final class Node: Sendable {
         self.key = key
         store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: configuration.tailCheck)
         let metrics = NodeMetrics()
-        let feed = LiveFeed(capacity: configuration.server?.subscriberBuffer ?? 1024) { metrics.droppedFrames.increment() }
+        let feed = CommitFeed(capacity: configuration.server?.subscriberBuffer ?? 1024) { metrics.droppedFrames.increment() }
         self.feed = feed
         self.metrics = metrics
-        engine = try IngestEngine(
-            store: store, key: key, configuration: configuration.ingest,
-            onBlock: { [logger] header in
-                metrics.blocks.increment()
-                feed.publish(header)
-                logger.info("block \(header.height) sealed: \(header.count) readings, hash \(header.hash.hex.prefix(16)), root \(header.merkleRoot.hex.prefix(16))")
-            },
-            onStored: { readings in
-                for r in readings { metrics.readingIngested(source: r.reading.source.description) }
-                feed.publish(readings)
-            })
+        engine = try IngestEngine(store: store, key: key, configuration: configuration.ingest, feed: feed)
         genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: Int64(Date().timeIntervalSince1970))
     }
@@ -69,11 +59,14 @@ public final class Node: Sendable {
         let anchorTip = await anchor.tip
         logger.info("node ready: key \(key.publicKey), data dir \(configuration.dataDirectory.path), tip \(tip.map { "block \($0.height)" } ?? "none"), \(counts.readings) readings (\(counts.pending) pending), anchor chain \(genesis.chainID) at height \(anchorTip.height)")
         // Shut down in reverse order: feeds stop first, then the server, then the cutter seals what is left.
-        var services: [any Service] = [BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
+        // The commit observer (metrics, the block log) comes first, so it stops last and still
+        // hears the blocks sealed during shutdown.
+        var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger),
+                                       BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, logger: logger)) }
         if let server = configuration.server {
             let anchor = self.anchor
-            let nodeServices = NodeServices(engine: engine, feed: feed, metrics: metrics, configuration: server, version: Self.version, logger: logger) { proof, withChain in
+            let nodeServices = NodeServices(engine: engine, metrics: metrics, configuration: server, version: Self.version, logger: logger) { proof, withChain in
                 guard let anchored = try? await anchor.anchored(proof) else { return nil }
                 guard withChain else { return anchored.portable }
                 guard let chain = try? await anchor.activeBlocks(through: anchored.anchor.height) else { return anchored.portable }
@@ -103,9 +96,9 @@ public final class Node: Sendable {
 /// Ends every viewer and subscription stream when shutdown starts, so their connections close
 /// promptly instead of waiting for events that will not come.
 struct FeedCloser: Service {
-    let feed: LiveFeed
+    let feed: CommitFeed
     func run() async throws {
         try? await gracefulShutdown()
-        feed.finishAll()
+        feed.finishClients()
     }
 }

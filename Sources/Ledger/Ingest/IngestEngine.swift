@@ -24,8 +24,8 @@ public actor IngestEngine {
     public nonisolated let validator: ReadingValidator
     nonisolated let configuration: Configuration
     public nonisolated let now: @Sendable () -> Int64
-    nonisolated let onBlock: @Sendable (BlockHeader) -> Void
-    nonisolated let onStored: @Sendable ([StoredReading]) -> Void
+    /// Where every committed reading and sealed block is published: the one way out.
+    public nonisolated let feed: CommitFeed
 
     private var queue: [(reading: Reading, promise: AckPromise)] = []
     private var flushing = false
@@ -48,21 +48,18 @@ public actor IngestEngine {
 
     /// - Parameters:
     ///   - now: the clock, in ms since the epoch (injected so tests can control block times).
-    ///   - onBlock: called after each block is committed (e.g. to log or publish it).
-    ///   - onStored: called after each commit with the newly stored readings, in arrival order.
+    ///   - feed: where commits are published (a new one by default).
     public init(
         store: LedgerStore, key: PrivateKey, configuration: Configuration = .init(),
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-        onBlock: @escaping @Sendable (BlockHeader) -> Void = { _ in },
-        onStored: @escaping @Sendable ([StoredReading]) -> Void = { _ in }
+        feed: CommitFeed = CommitFeed()
     ) throws {
         self.store = store
         self.key = key
         self.configuration = configuration
         validator = ReadingValidator(maxPayloadBytes: configuration.maxPayloadBytes)
         self.now = now
-        self.onBlock = onBlock
-        self.onStored = onStored
+        self.feed = feed
         let bounds = try store.pendingBounds()
         sealedEnd = max(bounds.firstPending, 1)
         newest = bounds.newest
@@ -238,7 +235,7 @@ public actor IngestEngine {
                 lastSeq.removeAll()
                 for item in batch { item.promise.resolve(.failure(.storeFailed(String(describing: error)))) }
             }
-            if !stored.isEmpty { onStored(stored) }
+            if !stored.isEmpty { feed.publish(stored) }
             while pendingCount >= configuration.maxBlockReadings {
                 do {
                     guard try await cutBlock() != nil else { break }
@@ -272,7 +269,7 @@ public actor IngestEngine {
         }
         sealedEnd = max(sealedEnd, sealed.rowids.upperBound)
         tip = sealed.header
-        onBlock(sealed.header)
+        feed.publish(sealed.header)
         return sealed.header
     }
 

@@ -84,7 +84,7 @@ final class RPCSession: Sendable {
         })
     }
 
-    private func streamReadings(id: UInt64, subscription sub: LiveFeed.Subscription, after start: Int64, device: String?) async {
+    private func streamReadings(id: UInt64, subscription sub: CommitFeed.Subscription, after start: Int64, device: String?) async {
         defer { services.feed.unsubscribe(sub) }
         var last = start
         var seenDrops = 0
@@ -117,7 +117,7 @@ final class RPCSession: Sendable {
         return false
     }
 
-    private func streamBlocks(id: UInt64, subscription sub: LiveFeed.Subscription, after start: Int64) async {
+    private func streamBlocks(id: UInt64, subscription sub: CommitFeed.Subscription, after start: Int64) async {
         defer { services.feed.unsubscribe(sub) }
         var last = start
         var seenDrops = 0

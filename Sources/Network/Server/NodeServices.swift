@@ -8,7 +8,7 @@ import Logging
 public final class NodeServices: Sendable {
     public let engine: IngestEngine
     public let store: LedgerStore
-    public let feed: LiveFeed
+    public let feed: CommitFeed
     public let presence: DevicePresence
     public let metrics: NodeMetrics
     public let configuration: ServerConfiguration
@@ -23,7 +23,7 @@ public final class NodeServices: Sendable {
     /// The second argument asks for the anchor chain (blocks 1…anchor) to be carried too.
     public let anchorProof: @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable?
 
-    public init(engine: IngestEngine, feed: LiveFeed, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
+    public init(engine: IngestEngine, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
                 logger: Logger = Logger(label: "flowchain"),
                 anchorProof: @escaping @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable? = { _, _ in nil }) {
         self.logger = logger
@@ -31,7 +31,7 @@ public final class NodeServices: Sendable {
         self.anchorProof = anchorProof
         self.engine = engine
         store = engine.store
-        self.feed = feed
+        feed = engine.feed
         presence = DevicePresence()
         self.metrics = metrics
         self.configuration = configuration

@@ -1,11 +1,11 @@
-import Foundation
-import Ledger
 import Synchronization
 
-/// Fans newly committed readings and blocks out to subscribers (viewers, RPC subscriptions,
-/// the dashboard). Publishing never waits: each subscriber has a bounded buffer, and what does
-/// not fit is dropped and counted for that subscriber alone.
-public final class LiveFeed: Sendable {
+/// The one way out of the ledger: every reading the ingest engine commits and every block it seals
+/// is published here, and every listener (viewers, RPC subscriptions, metrics, the log, later MQTT
+/// out and peers) subscribes here. Publishing never waits: each subscriber has a bounded buffer,
+/// and what does not fit is dropped and counted for that subscriber alone (a subscriber may ask for
+/// an unbounded buffer when it drains at once, e.g. counters).
+public final class CommitFeed: Sendable {
     public enum Event: Sendable {
         case reading(StoredReading)
         case block(BlockHeader)
@@ -26,11 +26,15 @@ public final class LiveFeed: Sendable {
 
         let onDrop: @Sendable () -> Void
 
-        init(id: UInt64, topic: Topic, capacity: Int, onDrop: @escaping @Sendable () -> Void) {
+        /// Internal listeners (counters, the log) outlive the client subscriptions at shutdown.
+        let isInternal: Bool
+
+        init(id: UInt64, topic: Topic, capacity: Int?, isInternal: Bool, onDrop: @escaping @Sendable () -> Void) {
             self.id = id
             self.topic = topic
             self.onDrop = onDrop
-            (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(capacity))
+            self.isInternal = isInternal
+            (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: capacity.map { .bufferingOldest($0) } ?? .unbounded)
         }
 
         /// Events dropped so far because this subscriber's buffer was full.
@@ -55,10 +59,19 @@ public final class LiveFeed: Sendable {
         self.onDrop = onDrop
     }
 
+    /// A client subscription (a viewer, an RPC subscription) with the feed's bounded buffer.
     public func subscribe(_ topic: Topic) -> Subscription {
-        let id = nextID.add(1, ordering: .relaxed).oldValue
-        let s = Subscription(id: id, topic: topic, capacity: capacity, onDrop: onDrop)
-        subscribers.withLock { $0[id] = s }
+        add(Subscription(id: nextID.add(1, ordering: .relaxed).oldValue, topic: topic, capacity: capacity, isInternal: false, onDrop: onDrop))
+    }
+
+    /// An internal listener that handles every event at once (counters, the log): unbounded, and
+    /// not ended by `finishClients()`, so it also hears the blocks sealed during shutdown.
+    public func subscribeInternal(_ topic: Topic) -> Subscription {
+        add(Subscription(id: nextID.add(1, ordering: .relaxed).oldValue, topic: topic, capacity: nil, isInternal: true, onDrop: onDrop))
+    }
+
+    private func add(_ s: Subscription) -> Subscription {
+        subscribers.withLock { $0[s.id] = s }
         return s
     }
 
@@ -82,7 +95,17 @@ public final class LiveFeed: Sendable {
         for s in current where s.topic == .blocks { s.offer(.block(block)) }
     }
 
-    /// Ends every subscription (on shutdown).
+    /// Ends every client subscription (on shutdown), so their connections close promptly.
+    public func finishClients() {
+        let clients = subscribers.withLock { d -> [Subscription] in
+            let out = d.values.filter { !$0.isInternal }
+            for s in out { d[s.id] = nil }
+            return out
+        }
+        for s in clients { s.continuation.finish() }
+    }
+
+    /// Ends every subscription, internal ones included.
     public func finishAll() {
         let all = subscribers.withLock { d in defer { d.removeAll() }; return Array(d.values) }
         for s in all { s.continuation.finish() }
