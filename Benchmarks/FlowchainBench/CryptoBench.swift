@@ -2,6 +2,7 @@ import Dispatch
 import FlowchainCrypto
 import Ledger
 import Foundation
+import Synchronization
 
 /// The physical limits that bound ingest: SHA-256 throughput and Ed25519 sign/verify rates.
 public enum CryptoBench {
@@ -53,11 +54,9 @@ public enum CryptoBench {
 }
 
 /// Per-thread results of `concurrentPerform`, each slot written by exactly one thread.
-final class RateBox: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private var values: [Double]
-    private let lock = NSLock()
-    init(count: Int) { values = Array(repeating: 0, count: count) }
-    func set(_ i: Int, _ v: Double) { lock.withLock { values[i] = v } }
-    var sum: Double { lock.withLock { values.reduce(0, +) } }
+final class RateBox: Sendable {
+    private let values: Mutex<[Double]>
+    init(count: Int) { values = Mutex(Array(repeating: 0, count: count)) }
+    func set(_ i: Int, _ v: Double) { values.withLock { $0[i] = v } }
+    var sum: Double { values.withLock { $0.reduce(0, +) } }
 }

@@ -3,6 +3,7 @@ import FlowchainTesting
 import Foundation
 import Ledger
 import Network
+import Synchronization
 
 /// Does polling `/health` slow ingest down? A real node process holding `preload` readings takes
 /// device-signed RPC submits at a fixed offered rate, first alone (the reference), then while
@@ -99,10 +100,8 @@ public enum HealthBench {
     }
 }
 
-final class StopFlag: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+final class StopFlag: Sendable {
+    private let value = Atomic(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }

@@ -2,6 +2,7 @@ import Dispatch
 import FlowchainCrypto
 import Foundation
 import Ledger
+import Synchronization
 
 /// Store, ingest and query scenarios, each on a fresh SQLite file in a temporary directory.
 public enum LedgerBench {
@@ -173,19 +174,15 @@ public enum LedgerBench {
 }
 
 /// Slots filled by parallel producers, one writer per index.
-final class ReadingSlots: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private var values: [Reading?]
-    private let lock = NSLock()
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Reading?) { lock.withLock { values[i] = r } }
-    var all: [Reading] { lock.withLock { values.compactMap { $0 } } }
+final class ReadingSlots: Sendable {
+    private let values: Mutex<[Reading?]>
+    init(count: Int) { values = Mutex(Array(repeating: nil, count: count)) }
+    func set(_ i: Int, _ r: Reading?) { values.withLock { $0[i] = r } }
+    var all: [Reading] { values.withLock { $0.compactMap { $0 } } }
 }
 
-final class LatencyBox: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private var values: [Double] = []
-    private let lock = NSLock()
-    func add(_ v: Double) { lock.withLock { values.append(v) } }
-    var sorted: [Double] { lock.withLock { values.sorted() } }
+final class LatencyBox: Sendable {
+    private let values = Mutex<[Double]>([])
+    func add(_ v: Double) { values.withLock { $0.append(v) } }
+    var sorted: [Double] { values.withLock { $0.sorted() } }
 }

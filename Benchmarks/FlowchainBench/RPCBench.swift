@@ -7,6 +7,7 @@ import Ledger
 import Logging
 import Network
 import WSClient
+import Synchronization
 
 /// JSON-RPC submit over WebSocket into a real `flowchain node` process, beside in-process ingest
 /// and a bare WebSocket echo on the same server stack, all in one run; plus the node's memory.
@@ -252,18 +253,14 @@ enum BenchError: Error, CustomStringConvertible {
     }
 }
 
-final class PortBox: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private let lock = NSLock()
-    private var port = 0
-    func set(_ p: Int) { lock.withLock { port = p } }
-    var value: Int { lock.withLock { port } }
+final class PortBox: Sendable {
+    private let port = Mutex(0)
+    func set(_ p: Int) { port.withLock { $0 = p } }
+    var value: Int { port.withLock { $0 } }
 }
 
-final class PeakBox: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private let lock = NSLock()
-    private var peak = 0.0
-    func record(_ v: Double) { lock.withLock { if v > peak { peak = v } } }
-    var value: Double { lock.withLock { peak } }
+final class PeakBox: Sendable {
+    private let peak = Mutex(0.0)
+    func record(_ v: Double) { peak.withLock { $0 = max($0, v) } }
+    var value: Double { peak.withLock { $0 } }
 }

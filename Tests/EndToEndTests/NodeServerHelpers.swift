@@ -5,6 +5,7 @@ import Logging
 import Network
 import NIOCore
 import WSClient
+import Synchronization
 
 /// A real `flowchain node` on a free loopback port, stopped by PID when released.
 final class RunningNode: @unchecked Sendable {
@@ -95,13 +96,11 @@ final class WSProbe: Sendable {
     }
 }
 
-final class ResultBox<T>: @unchecked Sendable {
-    // @unchecked Sendable: guarded by `lock`.
-    private let lock = NSLock()
-    private var result: Result<T, Error>?
-    func set(_ r: Result<T, Error>) { lock.withLock { result = r } }
+final class ResultBox<T: Sendable>: Sendable {
+    private let result = Mutex<Result<T, any Error>?>(nil)
+    func set(_ r: Result<T, any Error>) { result.withLock { $0 = r } }
     func get() throws -> T {
-        guard let r = lock.withLock({ result }) else { throw RPCConnection.ClientError.closed }
+        guard let r = result.withLock({ $0 }) else { throw RPCConnection.ClientError.closed }
         return try r.get()
     }
 }

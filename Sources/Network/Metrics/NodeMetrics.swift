@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The node's metrics, written through swift-metrics into one Prometheus registry per node (not
 /// the process-global one, so several nodes can live in one test process). Series: `flowchain_*`.
@@ -68,14 +69,12 @@ public final class NodeMetrics: Sendable {
 
 /// Open connections per kind.
 final class LockedCounts: Sendable {
-    private let lock = NSLock()
-    // nonisolated(unsafe): every access holds `lock`.
-    nonisolated(unsafe) private var counts: [String: Int]
-    init(_ initial: [String: Int]) { counts = initial }
+    private let counts: Mutex<[String: Int]>
+    init(_ initial: [String: Int]) { counts = Mutex(initial) }
     func add(_ kind: String, _ delta: Int) -> Int {
-        lock.withLock {
-            counts[kind, default: 0] += delta
-            return counts[kind]!
+        counts.withLock { c in
+            c[kind, default: 0] += delta
+            return c[kind] ?? 0
         }
     }
 }
