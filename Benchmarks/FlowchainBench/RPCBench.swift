@@ -8,6 +8,7 @@ import Logging
 import Network
 import WSClient
 import Synchronization
+import NIOWebSocket
 
 /// JSON-RPC submit over WebSocket into a real `flowchain node` process, beside in-process ingest
 /// and a bare WebSocket echo on the same server stack, all in one run; plus the node's memory.

@@ -3,6 +3,7 @@ import FlowchainNode
 import Foundation
 import Logging
 import Network
+import Ledger
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,6 +6,7 @@ import Network
 import NIOCore
 import WSClient
 import Synchronization
+import NIOWebSocket
 
 /// A real `flowchain node` on a free loopback port, stopped by PID when released.
 final class RunningNode: @unchecked Sendable {

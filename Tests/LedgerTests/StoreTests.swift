@@ -3,6 +3,7 @@ import FlowchainTesting
 import Foundation
 @testable import Ledger
 import Testing
+import GRDB
 
 @Suite("Durable store")
 struct StoreTests {

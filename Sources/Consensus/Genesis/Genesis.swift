@@ -167,13 +167,13 @@ public struct GenesisError: Error, CustomStringConvertible, Equatable {
 }
 
 extension PublicKey: Codable {
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let bytes = Hex.decode(text) else { throw Swift.DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not hex")) }
         try self.init(bytes: bytes)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(hex)
     }

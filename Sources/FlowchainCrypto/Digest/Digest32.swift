@@ -88,7 +88,7 @@ public enum Hex {
 
 extension Digest32: Codable {
     /// Encoded as 64 lower-case hex digits.
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let d = Digest32(hex: text) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "expected 64 hex digits"))
@@ -96,7 +96,7 @@ extension Digest32: Codable {
         self = d
     }
 
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(hex)
     }

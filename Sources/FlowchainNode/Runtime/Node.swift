@@ -5,6 +5,8 @@ import Ledger
 import Logging
 import Network
 import ServiceLifecycle
+import CoreMetrics
+import UnixSignals
 
 /// One running node: its key, its store, its ingest engine and the services around them.
 public final class Node: Sendable {

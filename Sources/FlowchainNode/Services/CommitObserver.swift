@@ -2,6 +2,8 @@ import Ledger
 import Logging
 import Network
 import ServiceLifecycle
+import CoreMetrics
+import FlowchainCrypto
 
 /// Hears every commit through the ledger's feed, like any other listener: counts readings by
 /// source and blocks in the metrics, and logs each sealed block.

@@ -82,7 +82,7 @@ extension ReadingProof {
         enum CodingKeys: String, CodingKey { case format, reading, block, merkle, anchor }
 
         /// Absent parts are written as explicit nulls, so clients can test for them by key.
-        public func encode(to encoder: Encoder) throws {
+        public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(format, forKey: .format)
             try c.encode(reading, forKey: .reading)

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import Synchronization
 import WSClient
+import NIOWebSocket
 
 /// A JSON-RPC 2.0 client over one WebSocket to a node's `/rpc`, for the CLI and for tests.
 public final class RPCConnection: Sendable {
@@ -14,7 +15,7 @@ public final class RPCConnection: Sendable {
     }
 
     private let outbound: WebSocketOutboundWriter
-    private let pending = Mutex<[Int: CheckedContinuation<UncheckedBox<Any>, Error>]>([:])
+    private let pending = Mutex<[Int: CheckedContinuation<UncheckedBox<Any>, any Error>]>([:])
     private let nextID = Atomic<Int>(1)
     /// Server notifications (`subscription` messages), as parsed JSON objects.
     public let notifications: AsyncStream<UncheckedBox<[String: Any]>>
@@ -30,7 +31,7 @@ public final class RPCConnection: Sendable {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let request: [String: Any] = ["jsonrpc": "2.0", "id": id, "method": method, "params": params]
         let text = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
-        let box = try await withCheckedThrowingContinuation { (c: CheckedContinuation<UncheckedBox<Any>, Error>) in
+        let box = try await withCheckedThrowingContinuation { (c: CheckedContinuation<UncheckedBox<Any>, any Error>) in
             pending.withLock { $0[id] = c }
             Task {
                 do { try await outbound.write(.text(text)) } catch { self.fail(id, error) }
@@ -39,7 +40,7 @@ public final class RPCConnection: Sendable {
         return box.value
     }
 
-    private func fail(_ id: Int, _ error: Error) {
+    private func fail(_ id: Int, _ error: any Error) {
         pending.withLock { $0.removeValue(forKey: id) }?.resume(throwing: error)
     }
 
@@ -61,7 +62,7 @@ public final class RPCConnection: Sendable {
         }
     }
 
-    func closed(_ error: Error) {
+    func closed(_ error: any Error) {
         let all = pending.withLock { d in defer { d.removeAll() }; return Array(d.values) }
         for c in all { c.resume(throwing: error) }
         notify.finish()
@@ -74,7 +75,7 @@ public final class RPCConnection: Sendable {
         _ body: @escaping @Sendable (RPCConnection) async throws -> T
     ) async throws -> T {
         let target = try rpcURL(url, token: token)
-        let result = Mutex<Result<T, Error>?>(nil)
+        let result = Mutex<Result<T, any Error>?>(nil)
         let config = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
         do {
             try await WebSocketClient.connect(url: target, configuration: config, logger: logger) { inbound, outbound, _ in
@@ -90,7 +91,7 @@ public final class RPCConnection: Sendable {
                             connection.closed(error)
                         }
                     }
-                    let outcome: Result<T, Error>
+                    let outcome: Result<T, any Error>
                     do { outcome = .success(try await body(connection)) } catch { outcome = .failure(error) }
                     result.withLock { $0 = outcome }
                     try? await outbound.close(.normalClosure, reason: nil)

@@ -1,6 +1,7 @@
 import FlowchainCrypto
 import Foundation
 import Ledger
+import Logging
 
 /// Carries out the JSON-RPC methods listed in docs/rpc.md for one connection.
 struct RPCDispatcher: Sendable {

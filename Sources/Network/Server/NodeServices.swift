@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Ledger
 import Logging
+import CoreMetrics
 
 /// Everything the server's handlers need from the node, in one place.
 public final class NodeServices: Sendable {

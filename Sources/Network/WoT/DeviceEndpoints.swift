@@ -5,6 +5,7 @@ import HummingbirdWebSocket
 import Ledger
 import Logging
 import NIOCore
+import CoreMetrics
 
 /// The Web-of-Things device server, compatible with the original Flowchain devices:
 /// `ws /object/{id}/send`, `ws /object/{id}/viewer`, `ws /object/{id}/status`,

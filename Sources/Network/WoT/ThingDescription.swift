@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import FlowchainCrypto
 
 /// A W3C WoT Thing Description (TD 1.1, JSON-LD) for a device, with one property per key of its
 /// newest payload and forms pointing at this node's endpoints.
