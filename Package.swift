@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "Network", "flowchain",
+                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "Network", "FlowchainNode", "flowchain",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

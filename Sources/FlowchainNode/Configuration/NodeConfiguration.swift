@@ -20,6 +20,8 @@ public struct NodeConfiguration: Sendable {
     public var mint = true
     /// The HTTP/WebSocket server; nil runs the node without one.
     public var server: ServerConfiguration? = ServerConfiguration()
+    /// Where every part of the node reads the time (tests inject their own).
+    public var clock: WallClock = .system
 
     public init() {}
 }

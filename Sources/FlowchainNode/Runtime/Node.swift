@@ -36,9 +36,9 @@ public final class Node: Sendable {
         let feed = CommitFeed(capacity: configuration.server?.subscriberBuffer ?? 1024) { metrics.droppedFrames.increment() }
         self.feed = feed
         self.metrics = metrics
-        engine = try IngestEngine(store: store, key: key, configuration: configuration.ingest, feed: feed)
+        engine = try IngestEngine(store: store, key: key, configuration: configuration.ingest, now: configuration.clock.milliseconds, feed: feed)
         genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
-        anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: Int64(Date().timeIntervalSince1970))
+        anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
     }
 
     /// The configured genesis file, or `<data-dir>/genesis.json`, created on first run as a
@@ -47,7 +47,7 @@ public final class Node: Sendable {
         if let path = configuration.genesisPath { return try Genesis.load(path) }
         let path = (configuration.dataDirectory.path as NSString).appendingPathComponent("genesis.json")
         if FileManager.default.fileExists(atPath: path) { return try Genesis.load(path) }
-        let genesis = Genesis.singleNode(key: key.publicKey, time: Int64(Date().timeIntervalSince1970) - 1, anchorInterval: configuration.anchorInterval)
+        let genesis = Genesis.singleNode(key: key.publicKey, time: configuration.clock.seconds - 1, anchorInterval: configuration.anchorInterval)
         try genesis.write(to: path)
         logger.info("created single-node genesis \(path): chain \(genesis.chainID), anchor interval \(genesis.anchorInterval) s")
         return genesis
@@ -65,7 +65,7 @@ public final class Node: Sendable {
         // hears the blocks sealed during shutdown.
         var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger),
                                        BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
-        if configuration.mint { services.append(AnchorMinter(anchor: anchor, logger: logger)) }
+        if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger)) }
         if let server = configuration.server {
             let anchor = self.anchor
             let nodeServices = NodeServices(engine: engine, metrics: metrics, configuration: server, version: Self.version, logger: logger) { proof, withChain in
@@ -78,7 +78,7 @@ public final class Node: Sendable {
             services.append(FeedCloser(feed: feed))
         }
         if let demo = configuration.demo {
-            services.append(DemoFeeder(engine: engine, configuration: demo, logger: logger))
+            services.append(DemoFeeder(engine: engine, configuration: demo, clock: configuration.clock, logger: logger))
         }
         var groupLogger = logger
         groupLogger.logLevel = max(logger.logLevel, .notice)

@@ -7,12 +7,13 @@ import ServiceLifecycle
 /// Checks the Proof-of-Stake kernel once a second for this node's key and mints when it wins.
 struct AnchorMinter: Service {
     let anchor: AnchorNode
+    let clock: WallClock
     let logger: Logger
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            let now = Date().timeIntervalSince1970
-            let second = Int64(now)
+            let now = Double(clock.milliseconds()) / 1000
+            let second = Int64(now.rounded(.down))
             do {
                 if let block = try await anchor.tick(now: second) {
                     let heads = block.heads.map { "segment \($0.height)" }.joined(separator: ", ")

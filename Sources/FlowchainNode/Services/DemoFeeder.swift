@@ -8,6 +8,7 @@ import ServiceLifecycle
 struct DemoFeeder: Service {
     let engine: IngestEngine
     let configuration: DemoConfiguration
+    let clock: WallClock
     let logger: Logger
 
     func run() async throws {
@@ -20,7 +21,7 @@ struct DemoFeeder: Service {
         var tick = 0
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             tick += 1
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = clock.milliseconds()
             var batch: [Reading] = []
             for (i, device) in devices.enumerated() {
                 let seq = (seqs[device] ?? 0) + 1

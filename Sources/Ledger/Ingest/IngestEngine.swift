@@ -51,7 +51,7 @@ public actor IngestEngine {
     ///   - feed: where commits are published (a new one by default).
     public init(
         store: LedgerStore, key: PrivateKey, configuration: Configuration = .init(),
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        now: @escaping @Sendable () -> Int64 = WallClock.system.milliseconds,
         feed: CommitFeed = CommitFeed()
     ) throws {
         self.store = store
