@@ -22,7 +22,7 @@ public enum RPCBench {
         progress("reference (a): in-process ingest of \(total) signed readings")
         let dir = try LedgerBench.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let engine = try IngestEngine(store: LedgerStore(path: dir + "/inprocess.sqlite", owner: key.publicKey), key: key)
+        let engine = try IngestEngine(store: LedgerStore(path: dir + "/inprocess.sqlite", owner: key.publicKey), key: key).running()
         let t0 = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             let producers = clients * inFlight

@@ -11,7 +11,7 @@ struct CommitFeedTests {
 
     @Test func everyCommitAndBlockIsPublishedByTheEngineItself() async throws {
         let dir = TemporaryDirectory()
-        let engine = try IngestEngine(store: LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey), key: Self.node)
+        let engine = try IngestEngine(store: LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey), key: Self.node).running()
         let readings = engine.feed.subscribe(.readings(device: "one"))
         let blocks = engine.feed.subscribe(.blocks)
         for seq in 1...5 { _ = try await engine.submit(try Fixtures.reading(Self.device, device: "one", seq: UInt64(seq))) }

@@ -12,7 +12,7 @@ struct DeviceOwnershipTests {
 
     func engine(_ dir: TemporaryDirectory) throws -> IngestEngine {
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
-        return try IngestEngine(store: store, key: Self.node, now: { 1_000 })
+        return try IngestEngine(store: store, key: Self.node, now: { 1_000 }).running()
     }
 
     @Test func aDeviceIsBoundToTheKeyOfItsFirstReading() async throws {

@@ -12,7 +12,7 @@ struct IngestOrderTests {
     @Test func aThousandReadingsInBatchesAndPipelinedTurnsAreAllStored() async throws {
         let dir = TemporaryDirectory()
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
-        let engine = try IngestEngine(store: store, key: Self.node)
+        let engine = try IngestEngine(store: store, key: Self.node).running()
         let readings = try (1...1000).map { try Fixtures.reading(Self.device, device: "ordered", seq: UInt64($0), payload: "{\"n\":\($0)}") }
         let order = IngestOrder()
         // Ten batches of 50, then 500 single submissions, all in flight at once; each takes its
@@ -40,7 +40,7 @@ struct IngestOrderTests {
     @Test func aBatchIsIngestedInTheOrderGiven() async throws {
         let dir = TemporaryDirectory()
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
-        let engine = try IngestEngine(store: store, key: Self.node)
+        let engine = try IngestEngine(store: store, key: Self.node).running()
         let readings = try (1...200).map { try Fixtures.reading(Self.device, device: "batch", seq: UInt64($0)) }
         let results = await engine.ingest(readings.map { .signed($0) })
         #expect(results.allSatisfy { (try? $0.get()) != nil })
@@ -51,7 +51,7 @@ struct IngestOrderTests {
     @Test func aTurnThatFailsStillLetsTheNextOneGo() async throws {
         let dir = TemporaryDirectory()
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
-        let engine = try IngestEngine(store: store, key: Self.node)
+        let engine = try IngestEngine(store: store, key: Self.node).running()
         let order = IngestOrder()
         let bad = order.next(), good = order.next()
         let forged = try Reading(device: "d", seq: 1, time: 1, timeQuality: .synced, source: .rpc, payload: Array("{}".utf8),
@@ -75,7 +75,7 @@ struct BlockCuttingTests {
         var config = IngestEngine.Configuration()
         config.maxBlockReadings = 7
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
-        let engine = try IngestEngine(store: store, key: Self.node, configuration: config)
+        let engine = try IngestEngine(store: store, key: Self.node, configuration: config).running()
         let readings = try (1...300).map { try Fixtures.reading(Self.device, device: "d\($0)", seq: 1, payload: "{\"n\":\($0)}") }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for r in readings { group.addTask { _ = try await engine.submit(r) } }

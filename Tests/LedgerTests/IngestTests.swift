@@ -14,7 +14,7 @@ struct IngestTests {
         config.maxBlockReadings = maxBlock
         config.maxPayloadBytes = maxPayload
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
-        return try IngestEngine(store: store, key: Self.node, configuration: config, now: { 1_000 })
+        return try IngestEngine(store: store, key: Self.node, configuration: config, now: { 1_000 }).running()
     }
 
     @Test func anAcknowledgedReadingIsAlreadyDurable() async throws {

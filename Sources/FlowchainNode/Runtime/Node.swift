@@ -36,7 +36,9 @@ public final class Node: Sendable {
         let feed = CommitFeed(capacity: configuration.server?.subscriberBuffer ?? 1024) { metrics.droppedFrames.increment() }
         self.feed = feed
         self.metrics = metrics
-        engine = try IngestEngine(store: store, key: key, configuration: configuration.ingest, now: configuration.clock.milliseconds, feed: feed)
+        var ingest = configuration.ingest
+        ingest.blockInterval = configuration.blockInterval
+        engine = try IngestEngine(store: store, key: key, configuration: ingest, now: configuration.clock.milliseconds, feed: feed, logger: logger)
         genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
     }
@@ -60,11 +62,11 @@ public final class Node: Sendable {
         let tip = try store.tip()
         let anchorTip = await anchor.tip
         logger.info("node ready: key \(key.publicKey), data dir \(configuration.dataDirectory.path), tip \(tip.map { "block \($0.height)" } ?? "none"), \(counts.readings) readings (\(counts.pending) pending), anchor chain \(genesis.chainID) at height \(anchorTip.height)")
-        // Shut down in reverse order: feeds stop first, then the server, then the cutter seals what is left.
+        // Shut down in reverse order: feeds stop first, then the server, then the engine commits and
+        // seals what is left, and the commit observer hears it last.
         // The commit observer (metrics, the block log) comes first, so it stops last and still
         // hears the blocks sealed during shutdown.
-        var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger),
-                                       BlockCutter(engine: engine, interval: configuration.blockInterval, logger: logger)]
+        var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger), engine]
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger)) }
         if let server = configuration.server {
             let anchor = self.anchor

@@ -1,7 +1,14 @@
 import FlowchainCrypto
 import Foundation
+import Logging
+import ServiceLifecycle
 
 /// Takes readings, validates them, and acknowledges each only after it is durably committed.
+///
+/// A `Service`: its `run()` (under the node's service group, or a test's task) commits what is
+/// queued and seals a block every `blockInterval` while readings are pending; on graceful shutdown
+/// it refuses new readings, commits and seals what is left, and returns. Nothing is committed
+/// while it is not running.
 ///
 /// `ingest` is the one way in for every source. Validation (including the signature check) runs
 /// in the caller's task, so it spreads over all cores; storing goes through one queue that commits
@@ -15,6 +22,8 @@ public actor IngestEngine {
         public var maxBlockReadings = 4096
         /// Upper bound on readings per transaction, to bound acknowledgement latency.
         public var maxBatch = 4096
+        /// A block is cut this often while readings are pending.
+        public var blockInterval: Duration = .seconds(1)
 
         public init() {}
     }
@@ -28,9 +37,10 @@ public actor IngestEngine {
     public nonisolated let feed: CommitFeed
 
     private var queue: [(reading: Reading, promise: AckPromise)] = []
-    private var flushing = false
-    /// Waiting for the queue to empty (`drain`).
-    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Wakes `run()`'s commit loop when readings are queued (at most one wake-up pending).
+    private nonisolated let wakes: AsyncStream<Void>
+    private nonisolated let wake: AsyncStream<Void>.Continuation
+    nonisolated let logger: Logger
     /// Readings with rowid ≥ `sealedEnd` are stored but not in a block; `newest` is the highest rowid.
     private var sealedEnd: Int64
     private var newest: Int64?
@@ -52,8 +62,11 @@ public actor IngestEngine {
     public init(
         store: LedgerStore, key: PrivateKey, configuration: Configuration = .init(),
         now: @escaping @Sendable () -> Int64 = WallClock.system.milliseconds,
-        feed: CommitFeed = CommitFeed()
+        feed: CommitFeed = CommitFeed(),
+        logger: Logger = Logger(label: "flowchain")
     ) throws {
+        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.logger = logger
         self.store = store
         self.key = key
         self.configuration = configuration
@@ -187,10 +200,7 @@ public actor IngestEngine {
             queue.append((reading, promise))
             promises.append(promise)
         }
-        if !queue.isEmpty, !flushing {
-            flushing = true
-            Task { await self.flush() }
-        }
+        if !queue.isEmpty { wake.yield() }
         return promises
     }
 
@@ -240,15 +250,11 @@ public actor IngestEngine {
                 do {
                     guard try await cutBlock() != nil else { break }
                 } catch {
-                    // The block cutter retries on its next tick and logs what fails there.
+                    logger.error("sealing a full block failed; the readings stay pending and are retried", metadata: ["error": "\(error)"])
                     break
                 }
             }
         }
-        flushing = false
-        let waiters = idleWaiters
-        idleWaiters = []
-        for w in waiters { w.resume() }
     }
 
     /// Seals the pending readings into the next block; nil when none are pending. Only one cut
@@ -279,12 +285,44 @@ public actor IngestEngine {
         return Int(newest - sealedEnd + 1)
     }
 
-    /// Refuses new readings and waits until every accepted one is committed and sealed in a block.
+    /// Refuses new readings, commits what is queued and seals everything pending into blocks.
+    /// `run()` does this on graceful shutdown.
     public func drain() async throws {
         closed = true
-        if flushing || !queue.isEmpty {
-            await withCheckedContinuation { idleWaiters.append($0) }
-        }
+        await flush()
         while try await cutBlock() != nil {}
+    }
+
+    private func cutOnSchedule() async {
+        do {
+            try await cutBlock()
+        } catch {
+            logger.error("cutting a block failed; the readings stay pending and are retried next interval", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension IngestEngine: Service {
+    public nonisolated func run() async throws {
+        let interval = configuration.blockInterval
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                // Commits: group commit of whatever is queued each time readings arrive.
+                group.addTask { for await _ in self.wakes { await self.flush() } }
+                // Sealing: a block every interval while readings are pending.
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: interval) } catch { return }
+                        await self.cutOnSchedule()
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.wake.finish()
+        }
+        logger.info("sealing pending readings before shutdown")
+        try await drain()
     }
 }
