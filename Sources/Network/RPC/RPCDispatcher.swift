@@ -184,12 +184,7 @@ struct RPCDispatcher: Sendable {
         let page: Page<StoredReading>
         let after = cursor
         do { page = try await services.store.offload { try $0.readings(device: device, from: from, to: to, limit: limit, after: after) } } catch { throw .internalError("\(error)") }
-        return json { w in
-            w.beginObject()
-            w.key("readings"); w.beginArray(); for r in page.items { ReadingWire.write(r, into: &w) }; w.endArray()
-            w.key("nextCursor"); if let n = page.nextCursor { w.string(n) } else { w.null() }
-            w.endObject()
-        }
+        return json { ReadingWire.write(page, into: &$0) }
     }
 
     private func readingID(_ p: [String: Any]) throws(RPCError) -> Digest32 {

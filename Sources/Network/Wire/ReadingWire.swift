@@ -24,6 +24,16 @@ public enum ReadingWire {
         w.endObject()
     }
 
+    /// A page of a device's readings: `{["device",]"readings":[…],"nextCursor"}` (RPC `readings`
+    /// and `GET /object/{id}/readings` write the same shape; the HTTP one names the device).
+    public static func write(_ page: Page<StoredReading>, device: String? = nil, into w: inout JSONWriter) {
+        w.beginObject()
+        if let device { w.field("device", device) }
+        w.key("readings"); w.beginArray(); for r in page.items { write(r, into: &w) }; w.endArray()
+        w.key("nextCursor"); if let n = page.nextCursor { w.string(n) } else { w.null() }
+        w.endObject()
+    }
+
     public static func write(_ h: BlockHeader, into w: inout JSONWriter) {
         w.beginObject()
         w.field("height", h.height)

@@ -88,11 +88,7 @@ struct DeviceEndpoints: Sendable {
             let (from, to, after) = (try queryInt(request, "from") ?? .min, try queryInt(request, "to") ?? .max, cursor)
             let page = try await services.store.offload { try $0.readings(device: device, from: from, to: to, limit: limit, after: after) }
             var w = JSONWriter()
-            w.beginObject()
-            w.field("device", device)
-            w.key("readings"); w.beginArray(); for r in page.items { ReadingWire.write(r, into: &w) }; w.endArray()
-            w.key("nextCursor"); if let n = page.nextCursor { w.string(n) } else { w.null() }
-            w.endObject()
+            ReadingWire.write(page, device: device, into: &w)
             return jsonResponse(w.bytes)
         }
     }
