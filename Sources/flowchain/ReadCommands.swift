@@ -281,15 +281,17 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         let noTrust = "no trusted anchor chain: pass --genesis FILE (the chain's genesis file) with a proof from `flowchain proof --anchor-chain`, or verify on a node's --data-dir"
         // Without --genesis, the anchor chain of the data directory on this machine (when there is
-        // one, and it is the proof's chain) is the trusted one.
-        let localStore = FileManager.default.fileExists(atPath: DataDirectory(data.dataDir).ledgerPath) ? try? LedgerStore(path: DataDirectory(data.dataDir).ledgerPath, owner: nil, readOnly: true, tailCheck: 0) : nil
-        let localChain = try localStore.flatMap { try anchorObserver(data, store: $0) }
+        // one, and it is the proof's chain) is the trusted one; replayed only when a proof needs it.
         func trust(_ portable: ReadingProof.Portable) throws -> AnchorTrust {
             if let trustedGenesis { return .genesis(trustedGenesis, carried: try AnchoredProof.carriedChain(portable)) }
-            if let localChain, let anchored = try AnchoredProof(portable: portable), anchored.anchor.chain == localChain.genesisHash {
-                return .chain(localChain)
+            guard let anchored = try AnchoredProof(portable: portable) else { return .none(noTrust) }
+            let ledger = DataDirectory(data.dataDir).ledgerPath
+            guard FileManager.default.fileExists(atPath: ledger),
+                  let store = try? LedgerStore(path: ledger, owner: nil, readOnly: true, tailCheck: 0),
+                  let localChain = try anchorObserver(data, store: store), anchored.anchor.chain == localChain.genesisHash else {
+                return .none(noTrust)
             }
-            return .none(noTrust)
+            return .chain(localChain)
         }
         if let proof {
             let data = proof == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: proof)

@@ -34,11 +34,14 @@ public struct PublicKey: Hashable, Sendable, Comparable, CustomStringConvertible
     public func isValidSignature<M: ContiguousBytes>(_ signature: [UInt8], for message: M) -> Bool {
         guard signature.count == Ed25519.signatureLength, Sodium.ready else { return false }
         let key = raw.bytes
-        // libsodium wants non-null pointers even for an empty message.
-        var bytes = message.withUnsafeBytes { Array($0.bindMemory(to: UInt8.self)) }
-        let count = UInt64(bytes.count)
-        if bytes.isEmpty { bytes = [0] }
-        return crypto_sign_verify_detached(signature, bytes, count, key) == 0
+        return message.withUnsafeBytes { msg in
+            // libsodium wants a non-null pointer even for an empty message.
+            let empty: UInt8 = 0
+            return withUnsafePointer(to: empty) { fallback in
+                let start = msg.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback
+                return crypto_sign_verify_detached(signature, start, UInt64(msg.count), key) == 0
+            }
+        }
     }
 
     /// True when the key is a canonical encoding of a point in the prime-order subgroup, not of
