@@ -13,7 +13,9 @@ let package = Package(
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Chord", targets: ["Chord"]),
-        .library(name: "Network", targets: ["Network"]),
+        .library(name: "FlowchainWire", targets: ["FlowchainWire"]),
+        .library(name: "FlowchainClient", targets: ["FlowchainClient"]),
+        .library(name: "NodeServer", targets: ["NodeServer"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
     ],
@@ -71,16 +73,32 @@ let package = Package(
             dependencies: ["FlowchainCrypto"]
         ),
 
-        // HTTP + WebSocket server and client, JSON-RPC 2.0, the Web-of-Things device server
+        // The JSON shapes every side shares (readings, blocks, JSON-RPC messages): Foundation only
         .target(
-            name: "Network",
+            name: "FlowchainWire",
+            dependencies: ["FlowchainCrypto", "Ledger"]
+        ),
+
+        // The JSON-RPC client over WebSocket (the CLI and other Swift programs)
+        .target(
+            name: "FlowchainClient",
+            dependencies: [
+                "FlowchainWire",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Hummingbird: the Web-of-Things device server, JSON-RPC, dashboard, health, metrics
+        .target(
+            name: "NodeServer",
             dependencies: [
                 "FlowchainCrypto",
                 "Ledger",
+                "FlowchainWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -96,7 +114,8 @@ let package = Package(
                 "FlowchainCrypto",
                 "Ledger",
                 "Consensus",
-                "Network",
+                "NodeServer",
+                "FlowchainWire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -106,7 +125,9 @@ let package = Package(
             dependencies: [
                 "FlowchainNode",
                 "FlowchainBench",
-                "Network",
+                "NodeServer",
+                "FlowchainClient",
+                "FlowchainWire",
                 "Consensus",
                 "Chord",
                 "Ledger",
@@ -131,7 +152,7 @@ let package = Package(
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "Network", "FlowchainTesting",
+                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),
@@ -156,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "Network", "FlowchainNode", "flowchain",
+                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainNode", "flowchain",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

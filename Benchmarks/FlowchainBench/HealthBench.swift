@@ -1,8 +1,9 @@
+import FlowchainClient
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
 import Ledger
-import Network
+import NodeServer
 import Synchronization
 
 /// Does polling `/health` slow ingest down? A real node process holding `preload` readings takes
@@ -63,7 +64,7 @@ public enum HealthBench {
                         let encoded = Hex.encode(r.encoded)
                         group.addTask {
                             let t = ContinuousClock.now
-                            _ = try await rpc.call("submit", ["encoded": encoded])
+                            _ = try await rpc.call("submit", ["encoded": .string(encoded)])
                             latencies.add((ContinuousClock.now - t).seconds * 1000)
                         }
                     }

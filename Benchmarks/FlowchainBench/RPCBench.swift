@@ -1,3 +1,4 @@
+import FlowchainClient
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
@@ -5,7 +6,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Ledger
 import Logging
-import Network
+import NodeServer
 import WSClient
 import Synchronization
 import NIOWebSocket
@@ -81,7 +82,7 @@ public enum RPCBench {
                                     var i = c * inFlight + lane
                                     while i < viaRPC.count {
                                         let start = ContinuousClock.now
-                                        _ = try await rpc.call("submit", ["encoded": Hex.encode(viaRPC[i].encoded)])
+                                        _ = try await rpc.call("submit", ["encoded": .string(Hex.encode(viaRPC[i].encoded))])
                                         latencies.add((ContinuousClock.now - start).seconds * 1000)
                                         i += clients * inFlight
                                     }

@@ -1,3 +1,4 @@
+import FlowchainWire
 import Testing
 @testable import Chord
 import FlowchainTesting

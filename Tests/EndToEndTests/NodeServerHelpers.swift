@@ -1,8 +1,10 @@
+import Ledger
+import FlowchainClient
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
 import Logging
-import Network
+import NodeServer
 import NIOCore
 import WSClient
 import Synchronization
@@ -74,7 +76,7 @@ final class WSProbe: Sendable {
     func sendBinary(_ bytes: [UInt8]) async throws { try await outbound.write(.binary(ByteBuffer(bytes: bytes))) }
 
     /// The next `n` text messages, parsed as JSON objects; fewer if the connection ends or `timeout` passes.
-    func next(_ n: Int = 1, timeout: Duration = .seconds(15)) async -> [[String: Any]] {
+    func next(_ n: Int = 1, timeout: Duration = .seconds(15)) async -> [JSONValue] {
         let stream = messages
         let collected = await withTaskGroup(of: [String]?.self) { group in
             group.addTask {
@@ -93,7 +95,7 @@ final class WSProbe: Sendable {
             group.cancelAll()
             return first ?? []
         }
-        return collected.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        return collected.compactMap { try? JSONValue(parsing: Array($0.utf8)) }.filter { $0.objectValue != nil }
     }
 }
 

@@ -1,9 +1,11 @@
+import FlowchainClient
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
 import Ledger
-import Network
+import NodeServer
 import Testing
+import FlowchainWire
 
 /// The node's server, tested against a real `flowchain node` process over loopback.
 @Suite("Node server: devices, JSON-RPC, health, metrics", .serialized)
@@ -47,26 +49,25 @@ struct NodeServerTests {
         let (acks, proofJSON) = try await RPCConnection.with(node.url) { rpc -> ([String], String) in
             var ids: [String] = []
             for i in 0..<10 {
-                let ack = try await rpc.call("submit", ["device": "rpc-dev", "payload": ["n": i]]) as? [String: Any]
-                ids.append(ack?["id"] as? String ?? "")
+                let ack = try await rpc.call("submit", ["device": "rpc-dev", "payload": ["n": .int(i)]])
+                ids.append(ack["id"]?.stringValue ?? "")
             }
             let signedAck = try await rpc.call("submit", [
-                "device": signed.device, "seq": 7, "time": signed.time, "timeSynced": true, "source": "rpc",
-                "payload": signed.payloadText, "signer": signed.signer.hex, "signature": Hex.encode(signed.signature),
-            ]) as? [String: Any]
-            ids.append(signedAck?["id"] as? String ?? "")
-            let page = try await rpc.call("readings", ["device": "rpc-dev"]) as? [String: Any]
-            let seqs = (page?["readings"] as? [[String: Any]])?.compactMap { ($0["seq"] as? NSNumber)?.intValue }
+                "device": .string(signed.device), "seq": 7, "time": .int(signed.time), "timeSynced": true, "source": "rpc",
+                "payload": .string(signed.payloadText), "signer": .string(signed.signer.hex), "signature": .string(Hex.encode(signed.signature)),
+            ])
+            ids.append(signedAck["id"]?.stringValue ?? "")
+            let page = try await rpc.call("readings", ["device": "rpc-dev"])
+            let seqs = page["readings"]?.arrayValue?.compactMap { $0["seq"]?.int64Value.map { Int($0) } }
             #expect(seqs == Array(1...10))
             // Wait until the device-signed reading is sealed, then take its proof.
-            var proof: Any = NSNull()
+            var proof: JSONValue = .null
             for _ in 0..<100 {
-                proof = try await rpc.call("proof", ["id": ids[10]])
-                if !((proof as? [String: Any])?["block"] is NSNull) { break }
+                proof = try await rpc.call("proof", ["id": .string(ids[10])])
+                if proof["block"] != .null { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let data = try JSONSerialization.data(withJSONObject: proof)
-            return (ids, String(decoding: data, as: UTF8.self))
+            return (ids, proof.jsonText)
         }
         #expect(acks[10] == signed.id.hex, "a device-signed reading keeps its own id")
         #expect(try await node.stop() == 0)
@@ -89,7 +90,7 @@ struct NodeServerTests {
         let producer = Task {
             try await RPCConnection.with(node.url) { rpc in
                 for i in 0..<total {
-                    _ = try await rpc.call("submit", ["device": "resume-dev", "payload": ["i": i]])
+                    _ = try await rpc.call("submit", ["device": "resume-dev", "payload": ["i": .int(i)]])
                     if i % 10 == 0 { try await Task.sleep(for: .milliseconds(15)) }
                 }
             }
@@ -101,11 +102,11 @@ struct NodeServerTests {
             let want = min(take, total - seqs.count)
             let from = cursor
             let got = try await RPCConnection.with(node.url) { rpc -> [(Int, Int64)] in
-                _ = try await rpc.call("subscribe", ["topic": "readings", "device": "resume-dev", "cursor": from])
+                _ = try await rpc.call("subscribe", ["topic": "readings", "device": "resume-dev", "cursor": .int(from)])
                 var out: [(Int, Int64)] = []
                 for await note in rpc.notifications {
-                    guard let r = (note.value["params"] as? [String: Any])?["reading"] as? [String: Any] else { continue }
-                    out.append(((r["seq"] as? NSNumber)?.intValue ?? -1, (r["cursor"] as? NSNumber)?.int64Value ?? -1))
+                    guard let r = note["params"]?["reading"] else { continue }
+                    out.append((r["seq"]?.int64Value.map { Int($0) } ?? -1, r["cursor"]?.int64Value ?? -1))
                     if out.count == want { break }
                 }
                 return out
@@ -131,11 +132,11 @@ struct NodeServerTests {
         }
         #expect(denied == -32001)
         let tokenRequired = try await RPCConnection.with(node.url) { rpc in
-            (try await rpc.call("info") as? [String: Any])?["writeTokenRequired"] as? Bool
+            try await rpc.call("info")["writeTokenRequired"]?.boolValue
         }
         #expect(tokenRequired == true, "reads stay open")
         let allowedSeq = try await RPCConnection.with(node.url, token: "s3cret") { rpc in
-            ((try await rpc.call("submit", ["device": "t", "payload": ["x": 1]]) as? [String: Any])?["seq"] as? NSNumber)?.intValue
+            try await rpc.call("submit", ["device": "t", "payload": ["x": 1]])["seq"]?.int64Value
         }
         #expect(allowedSeq == 1)
         // The device endpoint refuses the upgrade without the token, and takes frames with it.
@@ -144,7 +145,7 @@ struct NodeServerTests {
         }
         let ackSeq = try await withWebSocket("\(node.url)/object/t/send?ack=1&token=s3cret") { ws in
             try await ws.send("{\"x\":2}")
-            return ((await ws.next().first?["ack"] as? [String: Any])?["seq"] as? NSNumber)?.intValue
+            return await ws.next().first?["ack"]?["seq"]?.int64Value.map { Int($0) }
         }
         #expect(ackSeq == 2)
         #expect(try await node.stop() == 0)
@@ -155,7 +156,7 @@ struct NodeServerTests {
         // Some readings before the abuse.
         let before = try await RPCConnection.with(node.url) { rpc -> [String] in
             var ids: [String] = []
-            for i in 0..<20 { ids.append((try await rpc.call("submit", ["device": "keep", "payload": ["i": i]]) as? [String: Any])?["id"] as? String ?? "") }
+            for i in 0..<20 { ids.append(try await rpc.call("submit", ["device": "keep", "payload": ["i": .int(i)]])["id"]?.stringValue ?? "") }
             return ids
         }
         // Device endpoint: garbage, non-objects, binary; an oversize frame closes that connection only.
@@ -165,7 +166,7 @@ struct NodeServerTests {
             try await ws.send("{\"unterminated\": ")
             try await ws.sendBinary([0, 1, 2])
             try await ws.send(#"{"signature":"zz","device":"abuse"}"#)
-            return await ws.next(5).compactMap { ($0["error"] as? [String: Any])?["kind"] as? String }
+            return await ws.next(5).compactMap { $0["error"]?["kind"]?.stringValue }
         }
         #expect(answers == ["payload_not_object", "payload_not_object", "payload_not_object", "binary_frame", "malformed"])
         // An oversize frame closes that connection with 1009 and stores nothing.
@@ -176,7 +177,7 @@ struct NodeServerTests {
         // RPC: malformed requests of every kind get the standard codes.
         let codes = try await RPCConnection.with(node.url) { rpc -> [Int] in
             var out: [Int] = []
-            for (method, params) in [("frobnicate", [String: Any]()), ("readings", [:]), ("readings", ["device": "a b"]),
+            for (method, params) in [("frobnicate", [String: JSONValue]()), ("readings", [:]), ("readings", ["device": "a b"]),
                                      ("block", ["height": "x"]), ("reading", ["id": "123"]), ("subscribe", ["topic": "weather"]),
                                      ("submit", ["device": "k", "payload": [1, 2]]), ("submit", ["readings": []])] {
                 do { _ = try await rpc.call(method, params); out.append(0) } catch let e as RPCConnection.RemoteError { out.append(e.code) }
@@ -211,13 +212,13 @@ struct NodeServerTests {
         // Still serving, and nothing lost.
         #expect(try LoopbackHTTP.get(port: node.port, path: "/health").status == 200)
         let after = try await RPCConnection.with(node.url) { rpc -> ([String], Int) in
-            let ack = try await rpc.call("submit", ["device": "keep", "payload": ["i": 20]]) as? [String: Any]
-            let page = try await rpc.call("readings", ["device": "keep", "limit": 100]) as? [String: Any]
-            return (((page?["readings"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }, (ack?["seq"] as? NSNumber)?.intValue ?? 0)
+            let ack = try await rpc.call("submit", ["device": "keep", "payload": ["i": 20]])
+            let page = try await rpc.call("readings", ["device": "keep", "limit": 100])
+            return ((page["readings"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }, ack["seq"]?.int64Value.map { Int($0) } ?? 0)
         }
         #expect(after.1 == 21)
         let abused = try await RPCConnection.with(node.url) { rpc in
-            ((try await rpc.call("readings", ["device": "abuse"]) as? [String: Any])?["readings"] as? [Any])?.count
+            try await rpc.call("readings", ["device": "abuse"])["readings"]?.arrayValue?.count
         }
         #expect(abused == 0, "nothing of the refused or oversize frames was stored")
         #expect(Set(before).isSubset(of: Set(after.0)) && after.0.count == 21)
@@ -236,7 +237,7 @@ struct NodeServerTests {
         let acked = try await RPCConnection.with(node.url) { rpc -> [String] in
             var ids: [String] = []
             for i in 0..<50 {
-                ids.append((try await rpc.call("submit", ["device": "last-words", "payload": ["i": i]]) as? [String: Any])?["id"] as? String ?? "")
+                ids.append(try await rpc.call("submit", ["device": "last-words", "payload": ["i": .int(i)]])["id"]?.stringValue ?? "")
             }
             return ids
         }

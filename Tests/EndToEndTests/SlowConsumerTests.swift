@@ -1,6 +1,8 @@
+import Ledger
+import FlowchainClient
 import FlowchainTesting
 import Foundation
-import Network
+import NodeServer
 import Testing
 
 /// A viewer that never reads must not slow ingest: its buffer overflows, it loses frames, and it
@@ -28,8 +30,8 @@ struct SlowConsumerTests {
             // 25 readings of ~1.9 KB a request: each message stays under the 64 KiB frame limit.
             // In all ~13 MB goes to the viewer: more than the socket buffers and its queue hold.
             for batch in 0..<(total / 25) {
-                let items: [[String: Any]] = (0..<25).map { ["device": "slow", "payload": ["i": batch * 25 + $0, "blob": blob]] }
-                let results = try await rpc.call("submit", ["readings": items]) as? [[String: Any]] ?? []
+                let items: [JSONValue] = (0..<25).map { ["device": "slow", "payload": ["i": .int(batch * 25 + $0), "blob": .string(blob)]] }
+                let results = try await rpc.call("submit", ["readings": .array(items)]).arrayValue ?? []
                 acked += results.filter { $0["ack"] != nil }.count
             }
             return acked

@@ -1,9 +1,11 @@
+import FlowchainClient
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
 import Ledger
-import Network
+import NodeServer
 import Testing
+import FlowchainWire
 
 /// What an outsider can send a node, tried against a real `flowchain node` process.
 @Suite("Trust: hostile input, device ownership, the connection edge", .serialized)
@@ -23,22 +25,21 @@ struct TrustTests {
         let node = try await RunningNode()
         let answers = try await RPCConnection.with(node.url) { rpc -> [(Int, String)] in
             var out: [(Int, String)] = []
-            let cases: [(String, [String: Any])] = [
+            let cases: [(String, [String: JSONValue])] = [
                 ("subscribe", ["topic": "blocks", "cursor": -2]),
-                ("subscribe", ["topic": "blocks", "cursor": Int64.max]),
-                ("subscribe", ["topic": "blocks", "cursor": NSNumber(value: UInt64.max)]),
+                ("subscribe", ["topic": "blocks", "cursor": .int(Int64.max)]),
+                ("subscribe", ["topic": "blocks", "cursor": .int(UInt64.max)]),
                 ("subscribe", ["topic": "readings", "cursor": -1]),
                 ("subscribe", ["topic": "readings", "cursor": 1.5]),
                 ("subscribe", ["topic": "readings", "device": 5]),
                 ("blocks", ["below": -1]),
                 ("unsubscribe", ["subscription": -1]),
                 ("readings", ["device": "d", "limit": 1e30]),
-                ("readings", ["device": "d", "from": NSNumber(value: UInt64(Int64.max) + 1)]),
-                ("submit", ["device": "d", "seq": NSNumber(value: UInt64.max), "time": 1, "payload": "{}", "signer": String(repeating: "0", count: 64), "signature": String(repeating: "0", count: 128)]),
+                ("readings", ["device": "d", "from": .int(UInt64(Int64.max) + 1)]),
+                ("submit", ["device": "d", "seq": .int(UInt64.max), "time": 1, "payload": "{}", "signer": .string(String(repeating: "0", count: 64)), "signature": .string(String(repeating: "0", count: 128))]),
             ]
             for (method, params) in cases {
-                let p = UncheckedBox(params)
-                out.append(await Self.code { try await rpc.call(method, p.value) })
+                out.append(await Self.code { try await rpc.call(method, params) })
             }
             return out
         }
@@ -50,7 +51,7 @@ struct TrustTests {
         let sawBlock = try await RPCConnection.with(node.url) { rpc -> Bool in
             _ = try await rpc.call("subscribe", ["topic": "blocks", "cursor": -1])
             _ = try await rpc.call("submit", ["device": "d", "payload": ["x": 1]])
-            for await note in rpc.notifications where (note.value["params"] as? [String: Any])?["block"] != nil { return true }
+            for await note in rpc.notifications where note["params"]?["block"] != nil { return true }
             return false
         }
         #expect(sawBlock)
@@ -68,30 +69,34 @@ struct TrustTests {
     @Test func pipelinedAndBatchedReadingsOfOneDeviceAreAllStored() async throws {
         let node = try await RunningNode(["--rate-limit", "0"])
         let key = try PrivateKey()
-        func wire(_ seq: Int) throws -> [String: Any] {
+        func wire(_ seq: Int) throws -> JSONValue {
             let r = try Reading(device: "pipelined", seq: UInt64(seq), time: 1_764_000_000_000 + Int64(seq), source: .rpc,
                                 payload: Array("{\"n\":\(seq)}".utf8), signedBy: key)
-            return ["encoded": Hex.encode(r.encoded)]
+            return ["encoded": .string(Hex.encode(r.encoded))]
         }
         var messages: [String] = []
         for b in 0..<5 {
             let batch = try (1...100).map { try wire(b * 100 + $0) }
-            messages.append(String(decoding: try JSONSerialization.data(withJSONObject: ["jsonrpc": "2.0", "id": b, "method": "submit", "params": ["readings": batch]]), as: UTF8.self))
+            messages.append(JSONValue.object(["jsonrpc": "2.0", "id": .int(b), "method": "submit", "params": ["readings": .array(batch)]]).jsonText)
         }
         for seq in 501...1000 {
-            messages.append(String(decoding: try JSONSerialization.data(withJSONObject: ["jsonrpc": "2.0", "id": seq, "method": "submit", "params": try wire(seq)]), as: UTF8.self))
+            messages.append(JSONValue.object(["jsonrpc": "2.0", "id": .int(seq), "method": "submit", "params": try wire(seq)]).jsonText)
         }
         let toSend = messages
         let replies = try await withWebSocket("\(node.url)/rpc") { ws in
             for m in toSend { try await ws.send(m) }    // all in flight at once, none awaited
-            return UncheckedBox(await ws.next(toSend.count, timeout: .seconds(120)))
-        }.value
+            return await ws.next(toSend.count, timeout: .seconds(120))
+        }
         #expect(replies.count == 505)
-        let errors = replies.filter { $0["error"] != nil || (($0["result"] as? [[String: Any]])?.contains { $0["error"] != nil } ?? false) }
+        let errors = replies.filter { (reply: JSONValue) -> Bool in
+            if reply["error"] != nil { return true }
+            let results: [JSONValue] = reply["result"]?.arrayValue ?? []
+            return results.contains { $0["error"] != nil }
+        }
         #expect(errors.isEmpty, "refused: \(errors.prefix(2))")
         let seqs = try await RPCConnection.with(node.url) { rpc -> [Int] in
-            let page = try await rpc.call("readings", ["device": "pipelined", "limit": 1000]) as? [String: Any]
-            return ((page?["readings"] as? [[String: Any]]) ?? []).compactMap { ($0["seq"] as? NSNumber)?.intValue }
+            let page = try await rpc.call("readings", ["device": "pipelined", "limit": 1000])
+            return (page["readings"]?.arrayValue ?? []).compactMap { $0["seq"]?.int64Value.map { Int($0) } }
         }
         #expect(seqs.sorted() == Array(1...1000), "every one of the 1,000 readings is stored")
         #expect(try await node.stop() == 0)
@@ -106,7 +111,7 @@ struct TrustTests {
 
         let ack = try await withWebSocket("\(node.url)/object/gate/send?ack=1&token=\(token)") { ws in
             try await ws.send(#"{"open":true}"#)
-            return (await ws.next().first?["ack"] as? [String: Any])?["seq"] as? NSNumber
+            return await ws.next().first?["ack"]?["seq"]?.int64Value
         }
         #expect(ack == 1)
         // The gate's token cannot write as another device, and the refusal says why.
@@ -119,13 +124,13 @@ struct TrustTests {
         let deviceKey = try PrivateKey(), stranger = try PrivateKey()
         let results = try await RPCConnection.with(node.url, token: "node-secret") { rpc -> [(Int, String)] in
             var out: [(Int, String)] = []
-            out.append(await Self.code { try await rpc.call("addDevice", ["device": "meter", "key": deviceKey.publicKey.hex]) })
+            out.append(await Self.code { try await rpc.call("addDevice", ["device": "meter", "key": .string(deviceKey.publicKey.hex)]) })
             let good = try Reading(device: "meter", seq: 1, time: 1, source: .rpc, payload: Array("{}".utf8), signedBy: deviceKey)
             let forged = try Reading(device: "meter", seq: 2, time: 2, source: .rpc, payload: Array("{}".utf8), signedBy: stranger)
             let identity = "01" + String(repeating: "0", count: 62)
-            out.append(await Self.code { try await rpc.call("submit", ["encoded": Hex.encode(good.encoded)]) })
-            out.append(await Self.code { try await rpc.call("submit", ["encoded": Hex.encode(forged.encoded)]) })
-            out.append(await Self.code { try await rpc.call("addDevice", ["device": "ghost", "key": identity]) })
+            out.append(await Self.code { try await rpc.call("submit", ["encoded": .string(Hex.encode(good.encoded))]) })
+            out.append(await Self.code { try await rpc.call("submit", ["encoded": .string(Hex.encode(forged.encoded))]) })
+            out.append(await Self.code { try await rpc.call("addDevice", ["device": "ghost", "key": .string(identity)]) })
             return out
         }
         #expect(results[0].0 == 0 && results[1].0 == 0, "\(results)")
@@ -193,8 +198,8 @@ struct TrustTests {
         let stored = try await RPCConnection.with(node.url) { rpc -> Int in
             var n = 0
             for device in ["utf", "big"] {
-                let page = try await rpc.call("readings", ["device": device]) as? [String: Any]
-                n += (page?["readings"] as? [Any])?.count ?? -1
+                let page = try await rpc.call("readings", ["device": .string(device)])
+                n += page["readings"]?.arrayValue?.count ?? -1
             }
             return n
         }

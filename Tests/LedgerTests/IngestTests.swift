@@ -9,8 +9,9 @@ struct IngestTests {
     static let node = Fixtures.key(7)
     static let device = Fixtures.key(8)
 
-    func engine(_ dir: TemporaryDirectory, maxBlock: Int = 4096, maxPayload: Int = 16 * 1024) throws -> IngestEngine {
+    func engine(_ dir: TemporaryDirectory, maxBlock: Int = 4096, maxPayload: Int = 16 * 1024, blockInterval: Duration = .seconds(1)) throws -> IngestEngine {
         var config = IngestEngine.Configuration()
+        config.blockInterval = blockInterval
         config.maxBlockReadings = maxBlock
         config.maxPayloadBytes = maxPayload
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
@@ -86,8 +87,13 @@ struct IngestTests {
 
     @Test func blocksAreCutOnRequestAndWhenFull() async throws {
         let dir = TemporaryDirectory()
-        let engine = try engine(dir, maxBlock: 10)
+        // An hour between scheduled cuts: every block cut here is a full one (or asked for).
+        let engine = try engine(dir, maxBlock: 10, blockInterval: .seconds(3600))
         for seq in 1...25 { _ = try await engine.submit(try Fixtures.reading(Self.device, seq: UInt64(seq))) }
+        // Full blocks are sealed by the engine's loop right after the commit that filled them
+        // (acknowledgements do not wait for sealing): give it a moment, far below the interval.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try engine.store.counts().blocks < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(try engine.store.counts().blocks == 2, "two full blocks cut without waiting for the interval")
         #expect(await engine.pendingCount == 5)
         let last = try #require(try await engine.cutBlock())

@@ -1,6 +1,6 @@
 import Consensus
 import Ledger
-import Network
+import NodeServer
 
 /// Everything `flowchain node` can be told; defaults are the embedded ones a newcomer runs with.
 public struct NodeConfiguration: Sendable {

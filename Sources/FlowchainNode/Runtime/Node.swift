@@ -3,7 +3,7 @@ import FlowchainCrypto
 import Foundation
 import Ledger
 import Logging
-import Network
+import NodeServer
 import ServiceLifecycle
 import CoreMetrics
 import UnixSignals

@@ -1,6 +1,6 @@
 import Ledger
 import Logging
-import Network
+import NodeServer
 import ServiceLifecycle
 import CoreMetrics
 import FlowchainCrypto

@@ -30,6 +30,13 @@ public struct BlockHeader: Hashable, Sendable {
                   count: count, signature: signature, body: body)
     }
 
+    /// A header as someone else built and signed it (e.g. decoded from the wire); check
+    /// `hasValidSignature` before trusting it.
+    public init(height: UInt64, prev: Digest32, time: Int64, owner: PublicKey, merkleRoot: Digest32, count: UInt32, signature: [UInt8]) {
+        self.init(height: height, prev: prev, time: time, owner: owner, merkleRoot: merkleRoot, count: count, signature: signature,
+                  body: Self.encodeBody(height: height, prev: prev, time: time, owner: owner, merkleRoot: merkleRoot, count: count))
+    }
+
     private init(height: UInt64, prev: Digest32, time: Int64, owner: PublicKey, merkleRoot: Digest32,
                  count: UInt32, signature: [UInt8], body: [UInt8]) {
         self.height = height

@@ -15,6 +15,11 @@ public struct Page<Item: Sendable>: Sendable {
     public let items: [Item]
     /// nil when this is the last page.
     public let nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }
 
 /// The position after the last item of a page, as `time:rowid`.

@@ -1,3 +1,4 @@
+import FlowchainWire
 import FlowchainCrypto
 import Foundation
 import Ledger
@@ -62,9 +63,9 @@ struct RPCDispatcher: Sendable {
 
     /// `submit` one reading (the params are the reading) or many (`{"readings": […]}`, each with
     /// its own outcome). Readings enter the ledger in the order sent, on this connection too.
-    private func submit(_ p: [String: Any], turn: IngestTurn?) async throws(RPCError) -> [UInt8] {
+    private func submit(_ p: [String: JSONValue], turn: IngestTurn?) async throws(RPCError) -> [UInt8] {
         if let list = p["readings"] {
-            guard let items = list as? [Any], !items.isEmpty, items.count <= 1000 else {
+            guard let items = list.arrayValue, !items.isEmpty, items.count <= 1000 else {
                 throw .invalidParams("'readings' must be an array of 1 to 1000 readings")
             }
             let outcomes = await services.ingest(items.map(Self.parse), presented: session.token, after: turn)
@@ -81,15 +82,15 @@ struct RPCDispatcher: Sendable {
                 w.endArray()
             }
         }
-        switch await services.ingest([Self.parse(p)], presented: session.token, after: turn)[0] {
+        switch await services.ingest([Self.parse(.object(p))], presented: session.token, after: turn)[0] {
         case let .success(ack): return json { ReadingWire.write(ack, into: &$0) }
         case let .failure(e): throw RPCError.refused(e)
         }
     }
 
     /// One submitted reading; a shape error comes back as `.malformed`, answered with -32602.
-    static func parse(_ item: Any) -> Result<Submission, IngestError> {
-        guard let object = item as? [String: Any] else { return .failure(.malformed("a reading must be a JSON object")) }
+    static func parse(_ item: JSONValue) -> Result<Submission, IngestError> {
+        guard case let .object(object) = item else { return .failure(.malformed("a reading must be a JSON object")) }
         do {
             return .success(try ReadingWire.submission(from: object, device: nil, defaultSource: .rpc))
         } catch {
@@ -99,11 +100,11 @@ struct RPCDispatcher: Sendable {
 
     /// `addDevice {device, key?, token?}`: binds the device to `key` and/or gives it its own token
     /// (returned once). Needs the node's token.
-    private func addDevice(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+    private func addDevice(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         guard services.mayAdminister(presented: session.token) else { throw .adminRequired }
         let device = try deviceParam(p)
         let key = try keyParam(p, required: false)
-        let wantsToken = (p["token"] as? Bool) ?? false
+        let wantsToken = p["token"]?.boolValue ?? false
         guard key != nil || wantsToken else { throw .invalidParams("give 'key' (64 hex digits) and/or 'token': true") }
         let token: String?
         let record: DeviceRecord?
@@ -129,7 +130,7 @@ struct RPCDispatcher: Sendable {
     }
 
     /// `rekeyDevice {device, key}`: re-binds the device to a new key. Needs the node's token; logged.
-    private func rekeyDevice(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+    private func rekeyDevice(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         guard services.mayAdminister(presented: session.token) else { throw .adminRequired }
         let device = try deviceParam(p)
         guard let key = try keyParam(p, required: true) else { throw .invalidParams("'key' is required") }
@@ -152,25 +153,25 @@ struct RPCDispatcher: Sendable {
         }
     }
 
-    private func deviceParam(_ p: [String: Any]) throws(RPCError) -> String {
-        guard let device = p["device"] as? String else { throw .invalidParams("'device' (a string) is required") }
+    private func deviceParam(_ p: [String: JSONValue]) throws(RPCError) -> String {
+        guard let device = p["device"]?.stringValue else { throw .invalidParams("'device' (a string) is required") }
         if let why = DeviceID.problem(with: device) { throw .invalidParams("'device': \(why)") }
         return device
     }
 
-    private func keyParam(_ p: [String: Any], required: Bool) throws(RPCError) -> PublicKey? {
+    private func keyParam(_ p: [String: JSONValue], required: Bool) throws(RPCError) -> PublicKey? {
         guard let value = p["key"] else {
             if required { throw .invalidParams("'key' (64 hex digits, an Ed25519 public key) is required") }
             return nil
         }
-        guard let hex = value as? String, let bytes = Hex.decode(hex), bytes.count == 32, let key = try? PublicKey(bytes: bytes) else {
+        guard let hex = value.stringValue, let bytes = Hex.decode(hex), bytes.count == 32, let key = try? PublicKey(bytes: bytes) else {
             throw .invalidParams("'key' must be 64 hex digits (an Ed25519 public key)")
         }
         return key
     }
 
-    private func readings(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
-        guard let device = p["device"] as? String else { throw .invalidParams("'device' (a string) is required") }
+    private func readings(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
+        guard let device = p["device"]?.stringValue else { throw .invalidParams("'device' (a string) is required") }
         if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
         let from = try int(p["from"], "from") ?? .min
         let to = try int(p["to"], "to") ?? .max
@@ -178,7 +179,7 @@ struct RPCDispatcher: Sendable {
         guard (1...1000).contains(limit) else { throw .invalidParams("'limit' must be 1…1000") }
         var cursor: ReadingCursor? = nil
         if let c = p["cursor"] {
-            guard let text = c as? String, let parsed = ReadingCursor(text) else { throw .invalidParams("'cursor' must be a cursor string from a previous page") }
+            guard let text = c.stringValue, let parsed = ReadingCursor(text) else { throw .invalidParams("'cursor' must be a cursor string from a previous page") }
             cursor = parsed
         }
         let page: Page<StoredReading>
@@ -187,12 +188,12 @@ struct RPCDispatcher: Sendable {
         return json { ReadingWire.write(page, into: &$0) }
     }
 
-    private func readingID(_ p: [String: Any]) throws(RPCError) -> Digest32 {
-        guard let text = p["id"] as? String, let id = Digest32(hex: text) else { throw .invalidParams("'id' must be 64 hex digits") }
+    private func readingID(_ p: [String: JSONValue]) throws(RPCError) -> Digest32 {
+        guard let text = p["id"]?.stringValue, let id = Digest32(hex: text) else { throw .invalidParams("'id' must be 64 hex digits") }
         return id
     }
 
-    private func reading(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+    private func reading(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let found: StoredReading?
         do { found = try await services.store.offload { try $0.reading(id: id) } } catch { throw .internalError("\(error)") }
@@ -200,19 +201,19 @@ struct RPCDispatcher: Sendable {
         return json { ReadingWire.write(found, into: &$0) }
     }
 
-    private func proof(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+    private func proof(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let proof: ReadingProof?
         do { proof = try await services.store.offload { try $0.proof(for: id) } } catch { throw .internalError("\(error)") }
         guard let proof else { throw .notFound("reading \(id)") }
-        let withChain = (p["anchorChain"] as? Bool) ?? false
+        let withChain = p["anchorChain"]?.boolValue ?? false
         let portable = await services.anchorProof(proof, withChain) ?? proof.portable
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { return Array(try encoder.encode(portable)) } catch { throw .internalError("\(error)") }
     }
 
-    private func block(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+    private func block(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         guard let height = try int(p["height"], "height"), height >= 0 else { throw .invalidParams("'height' (a non-negative integer) is required") }
         let header: BlockHeader?
         do { header = try await services.store.offload { try $0.block(height: UInt64(height)) } } catch { throw .internalError("\(error)") }
@@ -220,7 +221,7 @@ struct RPCDispatcher: Sendable {
         return json { ReadingWire.write(header, into: &$0) }
     }
 
-    private func blocks(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
+    private func blocks(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let limit = Int(try int(p["limit"], "limit") ?? 20)
         guard (1...500).contains(limit) else { throw .invalidParams("'limit' must be 1…500") }
         let below = try int(p["below"], "below", in: 0...Int64.max).map { UInt64($0) }
@@ -268,18 +269,11 @@ struct RPCDispatcher: Sendable {
         }
     }
 
-    private func int(_ value: Any?, _ name: String) throws(RPCError) -> Int64? {
+    private func int(_ value: JSONValue?, _ name: String) throws(RPCError) -> Int64? {
         do { return try ReadingWire.optionalInt(value, name) } catch { throw .invalidParams(error.description) }
     }
 
-    private func int(_ value: Any?, _ name: String, in range: ClosedRange<Int64>) throws(RPCError) -> Int64? {
+    private func int(_ value: JSONValue?, _ name: String, in range: ClosedRange<Int64>) throws(RPCError) -> Int64? {
         do { return try ReadingWire.optionalInt(value, name, in: range) } catch { throw .invalidParams(error.description) }
     }
-}
-
-/// Moves a JSONSerialization value (immutable Foundation containers) across tasks.
-public struct UncheckedBox<T>: @unchecked Sendable {
-    // @unchecked Sendable: only used for values JSONSerialization produced, which nobody mutates.
-    public let value: T
-    public init(_ value: T) { self.value = value }
 }

@@ -1,3 +1,4 @@
+import FlowchainWire
 import Foundation
 import Hummingbird
 import Ledger
@@ -67,14 +68,14 @@ struct RPCEndpoint: Sendable {
     /// One message: a request, a notification or a batch. nil when nothing is to be sent back.
     static func handle(_ bytes: [UInt8], dispatcher: RPCDispatcher, turn: IngestTurn = .first()) async -> [UInt8]? {
         defer { turn.finish() }
-        let parsed: Any
+        let parsed: JSONValue
         do {
-            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+            parsed = try StrictJSON.parse(bytes)
         } catch {
             dispatcher.services.metrics.error("parse_error")
-            return RPCResponse.error(id: nil, .parse("the message is not valid JSON"))
+            return RPCResponse.error(id: nil, .parse("the message is not valid JSON: \(error)"))
         }
-        if let batch = parsed as? [Any] {
+        if case let .array(batch) = parsed {
             guard !batch.isEmpty else { return RPCResponse.error(id: nil, .invalidRequest("an empty batch")) }
             guard batch.count <= 1000 else { return RPCResponse.error(id: nil, .invalidRequest("a batch holds at most 1000 requests")) }
             var replies: [[UInt8]] = []
@@ -89,7 +90,7 @@ struct RPCEndpoint: Sendable {
         return await handleOne(parsed, dispatcher: dispatcher, turn: turn)
     }
 
-    static func handleOne(_ value: Any, dispatcher: RPCDispatcher, turn: IngestTurn) async -> [UInt8]? {
+    static func handleOne(_ value: JSONValue, dispatcher: RPCDispatcher, turn: IngestTurn) async -> [UInt8]? {
         defer { turn.finish() }
         switch RPCRequest.from(value) {
         case let .request(request): return await dispatcher.handle(request, turn: turn)

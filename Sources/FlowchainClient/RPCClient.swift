@@ -1,4 +1,6 @@
+import FlowchainWire
 import Foundation
+import Ledger
 import Logging
 import NIOCore
 import Synchronization
@@ -15,29 +17,28 @@ public final class RPCConnection: Sendable {
     }
 
     private let outbound: WebSocketOutboundWriter
-    private let pending = Mutex<[Int: CheckedContinuation<UncheckedBox<Any>, any Error>]>([:])
+    private let pending = Mutex<[Int: CheckedContinuation<JSONValue, any Error>]>([:])
     private let nextID = Atomic<Int>(1)
-    /// Server notifications (`subscription` messages), as parsed JSON objects.
-    public let notifications: AsyncStream<UncheckedBox<[String: Any]>>
-    private let notify: AsyncStream<UncheckedBox<[String: Any]>>.Continuation
+    /// Server notifications (`subscription` messages): `{"method", "params"}` objects.
+    public let notifications: AsyncStream<JSONValue>
+    private let notify: AsyncStream<JSONValue>.Continuation
 
     init(outbound: WebSocketOutboundWriter) {
         self.outbound = outbound
         (notifications, notify) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(100_000))
     }
 
-    /// Calls `method` and returns its `result` (JSONSerialization values), or throws its error.
-    public func call(_ method: String, _ params: [String: Any] = [:]) async throws -> Any {
+    /// Calls `method` and returns its `result`, or throws its error (`RemoteError`).
+    public func call(_ method: String, _ params: [String: JSONValue] = [:]) async throws -> JSONValue {
         let id = nextID.add(1, ordering: .relaxed).oldValue
-        let request: [String: Any] = ["jsonrpc": "2.0", "id": id, "method": method, "params": params]
-        let text = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
-        let box = try await withCheckedThrowingContinuation { (c: CheckedContinuation<UncheckedBox<Any>, any Error>) in
+        let request: JSONValue = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method), "params": .object(params)]
+        let text = request.jsonText
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<JSONValue, any Error>) in
             pending.withLock { $0[id] = c }
             Task {
                 do { try await outbound.write(.text(text)) } catch { self.fail(id, error) }
             }
         }
-        return box.value
     }
 
     private func fail(_ id: Int, _ error: any Error) {
@@ -45,19 +46,19 @@ public final class RPCConnection: Sendable {
     }
 
     func receive(_ text: String) {
-        guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else { return }
-        for item in (value as? [Any]) ?? [value] {
-            guard let object = item as? [String: Any] else { continue }
-            if let id = (object["id"] as? NSNumber)?.intValue, let c = pending.withLock({ $0.removeValue(forKey: id) }) {
-                if let error = object["error"] as? [String: Any] {
+        guard let value = try? StrictJSON.parse(Array(text.utf8), maxDepth: 128) else { return }
+        for item in value.arrayValue ?? [value] {
+            guard case let .object(object) = item else { continue }
+            if let id = object["id"]?.int64Value, let c = pending.withLock({ $0.removeValue(forKey: Int(id)) }) {
+                if let error = object["error"] {
                     c.resume(throwing: RemoteError(
-                        code: (error["code"] as? NSNumber)?.intValue ?? 0, message: error["message"] as? String ?? "error",
-                        kind: (error["data"] as? [String: Any])?["kind"] as? String))
+                        code: error["code"]?.int64Value.map { Int($0) } ?? 0, message: error["message"]?.stringValue ?? "error",
+                        kind: error["data"]?["kind"]?.stringValue))
                 } else {
-                    c.resume(returning: UncheckedBox(object["result"] ?? NSNull()))
+                    c.resume(returning: object["result"] ?? .null)
                 }
             } else if object["method"] != nil {
-                notify.yield(UncheckedBox(object))
+                notify.yield(item)
             }
         }
     }

@@ -1,3 +1,4 @@
+import FlowchainWire
 import Foundation
 import Hummingbird
 import NIOCore

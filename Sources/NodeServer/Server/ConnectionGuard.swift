@@ -1,3 +1,4 @@
+import FlowchainWire
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket

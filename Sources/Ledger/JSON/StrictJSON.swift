@@ -1,4 +1,5 @@
-/// A validator for strict RFC 8259 JSON in UTF-8, used for reading payloads.
+/// A reader for strict RFC 8259 JSON in UTF-8: it validates reading payloads and parses every JSON
+/// text the node receives (RPC messages, device frames) into a `JSONValue`.
 ///
 /// Payloads are stored as the exact bytes a device signed and spliced raw into every response, so
 /// anything a strict reader (a browser's `JSON.parse`, Python's `json`) would refuse must be refused
@@ -7,6 +8,8 @@
 public enum StrictJSON {
     /// Deepest nesting of objects and arrays a payload may have.
     public static let maxDepth = 32
+    /// Deepest nesting of a whole message: a payload inside a request inside a batch.
+    public static let maxMessageDepth = maxDepth + 8
 
     /// Why a text is not a strict JSON object, and at which byte.
     public struct Problem: Error, Equatable, Sendable, CustomStringConvertible {
@@ -28,18 +31,32 @@ public enum StrictJSON {
         if let zero = bytes.firstIndex(of: 0) {
             throw Problem(offset: zero, reason: "a NUL byte (UTF-16 or UTF-32 text?); send UTF-8")
         }
-        var p = Parser(bytes: bytes)
+        var p = Parser(bytes: bytes, build: false, maxDepth: maxDepth)
         p.skipSpace()
         guard p.peek == UInt8(ascii: "{") else {
             throw p.problem(p.atEnd ? "empty text, expected a JSON object" : "expected a JSON object ('{')")
         }
-        try p.value(depth: 0)
+        _ = try p.value(depth: 0)
         p.skipSpace()
         guard p.atEnd else { throw p.problem("unexpected text after the object") }
     }
 
+    /// Parses one JSON value (surrounding whitespace allowed) under the same strict rules.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = maxMessageDepth) throws(Problem) -> JSONValue {
+        var p = Parser(bytes: bytes, build: true, maxDepth: maxDepth)
+        p.skipSpace()
+        if p.atEnd { throw p.problem("empty text, expected a JSON value") }
+        let value = try p.value(depth: 0)
+        p.skipSpace()
+        guard p.atEnd else { throw p.problem("unexpected text after the value") }
+        return value
+    }
+
     struct Parser {
         let bytes: [UInt8]
+        /// Whether to build the value (parse) or only check it (validate).
+        let build: Bool
+        let maxDepth: Int
         var i = 0
 
         var atEnd: Bool { i >= bytes.count }
@@ -56,27 +73,34 @@ public enum StrictJSON {
             i += 1
         }
 
-        mutating func value(depth: Int) throws(Problem) {
+        /// One value; `.null` stands in for everything when only validating.
+        mutating func value(depth: Int) throws(Problem) -> JSONValue {
             skipSpace()
             guard let c = peek else { throw problem("unexpected end, expected a value") }
             switch c {
-            case UInt8(ascii: "{"): try object(depth: depth + 1)
-            case UInt8(ascii: "["): try array(depth: depth + 1)
-            case UInt8(ascii: "\""): _ = try string(collect: false)
-            case UInt8(ascii: "t"): try literal("true")
-            case UInt8(ascii: "f"): try literal("false")
-            case UInt8(ascii: "n"): try literal("null")
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try number()
+            case UInt8(ascii: "{"): return try object(depth: depth + 1)
+            case UInt8(ascii: "["): return try array(depth: depth + 1)
+            case UInt8(ascii: "\""):
+                let text = try string(collect: build)
+                return build ? .string(String(decoding: text, as: UTF8.self)) : .null
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = i
+                try number()
+                return build ? .number(String(decoding: bytes[start..<i], as: UTF8.self)) : .null
             default: throw problem("unexpected character \(Self.show(c)), expected a value")
             }
         }
 
-        mutating func object(depth: Int) throws(Problem) {
-            guard depth <= StrictJSON.maxDepth else { throw problem("nested deeper than \(StrictJSON.maxDepth) levels") }
+        mutating func object(depth: Int) throws(Problem) -> JSONValue {
+            guard depth <= maxDepth else { throw problem("nested deeper than \(maxDepth) levels") }
             i += 1
             var keys = Set<[UInt8]>()
+            var members: [String: JSONValue] = [:]
             skipSpace()
-            if peek == UInt8(ascii: "}") { i += 1; return }
+            if peek == UInt8(ascii: "}") { i += 1; return build ? .object([:]) : .null }
             while true {
                 skipSpace()
                 guard peek == UInt8(ascii: "\"") else {
@@ -89,36 +113,40 @@ public enum StrictJSON {
                 }
                 skipSpace()
                 try expect(":")
-                try value(depth: depth)
+                let member = try value(depth: depth)
+                if build { members[String(decoding: key, as: UTF8.self)] = member }
                 skipSpace()
                 if peek == UInt8(ascii: ",") { i += 1; continue }
                 try expect("}")
-                return
+                return build ? .object(members) : .null
             }
         }
 
-        mutating func array(depth: Int) throws(Problem) {
-            guard depth <= StrictJSON.maxDepth else { throw problem("nested deeper than \(StrictJSON.maxDepth) levels") }
+        mutating func array(depth: Int) throws(Problem) -> JSONValue {
+            guard depth <= maxDepth else { throw problem("nested deeper than \(maxDepth) levels") }
             i += 1
+            var elements: [JSONValue] = []
             skipSpace()
-            if peek == UInt8(ascii: "]") { i += 1; return }
+            if peek == UInt8(ascii: "]") { i += 1; return build ? .array([]) : .null }
             while true {
                 skipSpace()
                 if peek == UInt8(ascii: "]") { throw problem("trailing comma before ']'") }
-                try value(depth: depth)
+                let element = try value(depth: depth)
+                if build { elements.append(element) }
                 skipSpace()
                 if peek == UInt8(ascii: ",") { i += 1; continue }
                 try expect("]")
-                return
+                return build ? .array(elements) : .null
             }
         }
 
-        mutating func literal(_ word: String) throws(Problem) {
-            let w = Array(word.utf8)
-            guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else {
+        mutating func literal(_ word: StaticString) throws(Problem) {
+            let n = word.utf8CodeUnitCount
+            let matches = i + n <= bytes.count && word.withUTF8Buffer { w in (0..<n).allSatisfy { bytes[i + $0] == w[$0] } }
+            guard matches else {
                 throw problem("unexpected character \(Self.show(bytes[i])), expected a value (NaN, Infinity and bare words are not JSON)")
             }
-            i += w.count
+            i += n
         }
 
         mutating func digits() -> Int {

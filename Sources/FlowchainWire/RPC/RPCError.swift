@@ -7,7 +7,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A short machine-readable kind, sent as `data.kind`.
     public let kind: String?
     /// Already counted in the error metrics where it arose (a refused reading), so not again.
-    var counted = false
+    public internal(set) var counted = false
 
     public init(code: Int, message: String, kind: String? = nil) {
         self.code = code
@@ -45,7 +45,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func notFound(_ what: String) -> RPCError { .init(code: -32004, message: "\(what) not found", kind: "not_found") }
     public static let rateLimited = RPCError(code: -32005, message: "rate limit exceeded on this connection; slow down", kind: "rate_limited")
 
-    func write(into w: inout JSONWriter) {
+    public func write(into w: inout JSONWriter) {
         w.beginObject()
         w.field("code", code)
         w.field("message", message)

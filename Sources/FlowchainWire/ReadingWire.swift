@@ -1,5 +1,5 @@
 import FlowchainCrypto
-import Foundation
+
 import Ledger
 
 /// The JSON shapes of readings and blocks on the wire (RPC, WoT endpoints, dashboard).
@@ -60,9 +60,9 @@ public enum ReadingWire {
     /// - `{"device","seq","time","payload": "<JSON object text>","signer","signature"[,"timeSynced","source"]}` (signed)
     /// - `{"device","payload": {…}[,"time","timeSynced"]}` (the node signs and numbers it)
     /// `device` may be omitted when the endpoint names it (`/object/{id}/send`); it must match when given.
-    public static func submission(from object: [String: Any], device impliedDevice: String?, defaultSource: ReadingSource) throws(WireError) -> Submission {
+    public static func submission(from object: [String: JSONValue], device impliedDevice: String?, defaultSource: ReadingSource) throws(WireError) -> Submission {
         if let encoded = object["encoded"] {
-            guard let hex = encoded as? String, let bytes = Hex.decode(hex) else { throw .invalid("'encoded' must be a hex string") }
+            guard let hex = encoded.stringValue, let bytes = Hex.decode(hex) else { throw .invalid("'encoded' must be a hex string") }
             do {
                 let reading = try Reading(encoded: bytes)
                 if let impliedDevice, reading.device != impliedDevice { throw WireError.invalid("the reading is for device '\(reading.device)', not '\(impliedDevice)'") }
@@ -75,33 +75,33 @@ public enum ReadingWire {
         }
         let device: String
         switch (object["device"], impliedDevice) {
-        case let (given as String, implied?):
+        case let (.string(given)?, implied?):
             guard given == implied else { throw .invalid("'device' is '\(given)' but this endpoint is for '\(implied)'") }
             device = given
-        case let (given as String, nil): device = given
+        case let (.string(given)?, nil): device = given
         case (nil, let implied?): device = implied
         case (nil, nil): throw .invalid("missing 'device'")
         default: throw .invalid("'device' must be a string")
         }
         if let why = DeviceID.problem(with: device) { throw .invalid(why) }
-        let synced = (object["timeSynced"] as? Bool) ?? true
+        let synced = object["timeSynced"]?.boolValue ?? true
         let time = try optionalInt(object["time"], "time")
 
         if object["signature"] != nil || object["signer"] != nil {
-            guard let payloadText = object["payload"] as? String else {
+            guard let payloadText = object["payload"]?.stringValue else {
                 throw .invalid("a signed reading carries 'payload' as a string: the exact JSON object text that was signed")
             }
             guard let seq = try optionalInt(object["seq"], "seq"), seq >= 0 else { throw .invalid("a signed reading needs 'seq' (a non-negative integer)") }
             guard let time else { throw .invalid("a signed reading needs 'time' (ms since the epoch)") }
-            guard let signerHex = object["signer"] as? String, let signerBytes = Hex.decode(signerHex), signerBytes.count == 32 else {
+            guard let signerHex = object["signer"]?.stringValue, let signerBytes = Hex.decode(signerHex), signerBytes.count == 32 else {
                 throw .invalid("'signer' must be 64 hex digits (an Ed25519 public key)")
             }
-            guard let sigHex = object["signature"] as? String, let signature = Hex.decode(sigHex), signature.count == 64 else {
+            guard let sigHex = object["signature"]?.stringValue, let signature = Hex.decode(sigHex), signature.count == 64 else {
                 throw .invalid("'signature' must be 128 hex digits (an Ed25519 signature)")
             }
             var source = defaultSource
             if let name = object["source"] {
-                guard let text = name as? String, let s = ReadingSource(name: text) else {
+                guard let text = name.stringValue, let s = ReadingSource(name: text) else {
                     throw .invalid("'source' must be one of \(ReadingSource.allCases.map(\.description).joined(separator: ", "))")
                 }
                 source = s
@@ -115,33 +115,23 @@ public enum ReadingWire {
             }
         }
         guard let payload = object["payload"] else { throw .invalid("missing 'payload' (a JSON object)") }
-        guard payload is [String: Any], let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            throw .invalid("'payload' must be a JSON object")
-        }
-        return .unsigned(device: device, payload: Array(data), time: time, timeQuality: synced ? .synced : .unsynced, source: defaultSource)
+        guard case .object = payload else { throw .invalid("'payload' must be a JSON object") }
+        return .unsigned(device: device, payload: payload.jsonBytes, time: time, timeQuality: synced ? .synced : .unsynced, source: defaultSource)
     }
 
     /// An integer parameter, or nil when absent. Anything else — a fraction, a string, a number
     /// outside the signed 64-bit range (which must not wrap around) — is an error naming it.
-    static func optionalInt(_ value: Any?, _ name: String) throws(WireError) -> Int64? {
+    public static func optionalInt(_ value: JSONValue?, _ name: String) throws(WireError) -> Int64? {
         guard let value else { return nil }
-        if let n = value as? NSNumber, !isBoolean(n) {
-            let type = String(cString: n.objCType)
-            if type == "Q" {
-                guard n.uint64Value <= UInt64(Int64.max) else { throw .invalid("'\(name)' is out of range (at most \(Int64.max))") }
-                return Int64(n.uint64Value)
-            }
-            if type != "d" && type != "f" { return n.int64Value }
-            let d = n.doubleValue
-            guard d == d.rounded() else { throw .invalid("'\(name)' must be an integer") }
-            guard abs(d) < 9.2e18 else { throw .invalid("'\(name)' is out of range (at most \(Int64.max))") }
-            return Int64(d)
+        switch value.integer() {
+        case let .success(v): return v
+        case .failure(.outOfRange): throw .invalid("'\(name)' is out of range (at most \(Int64.max))")
+        case .failure(.notInteger): throw .invalid("'\(name)' must be an integer")
         }
-        throw .invalid("'\(name)' must be an integer")
     }
 
     /// An integer parameter that must lie in `range`; the error names the parameter and the range.
-    static func optionalInt(_ value: Any?, _ name: String, in range: ClosedRange<Int64>) throws(WireError) -> Int64? {
+    public static func optionalInt(_ value: JSONValue?, _ name: String, in range: ClosedRange<Int64>) throws(WireError) -> Int64? {
         guard let v = try optionalInt(value, name) else { return nil }
         guard range.contains(v) else { throw .invalid("'\(name)' must be in \(range.lowerBound)…\(range.upperBound), got \(v)") }
         return v

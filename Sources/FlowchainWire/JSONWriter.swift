@@ -1,3 +1,5 @@
+import Ledger
+
 /// Writes compact JSON text straight into bytes. Used for everything the node sends, because a
 /// reading's payload must go out as the exact bytes that were signed (spliced in, not re-encoded).
 public struct JSONWriter: Sendable {
@@ -36,6 +38,20 @@ public struct JSONWriter: Sendable {
         if v.isFinite { bytes.append(contentsOf: (v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)).utf8) } else { bytes.append(contentsOf: "null".utf8) }
     }
 
+    /// Writes a parsed value back out: object keys sorted, numbers exactly as they were written.
+    public mutating func value(_ v: JSONValue) {
+        switch v {
+        case .null: null()
+        case let .bool(b): bool(b)
+        case let .number(n): raw(n.utf8)
+        case let .string(s): string(s)
+        case let .array(a):
+            beginArray(); for e in a { value(e) }; endArray()
+        case let .object(o):
+            beginObject(); for k in o.keys.sorted() { key(k); value(o[k]!) }; endObject()
+        }
+    }
+
     /// Splices already-valid JSON text (e.g. a validated payload) in as a value.
     public mutating func raw<C: Collection>(_ json: C) where C.Element == UInt8 { separate(); bytes.append(contentsOf: json) }
 
@@ -60,4 +76,15 @@ public struct JSONWriter: Sendable {
         }
         bytes.append(UInt8(ascii: "\""))
     }
+}
+
+extension JSONValue {
+    /// Compact JSON text (keys sorted).
+    public var jsonBytes: [UInt8] {
+        var w = JSONWriter()
+        w.value(self)
+        return w.bytes
+    }
+
+    public var jsonText: String { String(decoding: jsonBytes, as: UTF8.self) }
 }

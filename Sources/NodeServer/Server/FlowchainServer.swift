@@ -1,3 +1,4 @@
+import FlowchainWire
 import FlowchainCrypto
 import Foundation
 import Hummingbird

@@ -2,7 +2,8 @@ import ArgumentParser
 import FlowchainCrypto
 import Foundation
 import Ledger
-import Network
+import FlowchainClient
+import FlowchainWire
 
 /// `flowchain devices`: who may write as each device.
 struct DevicesCommand: AsyncParsableCommand {
@@ -42,12 +43,11 @@ struct DeviceTarget: ParsableArguments {
     var resolvedNodeToken: String? { nodeToken ?? ProcessInfo.processInfo.environment["FLOWCHAIN_TOKEN"] }
 
     /// Calls `method` on the node given with --node; its result object, or the error as an exit.
-    func call(_ method: String, _ params: [String: Any]) async throws -> [String: Any] {
-        let boxed = UncheckedBox(params)
+    func call(_ method: String, _ params: [String: JSONValue]) async throws -> [String: JSONValue] {
         do {
             return try await RPCConnection.with(node ?? "", token: resolvedNodeToken) { rpc in
-                UncheckedBox((try await rpc.call(method, boxed.value) as? [String: Any]) ?? [:])
-            }.value
+                try await rpc.call(method, params).objectValue ?? [:]
+            }
         } catch { throw failure("\(error)") }
     }
 
@@ -68,22 +68,23 @@ func parseKey(_ hex: String) throws -> PublicKey {
     return key
 }
 
-func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
 struct DevicesList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered and bound devices.")
 
     @OptionGroup var target: DeviceTarget
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var output: JSONOption
 
     func run() async throws {
         let store: LedgerStore
         do { store = try target.openStore() } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
         let records = try store.registeredDevices()
-        if json {
-            try printJSON(records.map { r -> [String: Any] in
-                ["device": r.device, "signer": r.signer?.hex ?? NSNull(), "hasToken": r.tokenHash != nil, "boundBy": r.boundBy.rawValue, "boundAt": r.boundAt]
+        if output.json {
+            let list: JSONValue = .array(records.map { r in
+                ["device": .string(r.device), "signer": r.signer.map { .string($0.hex) } ?? .null, "hasToken": .bool(r.tokenHash != nil),
+                 "boundBy": .string(r.boundBy.rawValue), "boundAt": .int(r.boundAt)]
             })
+            print(list.jsonText)
             return
         }
         if records.isEmpty { print("no devices yet"); return }
@@ -113,10 +114,10 @@ struct DevicesAdd: AsyncParsableCommand {
     func run() async throws {
         let key = try self.key.map(parseKey)
         if target.node != nil {
-            var params: [String: Any] = ["device": device, "token": token]
-            if let key { params["key"] = key.hex }
+            var params: [String: JSONValue] = ["device": .string(device), "token": .bool(token)]
+            if let key { params["key"] = .string(key.hex) }
             let result = try await target.call("addDevice", params)
-            report(signer: result["signer"] as? String, token: result["token"] as? String)
+            report(signer: result["signer"]?.stringValue, token: result["token"]?.stringValue)
             return
         }
         do {
@@ -155,8 +156,8 @@ struct DevicesRekey: AsyncParsableCommand {
     func run() async throws {
         let key = try parseKey(self.key)
         if target.node != nil {
-            let result = try await target.call("rekeyDevice", ["device": device, "key": key.hex])
-            print("device \(device): re-keyed from \(result["previous"] as? String ?? "(unbound)") to \(key.hex)")
+            let result = try await target.call("rekeyDevice", ["device": .string(device), "key": .string(key.hex)])
+            print("device \(device): re-keyed from \(result["previous"]?.stringValue ?? "(unbound)") to \(key.hex)")
             return
         }
         do {

@@ -1,8 +1,10 @@
 import ArgumentParser
 import FlowchainNode
+import NodeServer
 import Foundation
 import Logging
-import Network
+import FlowchainClient
+import FlowchainWire
 import Ledger
 
 struct NodeCommand: AsyncParsableCommand {

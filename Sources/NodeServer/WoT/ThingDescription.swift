@@ -1,3 +1,4 @@
+import FlowchainWire
 import Foundation
 import Ledger
 import FlowchainCrypto
@@ -7,7 +8,7 @@ import FlowchainCrypto
 enum ThingDescription {
     static func make(device: String, host: String, services: NodeServices) async throws -> [UInt8]? {
         guard let latest = try await services.store.offload({ try $0.readings(device: device, limit: 1, newestFirst: true) }).first else { return nil }
-        let payload = (try? JSONSerialization.jsonObject(with: Data(latest.reading.payload))) as? [String: Any] ?? [:]
+        let payload = (try? StrictJSON.parse(latest.reading.payload))?.objectValue ?? [:]
         let secured = services.configuration.token != nil
         var w = JSONWriter()
         w.beginObject()
@@ -24,7 +25,7 @@ enum ThingDescription {
         w.key("properties"); w.beginObject()
         for key in payload.keys.sorted() {
             w.key(key); w.beginObject()
-            w.field("type", jsonType(payload[key]))
+            w.field("type", payload[key]?.typeName ?? "null")
             w.field("readOnly", true)
             w.field("observable", true)
             w.key("forms"); w.beginArray()
@@ -56,22 +57,4 @@ enum ThingDescription {
         w.endObject()
         return w.bytes
     }
-
-    static func jsonType(_ value: Any?) -> String {
-        switch value {
-        case is String: return "string"
-        case let n as NSNumber:
-            if isBoolean(n) { return "boolean" }
-            return n.doubleValue == n.doubleValue.rounded() && !"\(n)".contains(".") ? "integer" : "number"
-        case is [Any]: return "array"
-        case is [String: Any]: return "object"
-        default: return "null"
-        }
-    }
-}
-
-/// True when JSONSerialization produced this number from `true`/`false` (a char-typed NSNumber;
-/// JSON integers come back as `i`/`q`).
-func isBoolean(_ n: NSNumber) -> Bool {
-    String(cString: n.objCType) == "c"
 }

@@ -1,3 +1,4 @@
+import FlowchainWire
 import FlowchainCrypto
 import Foundation
 import Hummingbird
@@ -148,13 +149,13 @@ struct DeviceEndpoints: Sendable {
     }
 
     static func parseFrame(_ bytes: [UInt8], device: String) -> Result<Submission, IngestError> {
-        let object: Any
+        let object: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+            object = try StrictJSON.parse(bytes)
         } catch {
-            return .failure(.payloadNotJSONObject("the frame is not valid JSON"))
+            return .failure(.payloadNotJSONObject("the frame is not valid JSON: \(error)"))
         }
-        guard let dict = object as? [String: Any] else { return .failure(.payloadNotJSONObject("the frame is JSON but not an object")) }
+        guard case let .object(dict) = object else { return .failure(.payloadNotJSONObject("the frame is JSON but not an object")) }
         if dict["signature"] != nil || dict["encoded"] != nil {
             do {
                 return .success(try ReadingWire.submission(from: dict, device: device, defaultSource: .ws))

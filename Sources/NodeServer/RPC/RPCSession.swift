@@ -1,3 +1,4 @@
+import FlowchainWire
 import Foundation
 import Ledger
 import Synchronization
@@ -26,10 +27,10 @@ final class RPCSession: Sendable {
     /// `subscribe {topic: "readings"|"blocks", device?, cursor?}` → `{subscription, cursor}`.
     /// With a cursor, everything after it is replayed from the store first, so a client that
     /// reconnects with the last cursor it saw misses nothing and sees nothing twice.
-    func subscribe(_ p: [String: Any]) async throws(RPCError) -> [UInt8] {
-        let topicName = (p["topic"] as? String) ?? "readings"
-        if p["device"] != nil, !(p["device"] is String) { throw .invalidParams("'device' must be a string") }
-        let device = p["device"] as? String
+    func subscribe(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
+        let topicName = p["topic"]?.stringValue ?? "readings"
+        if let given = p["device"], given.stringValue == nil { throw .invalidParams("'device' must be a string") }
+        let device = p["device"]?.stringValue
         if let device, let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
         // Cursors are range-checked here, where they enter: a readings cursor is an arrival
         // position (≥ 0), a blocks cursor the height of the last block seen (−1: none yet).
