@@ -175,6 +175,18 @@ let package = Package(
         ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
+            name: "NodeServerTests",
+            dependencies: [
+                "NodeServer", "FlowchainWire", "Ledger", "FlowchainCrypto", "FlowchainTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainNode", "flowchain",

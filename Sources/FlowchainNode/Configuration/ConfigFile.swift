@@ -1,4 +1,5 @@
 import Foundation
+import Ledger
 
 /// The optional JSON configuration file (`flowchain node --config FILE`). Every key is optional;
 /// precedence is command-line flag > environment (`HOST`, `PORT`, `FLOWCHAIN_TOKEN`) > this file >
@@ -22,24 +23,28 @@ public struct ConfigFile: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
+        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel
+    }
+
     /// Reads and checks `path`; unknown keys are an error (a typo must not pass silently).
     public static func load(_ path: String) throws -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NodeError.configuration("cannot read config file \(path)")
         }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw NodeError.configuration("config file \(path) is not valid JSON")
+        let object: JSONValue
+        do { object = try StrictJSON.parse(Array(data)) } catch {
+            throw NodeError.configuration("config file \(path) is not valid JSON: \(error)")
         }
-        guard let dict = object as? [String: Any] else { throw NodeError.configuration("config file \(path) must hold a JSON object") }
-        let known = Set(["dataDir", "host", "port", "token", "protectReads", "blockInterval", "maxBlockReadings", "maxPayload",
-                         "maxFrameBytes", "maxConnections", "rateLimit", "pingInterval", "headerTimeout", "idleTimeout", "logLevel"])
+        guard let dict = object.objectValue else { throw NodeError.configuration("config file \(path) must hold a JSON object") }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
         if let unknown = dict.keys.filter({ !known.contains($0) }).sorted().first {
             throw NodeError.configuration("config file \(path): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         do {
             return try JSONDecoder().decode(ConfigFile.self, from: data)
-        } catch let DecodingError.typeMismatch(_, context) {
+        } catch let Swift.DecodingError.typeMismatch(_, context) {
             throw NodeError.configuration("config file \(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch {
             throw NodeError.configuration("config file \(path): \(error)")

@@ -6,6 +6,7 @@ import Logging
 import NodeServer
 import ServiceLifecycle
 import CoreMetrics
+import Synchronization
 import UnixSignals
 
 /// One running node: its key, its store, its ingest engine and the services around them.
@@ -21,6 +22,8 @@ public final class Node: Sendable {
     public let genesis: Genesis
     public let anchor: AnchorNode
     let logger: Logger
+    /// The running service group, and whether `shutdown()` was asked for before it existed.
+    private let running = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
 
     /// Opens the data directory (creating the key on first run) and verifies the store's tail.
     public init(configuration: NodeConfiguration, logger: Logger) throws {
@@ -55,9 +58,10 @@ public final class Node: Sendable {
         return genesis
     }
 
-    /// Runs until SIGTERM or SIGINT, then stops the feeds and the server, seals pending readings
-    /// and returns. `onListening` gets the server's bound port (useful with port 0).
-    public func run(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
+    /// Runs until SIGTERM or SIGINT (or, embedded, until the calling task is cancelled), then stops
+    /// the feeds and the server, seals pending readings and returns. `routes` add endpoints to the
+    /// server; `onListening` gets its bound port (useful with port 0).
+    public func run(routes: [any RouteInstaller] = [], onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let counts = try store.counts()
         let tip = try store.tip()
         let anchorTip = await anchor.tip
@@ -76,7 +80,7 @@ public final class Node: Sendable {
                 guard let chain = try? await anchor.activeBlocks(through: anchored.anchor.height) else { return anchored.portable }
                 return anchored.portable(chain: chain)
             }
-            services.append(FlowchainServer(services: nodeServices, logger: logger, onListening: onListening))
+            services.append(FlowchainServer(services: nodeServices, logger: logger, routes: routes, onListening: onListening))
             services.append(FeedCloser(feed: feed))
         }
         if let demo = configuration.demo {
@@ -90,10 +94,28 @@ public final class Node: Sendable {
             logger: groupLogger)
         // Long-lived WebSockets must not hold the node up forever: after this, they are cancelled.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        let group = ServiceGroup(configuration: groupConfiguration)
+        let stopAtOnce = running.withLock { state in
+            state.group = group
+            return state.stopRequested
+        }
+        if stopAtOnce { await group.triggerGracefulShutdown() }
+        try await group.run()
         do { try store.checkpoint() } catch { logger.warning("could not checkpoint the WAL on shutdown (harmless; it is replayed on start): \(error)") }
         let final = try store.counts()
         logger.info("node stopped cleanly: \(final.blocks) blocks, \(final.readings) readings, \(final.pending) pending")
+    }
+}
+
+extension Node {
+    /// Shuts a running node down gracefully, as SIGTERM does: sources stop, pending readings are
+    /// committed and sealed, then `run()` returns. For programs that embed a node.
+    public func shutdown() async {
+        let group = running.withLock { state in
+            state.stopRequested = true
+            return state.group
+        }
+        await group?.triggerGracefulShutdown()
     }
 }
 

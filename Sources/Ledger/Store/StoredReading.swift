@@ -8,6 +8,13 @@ public struct StoredReading: Sendable, Hashable {
     /// The segment block holding it, nil while it waits for the next block.
     public let block: UInt64?
     public let leaf: UInt32?
+
+    public init(reading: Reading, rowid: Int64, block: UInt64?, leaf: UInt32?) {
+        self.reading = reading
+        self.rowid = rowid
+        self.block = block
+        self.leaf = leaf
+    }
 }
 
 /// One page of a range query; pass `nextCursor` back to get the next one.

@@ -9,18 +9,32 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
+/// Adds routes to the node's server from outside this module: the peer transport's `/peer`, an
+/// embedding application's own endpoints. HTTP and WebSocket routes alike (WebSocket routes with
+/// Hummingbird's `router.ws`).
+public protocol RouteInstaller: Sendable {
+    func install(on router: Router<ServerRequestContext>, services: NodeServices)
+}
+
 /// The node's one HTTP/WebSocket port: the Web-of-Things device server, `/rpc`, `/health`,
-/// `/metrics` and the dashboard.
+/// `/metrics`, the dashboard, and the routes of the installers it is given.
 public struct FlowchainServer: Service {
     public typealias Context = ServerRequestContext
     let services: NodeServices
     let logger: Logger
+    let routes: [any RouteInstaller]
     let onListening: @Sendable (String, Int) -> Void
 
-    /// - Parameter onListening: called with the bound host and port (useful with port 0).
-    public init(services: NodeServices, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) {
+    /// - Parameters:
+    ///   - routes: more routes, installed after the node's own.
+    ///   - onListening: called with the bound host and port (useful with port 0).
+    public init(
+        services: NodeServices, logger: Logger, routes: [any RouteInstaller] = [],
+        onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) {
         self.services = services
         self.logger = logger
+        self.routes = routes
         self.onListening = onListening
     }
 
@@ -33,11 +47,19 @@ public struct FlowchainServer: Service {
                 Start with --token (or FLOWCHAIN_TOKEN) unless this network is trusted.
                 """)
         }
+        try await makeApplication().run()
+    }
+
+    /// The Hummingbird application behind `run()`: routes, connection guard, limits. Tests run it
+    /// in-process with HummingbirdTesting.
+    public func makeApplication() -> some ApplicationProtocol {
+        let config = services.configuration
         let router = Router(context: Context.self)
         router.middlewares.add(ErrorLogMiddleware(logger: logger))
         addHTTPRoutes(router)
         DeviceEndpoints(services: services, logger: logger).add(to: router)
         RPCEndpoint(services: services, logger: logger).add(to: router)
+        for installer in routes { installer.install(on: router, services: services) }
 
         var appLogger = logger
         appLogger.logLevel = max(logger.logLevel, .notice)
@@ -70,7 +92,7 @@ public struct FlowchainServer: Service {
                 onListening(config.host, port)
             },
             logger: appLogger)
-        try await app.run()
+        return app
     }
 
     /// True for addresses only this machine can reach: 127.0.0.0/8, ::1 and localhost.

@@ -6,17 +6,16 @@ struct RateLimiter {
     private var tokens: Double
     private var last: ContinuousClock.Instant
 
-    init(perSecond rate: Int) {
+    init(perSecond rate: Int, now: ContinuousClock.Instant = .now) {
         self.rate = Double(rate)
         burst = Double(max(1, rate * 2))
         tokens = burst
-        last = .now
+        last = now
     }
 
     /// Takes a token; false when the connection is over its rate.
-    mutating func allow() -> Bool {
+    mutating func allow(now: ContinuousClock.Instant = .now) -> Bool {
         guard rate > 0 else { return true }
-        let now = ContinuousClock.now
         let elapsed = now - last
         last = now
         tokens = min(burst, tokens + rate * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))

@@ -8,8 +8,8 @@ import Testing
 import FlowchainWire
 
 /// The node's server, tested against a real `flowchain node` process over loopback.
-@Suite("Node server: devices, JSON-RPC, health, metrics", .serialized)
-struct NodeServerTests {
+@Suite("Node process: devices, JSON-RPC, health, metrics over real sockets", .serialized)
+struct NodeProcessTests {
     @Test func healthMetricsAndDashboardAreServed() async throws {
         let node = try await RunningNode(["--demo", "--demo-rate", "20"])
         #expect(try await node.process.waitForOutput("block 1 sealed"))
