@@ -137,6 +137,13 @@ let package = Package(
             ]
         ),
 
+        // docs/embedding.md's example: a node inside another Swift program
+        .executableTarget(
+            name: "embedding-example",
+            dependencies: ["FlowchainNode", "Ledger", .product(name: "Logging", package: "swift-log")],
+            path: "docs/examples/embedding"
+        ),
+
         // The bare dependency stack, the reference for the node's idle memory in `flowchain bench rpc`
         .executableTarget(
             name: "stack-probe",
@@ -152,7 +159,7 @@ let package = Package(
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainTesting",
+                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "ProcessSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),
@@ -161,10 +168,13 @@ let package = Package(
             path: "Benchmarks/FlowchainBench"
         ),
 
-        // Shared test doubles and fixtures
+        // Child processes (launch, /proc figures) and raw loopback HTTP: for the tests and `flowchain bench`
+        .target(name: "ProcessSupport"),
+
+        // Shared test doubles and fixtures (never linked into the shipped `flowchain`)
         .target(
             name: "FlowchainTesting",
-            dependencies: ["FlowchainCrypto", "Ledger", "CSodium"]
+            dependencies: ["FlowchainCrypto", "Ledger", "CSodium", "ProcessSupport"]
         ),
 
         .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"], exclude: ["Fixtures"]),

@@ -1,4 +1,5 @@
 import Foundation
+import Ledger
 
 /// One scenario's figures: named values with units, printed as a table or JSON.
 public struct BenchReport: Sendable {
@@ -70,5 +71,13 @@ public enum BenchEnvironment {
         #else
         return nil
         #endif
+    }
+}
+
+extension IngestEngine {
+    /// Starts the engine's `run()` loop for the rest of the benchmark, as a node's service group would.
+    nonisolated func runningForBench() -> IngestEngine {
+        Task { try await self.run() }
+        return self
     }
 }

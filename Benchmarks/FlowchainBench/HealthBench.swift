@@ -1,6 +1,6 @@
 import FlowchainClient
 import FlowchainCrypto
-import FlowchainTesting
+import ProcessSupport
 import Foundation
 import Ledger
 import NodeServer

@@ -3,7 +3,6 @@ import FlowchainCrypto
 import Foundation
 import Ledger
 import Synchronization
-import FlowchainTesting
 
 /// Store, ingest and query scenarios, each on a fresh SQLite file in a temporary directory.
 public enum LedgerBench {
@@ -85,7 +84,7 @@ public enum LedgerBench {
         // Readings in flight at once, as from that many devices; FLOWCHAIN_BENCH_PRODUCERS overrides.
         let producers = Int(ProcessInfo.processInfo.environment["FLOWCHAIN_BENCH_PRODUCERS"] ?? "") ?? 1024
         progress("throughput: \(total) readings from \(producers) concurrent producers")
-        let engine = try IngestEngine(store: LedgerStore(path: dir + "/throughput.sqlite", owner: key.publicKey), key: key).running()
+        let engine = try IngestEngine(store: LedgerStore(path: dir + "/throughput.sqlite", owner: key.publicKey), key: key).runningForBench()
         let clock = ContinuousClock()
         let t0 = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -108,7 +107,7 @@ public enum LedgerBench {
         report.add("ingest_producers", Double(producers), "")
 
         progress("latency: \(rate) readings/s offered for \(seconds) s")
-        let latencyEngine = try IngestEngine(store: LedgerStore(path: dir + "/latency.sqlite", owner: key.publicKey), key: key).running()
+        let latencyEngine = try IngestEngine(store: LedgerStore(path: dir + "/latency.sqlite", owner: key.publicKey), key: key).runningForBench()
         let offered = Array(readings[total...])
         let latencies = LatencyBox()
         let start = clock.now

@@ -136,15 +136,3 @@ public enum PoSBench {
         return (node, (ContinuousClock.now - t0).seconds)
     }
 }
-
-extension NodeProcess {
-    /// User + system CPU seconds of the process so far, from /proc/PID/stat.
-    func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return .nan }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command name: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
-        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return .nan }
-        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-}

@@ -1,6 +1,6 @@
 import FlowchainClient
 import FlowchainCrypto
-import FlowchainTesting
+import ProcessSupport
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -23,7 +23,7 @@ public enum RPCBench {
         progress("reference (a): in-process ingest of \(total) signed readings")
         let dir = try LedgerBench.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let engine = try IngestEngine(store: LedgerStore(path: dir + "/inprocess.sqlite", owner: key.publicKey), key: key).running()
+        let engine = try IngestEngine(store: LedgerStore(path: dir + "/inprocess.sqlite", owner: key.publicKey), key: key).runningForBench()
         let t0 = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             let producers = clients * inFlight
@@ -156,20 +156,13 @@ public enum RPCBench {
     }
 }
 
-/// A `flowchain node` child process for benchmarks, on a free port, stopped by PID.
-final class NodeProcess: @unchecked Sendable {
-    // @unchecked Sendable: immutable after start; the process is only signalled.
-    let process: Process
-    let url: String
+/// A `flowchain node` (this very binary) or the stack probe, as a child process on a free port
+/// (the package's one launcher, `ChildProcess`), stopped by PID.
+struct NodeProcess: Sendable {
+    let child: ChildProcess
     let port: Int
-    let log: String
-
-    private init(process: Process, port: Int, log: String) {
-        self.process = process
-        self.port = port
-        url = "ws://127.0.0.1:\(port)"
-        self.log = log
-    }
+    var url: String { "ws://127.0.0.1:\(port)" }
+    var log: String { child.outputPath }
 
     static func start(dataDir: String, logLevel: String = "notice", timeout: Duration = .seconds(30)) async throws -> NodeProcess {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -188,51 +181,16 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     private static func launch(_ exe: URL, _ arguments: [String], log: String, timeout: Duration = .seconds(30)) async throws -> NodeProcess {
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = arguments
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let port = listeningPort(pid: p.processIdentifier) { return NodeProcess(process: p, port: port, log: log) }
-            try await Task.sleep(for: .milliseconds(50))
+        let child = try ChildProcess(executable: exe.path, arguments, outputPath: log)
+        guard let port = try await child.waitForListeningPort(timeout: timeout) else {
+            child.signal(SIGKILL)
+            throw BenchError.nodeDidNotStart(child.output)
         }
-        kill(p.processIdentifier, SIGKILL)
-        throw BenchError.nodeDidNotStart((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        return NodeProcess(child: child, port: port)
     }
 
-    /// The TCP port the process listens on, from /proc/net/tcp and its socket inodes.
-    static func listeningPort(pid: Int32) -> Int? {
-        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
-        var inodes = Set<String>()
-        for fd in fds {
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), target.hasPrefix("socket:[") {
-                inodes.insert(String(target.dropFirst(8).dropLast()))
-            }
-        }
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
-        for line in table.split(separator: "\n").dropFirst() {
-            let cols = line.split(separator: " ")
-            // state 0A = LISTEN
-            if cols.count > 9, cols[3] == "0A", inodes.contains(String(cols[9])) {
-                return Int(cols[1].split(separator: ":").last ?? "", radix: 16)
-            }
-        }
-        return nil
-    }
-
-    /// A memory figure from /proc/PID/status: VmRSS (all resident pages, shared libraries
-    /// included) or RssAnon (the process's own private memory).
-    func rssMB(field: String = "VmRSS:") -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
-        return kb / 1024
-    }
+    func rssMB(field: String = "VmRSS:") -> Double { child.rssMB(field: field) }
+    func cpuSeconds() -> Double { child.cpuSeconds() }
 
     func pageWeight() async throws -> Int {
         var total = 0
@@ -243,8 +201,8 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     func stop() {
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        child.signal(SIGTERM)
+        child.process.waitUntilExit()
     }
 }
 

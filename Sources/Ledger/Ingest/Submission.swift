@@ -7,6 +7,11 @@ public enum Submission: Sendable {
     /// stamps it (`time` nil means now) and signs it with its own key.
     case unsigned(device: String, payload: [UInt8], time: Int64?, timeQuality: TimeQuality, source: ReadingSource)
 
+    /// A payload given as JSON text, for a device that cannot sign, stamped now.
+    public static func unsigned(device: String, json: String, source: ReadingSource, timeQuality: TimeQuality = .synced) -> Submission {
+        .unsigned(device: device, payload: Array(json.utf8), time: nil, timeQuality: timeQuality, source: source)
+    }
+
     /// The device the submission is for.
     public var device: String {
         switch self {
