@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "flowchain", targets: ["flowchain"]),
         .library(name: "FlowchainCrypto", targets: ["FlowchainCrypto"]),
+        .library(name: "LedgerModel", targets: ["LedgerModel"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Chord", targets: ["Chord"]),
@@ -54,9 +55,14 @@ let package = Package(
             dependencies: ["COpenSSL", "CSodium"]
         ),
         .target(
+            name: "LedgerModel",
+            dependencies: ["FlowchainCrypto"]
+        ),
+        .target(
             name: "Ledger",
             dependencies: [
                 "FlowchainCrypto",
+                "LedgerModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,7 +71,7 @@ let package = Package(
 
         .target(
             name: "Consensus",
-            dependencies: ["FlowchainCrypto", "Ledger"]
+            dependencies: ["FlowchainCrypto", "LedgerModel"]
         ),
 
         .target(
@@ -76,7 +82,7 @@ let package = Package(
         // The JSON shapes every side shares (readings, blocks, JSON-RPC messages): Foundation only
         .target(
             name: "FlowchainWire",
-            dependencies: ["FlowchainCrypto", "Ledger"]
+            dependencies: ["FlowchainCrypto", "LedgerModel"]
         ),
 
         // The JSON-RPC client over WebSocket (the CLI and other Swift programs)
@@ -195,7 +201,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

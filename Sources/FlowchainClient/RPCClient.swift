@@ -1,6 +1,6 @@
 import FlowchainWire
 import Foundation
-import Ledger
+import LedgerModel
 import Logging
 import NIOCore
 import Synchronization

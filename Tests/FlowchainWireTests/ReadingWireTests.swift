@@ -2,7 +2,7 @@ import FlowchainCrypto
 import FlowchainTesting
 import FlowchainWire
 import Foundation
-import Ledger
+import LedgerModel
 import Testing
 
 @Suite("Reading wire shapes")

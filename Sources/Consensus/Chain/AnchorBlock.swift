@@ -1,5 +1,5 @@
 import FlowchainCrypto
-import Ledger
+import LedgerModel
 
 /// A block of the global anchor chain: it commits nodes' segment heads (so rewriting a committed
 /// segment means out-minting the stake) and carries stake records. Minted by Proof-of-Stake.
@@ -76,7 +76,7 @@ public struct AnchorBlock: Hashable, Sendable {
     public init(encoded bytes: [UInt8]) throws {
         var r = BinaryReader(bytes)
         let v = try r.u8("version")
-        guard v == Self.version else { throw Ledger.DecodingError.invalid(field: "version", reason: "unsupported version \(v)") }
+        guard v == Self.version else { throw LedgerModel.DecodingError.invalid(field: "version", reason: "unsupported version \(v)") }
         let chain = try Digest32(bytes: r.fixed(32, "chain"))
         let height = try r.u64("height")
         let prev = try Digest32(bytes: r.fixed(32, "prev"))
@@ -85,11 +85,11 @@ public struct AnchorBlock: Hashable, Sendable {
         let target = UInt256(try Digest32(bytes: r.fixed(32, "target")))
         let modifier = try Digest32(bytes: r.fixed(32, "stakeModifier"))
         let nHeads = Int(try r.u32("heads.count"))
-        guard nHeads <= Self.maxHeads else { throw Ledger.DecodingError.oversize(field: "heads", length: nHeads, limit: Self.maxHeads) }
+        guard nHeads <= Self.maxHeads else { throw LedgerModel.DecodingError.oversize(field: "heads", length: nHeads, limit: Self.maxHeads) }
         var heads: [BlockHeader] = []
         for i in 0..<nHeads { heads.append(try BlockHeader(encoded: r.fixed(BlockHeader.encodedLength, "heads[\(i)]"))) }
         let nRecords = Int(try r.u32("records.count"))
-        guard nRecords <= Self.maxRecords else { throw Ledger.DecodingError.oversize(field: "records", length: nRecords, limit: Self.maxRecords) }
+        guard nRecords <= Self.maxRecords else { throw LedgerModel.DecodingError.oversize(field: "records", length: nRecords, limit: Self.maxRecords) }
         var records: [StakeRecord] = []
         for _ in 0..<nRecords { records.append(try StakeRecord.read(&r)) }
         let signature = try r.fixed(64, "signature")

@@ -1,5 +1,5 @@
 import FlowchainCrypto
-import Ledger
+import LedgerModel
 
 /// A final anchor-chain entry in a compact binary form, so a node restarts from its newest final
 /// state instead of replaying the chain from genesis. Everything a child block is validated

@@ -1,5 +1,5 @@
 import FlowchainCrypto
-import Ledger
+import LedgerModel
 
 /// A signed change of stake carried in an anchor block: bond moves balance into stake (minting
 /// after `bondDelay` blocks), unbond moves stake out at once and back to balance after the delay.
@@ -49,7 +49,7 @@ public struct StakeRecord: Hashable, Sendable {
 
     static func read(_ r: inout BinaryReader) throws -> StakeRecord {
         let k = try r.u8("stake.kind")
-        guard let kind = Kind(rawValue: k) else { throw Ledger.DecodingError.invalid(field: "stake.kind", reason: "unknown value \(k)") }
+        guard let kind = Kind(rawValue: k) else { throw LedgerModel.DecodingError.invalid(field: "stake.kind", reason: "unknown value \(k)") }
         return StakeRecord(
             kind: kind, chain: try Digest32(bytes: r.fixed(32, "stake.chain")), key: try PublicKey(bytes: r.fixed(32, "stake.key")),
             amount: try r.u64("stake.amount"), nonce: try r.u64("stake.nonce"), signature: try r.fixed(64, "stake.signature"))

@@ -1,6 +1,6 @@
 import FlowchainCrypto
 import Foundation
-import Ledger
+import LedgerModel
 
 /// The anchor chain of one running node: replays and re-validates the stored chain on start,
 /// mints when this node's key wins the kernel, commits the node's segment head, stores every
@@ -9,7 +9,7 @@ public actor AnchorNode {
     public let chain: AnchorChain
     /// nil for an observer that never mints (e.g. `flowchain verify`).
     let key: PrivateKey?
-    let store: LedgerStore
+    let store: any AnchorStorage
     /// Stored anchor blocks replayed through the rules at start (those above the checkpoint).
     public nonisolated let replayedAtStart: Int
     /// The chain this node follows (its genesis hash).
@@ -18,7 +18,7 @@ public actor AnchorNode {
     /// Starts from the stored checkpoint (the newest final state), or the genesis when there is
     /// none, and replays the stored anchor blocks above it through every rule; a block that fails
     /// stops the node. Start-up time and memory depend on the finality depth, not the chain's length.
-    public init(genesis: Genesis, key: PrivateKey?, store: LedgerStore, now: Int64, keep: UInt64 = AnchorChain.defaultKeep) throws {
+    public init(genesis: Genesis, key: PrivateKey?, store: any AnchorStorage, now: Int64, keep: UInt64 = AnchorChain.defaultKeep) throws {
         var checkpoint: AnchorChain.Entry? = nil
         if let bytes = try store.anchorCheckpoint() {
             do { checkpoint = try AnchorCheckpoint.decode(bytes) } catch {
@@ -54,10 +54,10 @@ public actor AnchorNode {
     }
 
     /// Records blocks that became final, and a checkpoint of the newest final state.
-    static func persist(_ finals: [AnchorChain.Entry], chain: AnchorChain, store: LedgerStore) throws {
+    static func persist(_ finals: [AnchorChain.Entry], chain: AnchorChain, store: any AnchorStorage) throws {
         guard !finals.isEmpty else { return }
         let records = finals.map { e in
-            LedgerStore.FinalAnchor(height: e.height, hash: e.hash, commits: (e.block?.heads ?? []).map { ($0.owner, $0.height) })
+            FinalAnchor(height: e.height, hash: e.hash, commits: (e.block?.heads ?? []).map { ($0.owner, $0.height) })
         }
         try store.saveFinalAnchors(records, checkpoint: AnchorCheckpoint.encode(chain.base))
     }
@@ -67,10 +67,10 @@ public actor AnchorNode {
         let finals = chain.finalized()
         guard !finals.isEmpty, key != nil else { return }
         let records = finals.map { e in
-            LedgerStore.FinalAnchor(height: e.height, hash: e.hash, commits: (e.block?.heads ?? []).map { ($0.owner, $0.height) })
+            FinalAnchor(height: e.height, hash: e.hash, commits: (e.block?.heads ?? []).map { ($0.owner, $0.height) })
         }
         let checkpoint = AnchorCheckpoint.encode(chain.base)
-        try await store.offload { try $0.saveFinalAnchors(records, checkpoint: checkpoint) }
+        try await store.offloadAnchorWork { try $0.saveFinalAnchors(records, checkpoint: checkpoint) }
     }
 
     public var tip: AnchorChain.Entry { chain.tip }
@@ -82,7 +82,7 @@ public actor AnchorNode {
         if block.height > chain.base.height { return chain.isOnActiveChain(block) }
         if block.height == chain.base.height { return block.hash == chain.base.hash }
         let height = block.height
-        return (try? await store.offload { try $0.finalAnchorHash(height: height) }) == block.hash
+        return (try? await store.offloadAnchorWork { try $0.finalAnchorHash(height: height) }) == block.hash
     }
 
     /// Checks the kernel for this second; mints, stores and returns a block when it wins. The
@@ -97,7 +97,7 @@ public actor AnchorNode {
         // This node's newest segment head, unless the tip already commits it. After a
         // reorganisation this re-commits heads that were only on the losing branch.
         var heads: [BlockHeader] = []
-        let segmentTip = try await store.offload { try $0.tip() }
+        let segmentTip = try await store.offloadAnchorWork { try $0.tip() }
         guard chain.tip.hash == parent.hash else { return nil }   // the tip moved while we read
         if let head = segmentTip {
             let committed = chain.tip.state.heads[key.publicKey]?.height
@@ -105,7 +105,7 @@ public actor AnchorNode {
         }
         guard let block = chain.mint(key: key, at: now, heads: heads) else { return nil }
         try chain.accept(block, now: now)
-        try await store.offload { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
+        try await store.offloadAnchorWork { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
         try await persistFinalized()
         return block
     }
@@ -116,7 +116,7 @@ public actor AnchorNode {
         let outcome = try chain.accept(block, now: now)
         switch outcome {
         case .duplicate, .orphan: break
-        default: try await store.offload { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
+        default: try await store.offloadAnchorWork { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
         }
         try await persistFinalized()
         return outcome
@@ -139,7 +139,7 @@ public actor AnchorNode {
         var out: [AnchorBlock] = []
         if base >= 1 {
             let top = min(base, height)
-            out = try await store.offload { try $0.finalAnchorBlocks(heights: 1...top) }.map { try AnchorBlock(encoded: $0) }
+            out = try await store.offloadAnchorWork { try $0.finalAnchorBlocks(heights: 1...top) }.map { try AnchorBlock(encoded: $0) }
         }
         if height > base { out += ((base + 1)...height).compactMap { chain.activeEntry(at: $0)?.block } }
         return out
@@ -155,11 +155,11 @@ public actor AnchorNode {
         } else {
             // Committed by a block that is already final (no longer in memory): the store's index.
             let (owner, height) = (block.owner, block.height)
-            guard let found = try await store.offload({ try $0.finalAnchorCommitting(owner: owner, segmentHeight: height) }) else { return nil }
+            guard let found = try await store.offloadAnchorWork({ try $0.finalAnchorCommitting(owner: owner, segmentHeight: height) }) else { return nil }
             (anchor, committedHeight) = (try AnchorBlock(encoded: found.encoded), found.committed)
         }
         let range = (block.height + 1)...max(block.height + 1, committedHeight)
-        let segments = committedHeight > block.height ? try await store.offload { try $0.blocks(heights: range) } : []
+        let segments = committedHeight > block.height ? try await store.offloadAnchorWork { try $0.blocks(heights: range) } : []
         return AnchoredProof(reading: proof, segments: segments, anchor: anchor)
     }
 }

@@ -1,6 +1,6 @@
 import FlowchainCrypto
 import Foundation
-import Ledger
+import LedgerModel
 
 /// A deterministic simulation of stakers minting one anchor chain over a gossip network with
 /// latency, loss and partitions, on a virtual clock (milliseconds). Same seed, same run.

@@ -1,8 +1,9 @@
 import FlowchainCrypto
 import Foundation
 import GRDB
+import LedgerModel
 
-extension LedgerStore {
+extension LedgerStore: AnchorStorage {
     /// Stores an anchor block's encoding (idempotent). The Consensus module owns the format.
     public func saveAnchorBlock(hash: Digest32, height: UInt64, encoded: [UInt8]) throws {
         try writeSync("save anchor block") { db in
@@ -33,17 +34,7 @@ extension LedgerStore {
         }
     }
 
-    /// A final anchor block to record: its height and hash, and the segment heads it commits.
-    public struct FinalAnchor: Sendable {
-        public let height: UInt64
-        public let hash: Digest32
-        public let commits: [(owner: PublicKey, segmentHeight: UInt64)]
-        public init(height: UInt64, hash: Digest32, commits: [(owner: PublicKey, segmentHeight: UInt64)]) {
-            self.height = height
-            self.hash = hash
-            self.commits = commits
-        }
-    }
+    public typealias FinalAnchor = LedgerModel.FinalAnchor
 
     /// Records anchor blocks that became final and the checkpoint (an encoded state the Consensus
     /// module owns) of the newest of them, in one transaction.
@@ -103,5 +94,11 @@ extension LedgerStore {
             try Data.fetchAll(db, sql: "SELECT header FROM block WHERE height BETWEEN ? AND ? ORDER BY height",
                               arguments: [Int64(range.lowerBound), Int64(range.upperBound)]).map { try BlockHeader(encoded: Array($0)) }
         }
+    }
+}
+
+extension LedgerStore {
+    public func offloadAnchorWork<T: Sendable>(_ body: @escaping @Sendable (any AnchorStorage) throws -> T) async throws -> T {
+        try await offload { try body($0) }
     }
 }

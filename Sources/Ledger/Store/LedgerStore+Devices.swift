@@ -46,10 +46,8 @@ public enum DeviceRegistrationError: Error, Equatable, Sendable, CustomStringCon
 }
 
 extension LedgerStore {
-    /// The largest step `seq` may take above a device's last stored one (and the largest first
-    /// `seq`): far more than any device sends in its lifetime, small enough that one reading
-    /// cannot use up the 2^63 numbers and lock its device out.
-    public static let maxSeqJump: UInt64 = 1 << 32
+    /// See `Reading.maxSeqJump`.
+    public static let maxSeqJump = Reading.maxSeqJump
 
     public func device(_ id: String) throws -> DeviceRecord? {
         try read("get device") { db in try Self.deviceRecord(id, db) }

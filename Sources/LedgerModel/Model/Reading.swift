@@ -48,6 +48,11 @@ public struct Reading: Hashable, Sendable {
     public let signer: PublicKey
     public let signature: [UInt8]
 
+    /// The largest step `seq` may take above a device's last stored one (and the largest first
+    /// `seq`): far more than any device sends in its lifetime, small enough that one reading
+    /// cannot use up the 2^63 numbers and lock its device out.
+    public static let maxSeqJump: UInt64 = 1 << 32
+
     /// The exact bytes hashed into the Merkle leaf.
     public let encoded: [UInt8]
     /// SHA-256 of the signed body (the encoding without its signature): a body signed twice by

@@ -57,7 +57,7 @@ public enum CommitOutcome: Sendable, Equatable {
     case duplicate
     /// Refused: the device already has a reading with this or a later `seq`.
     case seqNotIncreasing(last: UInt64)
-    /// Refused: `seq` is more than `LedgerStore.maxSeqJump` above the device's last one (0 when none).
+    /// Refused: `seq` is more than `Reading.maxSeqJump` above the device's last one (0 when none).
     case seqTooFar(last: UInt64)
     /// Refused: the device is bound to another signing key.
     case wrongSigner(bound: PublicKey)

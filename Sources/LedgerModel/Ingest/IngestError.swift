@@ -8,7 +8,7 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
     case badSignature(signer: String)
     case seqOutOfRange(UInt64)
     case seqNotIncreasing(device: String, seq: UInt64, last: UInt64)
-    /// `seq` jumps more than `LedgerStore.maxSeqJump` above the device's last one.
+    /// `seq` jumps more than `Reading.maxSeqJump` above the device's last one.
     case seqTooFar(device: String, seq: UInt64, last: UInt64)
     /// The device is bound to another key than the one that signed the reading.
     case wrongSigner(device: String, signer: String, bound: String)
@@ -29,7 +29,7 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .seqNotIncreasing(device, seq, last):
             return "seq \(seq) for device \(device) is not above its last stored seq \(last)"
         case let .seqTooFar(device, seq, last):
-            return "seq \(seq) for device \(device) jumps more than \(LedgerStore.maxSeqJump) above its last seq \(last)"
+            return "seq \(seq) for device \(device) jumps more than \(Reading.maxSeqJump) above its last seq \(last)"
         case let .wrongSigner(device, signer, bound):
             return "device \(device) is bound to key \(bound), but this reading is signed by \(signer); re-keying is done with flowchain devices rekey"
         case let .malformed(why): return "malformed reading: \(why)"
