@@ -1,8 +1,7 @@
 import Foundation
 
 /// A fresh directory under the system temp dir, removed when the value is released.
-public final class TemporaryDirectory: @unchecked Sendable {
-    // @unchecked Sendable: `path` is immutable; the directory itself is only removed in deinit.
+public final class TemporaryDirectory: Sendable {
     public let path: String
 
     public init(_ label: String = "flowchain-test") {
