@@ -214,6 +214,11 @@ let package = Package(
     ]
 )
 
+/// Modules whose imports are internal unless marked `public import` (their public API names the
+/// modules it exposes); the rest re-export too much through executables and tests to gain from it.
+let internalImports: Set<String> = ["FlowchainCrypto", "LedgerModel", "Chord", "Consensus", "FlowchainWire", "FlowchainClient", "ProcessSupport"]
+
 for target in package.targets where target.type != .system {
     target.swiftSettings = (target.swiftSettings ?? []) + upcoming
+        + (internalImports.contains(target.name) ? [.enableUpcomingFeature("InternalImportsByDefault")] : [])
 }

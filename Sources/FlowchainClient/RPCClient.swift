@@ -1,7 +1,7 @@
-import FlowchainWire
-import Foundation
-import LedgerModel
-import Logging
+public import FlowchainWire
+public import Foundation
+public import LedgerModel
+public import Logging
 import NIOCore
 import Synchronization
 import WSClient

@@ -1,4 +1,4 @@
-import LedgerModel
+public import LedgerModel
 
 /// Writes compact JSON text straight into bytes. Used for everything the node sends, because a
 /// reading's payload must go out as the exact bytes that were signed (spliced in, not re-encoded).

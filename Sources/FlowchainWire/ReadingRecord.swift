@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 
 /// A stored reading as the wire shows it: what a client gets back from a node and what the CLI
 /// prints, the same whether it was read from a local store or from a node over RPC.

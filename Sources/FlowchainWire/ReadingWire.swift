@@ -1,6 +1,6 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
-import LedgerModel
+public import LedgerModel
 
 /// The JSON shapes of readings and blocks on the wire (RPC, WoT endpoints, dashboard).
 public enum ReadingWire {

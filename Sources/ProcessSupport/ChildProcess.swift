@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A child process this process started: output captured to a file, watched through `/proc`,
 /// stopped by its PID and never left behind (SIGKILL on release if it is still running).

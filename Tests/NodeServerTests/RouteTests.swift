@@ -56,7 +56,7 @@ struct RouteTests {
 
     @Test func aDeviceSendsOverWebSocketAndGetsItsAcknowledgements() async throws {
         let node = try InProcessNode()
-        try await node.server.makeApplication().test(.live) { client in
+        _ = try await node.server.makeApplication().test(.live) { client in
             try await client.ws("/object/gate/send?ack=1") { inbound, outbound, _ in
                 try await outbound.write(.text(#"{"open":true}"#))
                 try await outbound.write(.text("not json"))

@@ -1,5 +1,5 @@
-import Foundation
-import FlowchainCrypto
+public import Foundation
+public import FlowchainCrypto
 
 /// A point on the Chord ring: a 160-bit unsigned integer (SHA-1 sized), arithmetic modulo 2^160.
 /// Held as three words, most significant first; the top word uses only its low 32 bits.

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// An unsigned 256-bit integer, enough for PoS targets, kernel hashes and chain weights.
 /// Limbs are most significant first. Every operation is exact; overflow saturates or is reported.

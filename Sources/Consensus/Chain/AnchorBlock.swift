@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 
 /// A block of the global anchor chain: it commits nodes' segment heads (so rewriting a committed
 /// segment means out-minting the stake) and carries stake records. Minted by Proof-of-Stake.

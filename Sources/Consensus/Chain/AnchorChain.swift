@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 import Synchronization
 
 /// One node's view of the anchor chain: the valid blocks of its last `keep` heights, arranged as a

@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 
 /// A reading's proof carried through to the anchor chain: reading → Merkle path → its signed
 /// segment block → the segment headers up to a committed head → the anchor block committing it.

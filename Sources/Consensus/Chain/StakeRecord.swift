@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 
 /// A signed change of stake carried in an anchor block: bond moves balance into stake (minting
 /// after `bondDelay` blocks), unbond moves stake out at once and back to balance after the delay.

@@ -1,6 +1,6 @@
-import FlowchainCrypto
-import Foundation
-import LedgerModel
+public import FlowchainCrypto
+public import Foundation
+public import LedgerModel
 
 /// The anchor chain's starting point: chain id, initial stakes and balances, target and interval.
 /// Nodes with different genesis files have different `hash`es and refuse each other's blocks.

@@ -1,6 +1,6 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 import Foundation
-import LedgerModel
+public import LedgerModel
 
 /// The anchor chain of one running node: replays and re-validates the stored chain on start,
 /// mints when this node's key wins the kernel, commits the node's segment head, stores every

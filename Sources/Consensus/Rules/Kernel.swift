@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 
 /// The Proof-of-Stake kernel and the chain's difficulty rules.
 public enum Kernel {

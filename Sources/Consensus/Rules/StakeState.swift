@@ -1,5 +1,5 @@
-import FlowchainCrypto
-import LedgerModel
+public import FlowchainCrypto
+public import LedgerModel
 
 /// Who may mint, with how much, after a given block: stakes, balances, nonces, delayed bonds and
 /// unbonds, and the newest segment head committed for each node.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A 32-byte digest (SHA-256) or any other 32-byte value compared as bytes, e.g. a block hash.
 public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible, ContiguousBytes {

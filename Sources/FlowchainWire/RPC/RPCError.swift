@@ -1,4 +1,4 @@
-import LedgerModel
+public import LedgerModel
 
 /// A JSON-RPC 2.0 error object. Codes -32700…-32600 are the standard ones; -32000… are Flowchain's.
 public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {

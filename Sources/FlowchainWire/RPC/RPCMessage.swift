@@ -1,4 +1,4 @@
-import LedgerModel
+public import LedgerModel
 
 /// One parsed JSON-RPC 2.0 request (or notification, when it has no id).
 public struct RPCRequest: Sendable {

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// A violation of the segment chain's rules, naming the block and the rule.
 public struct ChainViolation: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// Proof that a reading is in a signed segment block: reading → Merkle path → block header.
 /// Verifies offline with no access to the store.

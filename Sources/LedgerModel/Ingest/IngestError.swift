@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// Why a reading was refused. Each case says what was wrong, so a device author can fix it.
 public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// A binary Merkle tree over reading encodings with domain-separated hashes:
 /// leaf = SHA-256(0x00 ‖ data), node = SHA-256(0x01 ‖ left ‖ right).

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// A segment block's header: one node's hash-linked chain of the readings it owns.
 ///

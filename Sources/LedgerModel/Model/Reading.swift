@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// Where a reading entered the system.
 public enum ReadingSource: UInt8, Sendable, CaseIterable, Codable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// Where the anchor chain keeps its blocks: the node's durable store implements it (`Ledger`'s
 /// `LedgerStore`), so `Consensus` holds its rules without depending on SQLite. Blocks and the

@@ -1,4 +1,4 @@
-import FlowchainCrypto
+public import FlowchainCrypto
 
 /// A reading as the store holds it: where it arrived and, once committed to a block, where it sits.
 public struct StoredReading: Sendable, Hashable {
