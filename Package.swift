@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "FlowchainWire", targets: ["FlowchainWire"]),
         .library(name: "FlowchainClient", targets: ["FlowchainClient"]),
         .library(name: "NodeServer", targets: ["NodeServer"]),
+        .library(name: "MQTTBridge", targets: ["MQTTBridge"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
     ],
@@ -47,6 +48,13 @@ let package = Package(
             path: "CShims/CSodium",
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
+        ),
+
+        .systemLibrary(
+            name: "CMosquitto",
+            path: "CShims/CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
         ),
 
         // Pure logic
@@ -111,6 +119,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Dashboard/Resources")]
+        ),
+
+        // MQTT through libmosquitto: the client, bridge rules, outbox
+        .target(
+            name: "MQTTBridge",
+            dependencies: ["CMosquitto", "Ledger", "FlowchainWire", .product(name: "Logging", package: "swift-log")]
         ),
 
         // Wiring and the tool
@@ -201,6 +215,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "FlowchainTesting"]),
         .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",

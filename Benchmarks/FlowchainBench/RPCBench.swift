@@ -202,7 +202,7 @@ struct NodeProcess: Sendable {
 
     func stop() {
         child.signal(SIGTERM)
-        child.process.waitUntilExit()
+        _ = child.waitUntilExit()
     }
 }
 

@@ -1,0 +1,87 @@
+import Foundation
+import ProcessSupport
+import Synchronization
+
+/// A real mosquitto broker for a test: its own config and persistence directory, on a free
+/// loopback port, stopped by its PID when released (or with `stop()`, e.g. to test an outage).
+public final class MosquittoBroker: Sendable {
+    public let dir: TemporaryDirectory
+    public let port: Int
+    let extraConfig: String
+    let process: Mutex<ChildProcess?>
+
+    /// The broker binary: $MOSQUITTO_BIN, else Debian's /usr/sbin/mosquitto.
+    public static var binary: String { ProcessInfo.processInfo.environment["MOSQUITTO_BIN"] ?? "/usr/sbin/mosquitto" }
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    /// Starts a broker (as the current user: run as root, mosquitto would otherwise switch to a
+    /// `mosquitto` user that cannot read the test's files). `config` lines are added to the generated configuration (listeners with
+    /// TLS, password files …); `listener` is the default anonymous-allowed listener's own lines.
+    public init(config: String = "", listener: String = "allow_anonymous true") async throws {
+        dir = TemporaryDirectory("mosquitto")
+        port = try Self.freePort()
+        extraConfig = """
+            per_listener_settings true
+            user \(NSUserName())
+            persistence true
+            persistence_location \(dir.path)/
+            autosave_interval 1
+            log_dest stdout
+            log_type error
+            log_type warning
+            log_type notice
+            listener \(port) 127.0.0.1
+            \(listener)
+            \(config)
+            """
+        process = Mutex(nil)
+        try await start()
+    }
+
+    /// (Re)starts the broker on the same port with the same persistence.
+    public func start() async throws {
+        let conf = dir.file("mosquitto.conf")
+        try extraConfig.write(toFile: conf, atomically: true, encoding: .utf8)
+        let child = try ChildProcess(executable: Self.binary, ["-c", conf], outputPath: dir.file("broker.log"))
+        guard try await child.waitForListeningPort(timeout: .seconds(15)) != nil else {
+            throw BrokerError.didNotStart(child.output)
+        }
+        process.withLock { $0 = child }
+    }
+
+    /// Stops the broker (SIGTERM: it saves its persistence file first) and waits for it to exit.
+    public func stop() async throws {
+        guard let child = process.withLock({ p -> ChildProcess? in defer { p = nil }; return p }) else { return }
+        try await child.stop(timeout: .seconds(15))
+    }
+
+    public var log: String { process.withLock { $0?.output } ?? ((try? String(contentsOfFile: dir.file("broker.log"), encoding: .utf8)) ?? "") }
+
+    /// A port nothing listens on now (the kernel's choice for port 0).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BrokerError.noPort }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw BrokerError.noPort }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    public enum BrokerError: Error, CustomStringConvertible {
+        case didNotStart(String)
+        case noPort
+        public var description: String {
+            switch self {
+            case let .didNotStart(log): "mosquitto did not start:\n\(log.suffix(2000))"
+            case .noPort: "no free loopback port"
+            }
+        }
+    }
+}
