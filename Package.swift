@@ -124,7 +124,11 @@ let package = Package(
         // MQTT through libmosquitto: the client, bridge rules, outbox
         .target(
             name: "MQTTBridge",
-            dependencies: ["CMosquitto", "Ledger", "FlowchainWire", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CMosquitto", "Ledger", "FlowchainWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         // Wiring and the tool
@@ -136,6 +140,7 @@ let package = Package(
                 "Consensus",
                 "NodeServer",
                 "FlowchainWire",
+                "MQTTBridge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -146,6 +151,7 @@ let package = Package(
                 "FlowchainNode",
                 "FlowchainBench",
                 "NodeServer",
+                "MQTTBridge",
                 "FlowchainClient",
                 "FlowchainWire",
                 "Consensus",

@@ -43,7 +43,8 @@ public final class MosquittoBroker: Sendable {
         let conf = dir.file("mosquitto.conf")
         try extraConfig.write(toFile: conf, atomically: true, encoding: .utf8)
         let child = try ChildProcess(executable: Self.binary, ["-c", conf], outputPath: dir.file("broker.log"))
-        guard try await child.waitForListeningPort(timeout: .seconds(15)) != nil else {
+        // Generous: in a full test run the cooperative pool can be busy for many seconds.
+        guard try await child.waitForListeningPort(timeout: .seconds(90)) != nil else {
             throw BrokerError.didNotStart(child.output)
         }
         process.withLock { $0 = child }

@@ -19,7 +19,7 @@ final class EventLog: Sendable {
     var messages: [MQTTMessage] { all.compactMap { if case let .message(m) = $0 { m } else { nil } } }
 
     /// Waits until `condition` holds over the events so far; false after `timeout`.
-    func wait(timeout: Duration = .seconds(15), _ condition: ([MQTTEvent]) -> Bool) async -> Bool {
+    func wait(timeout: Duration = .seconds(60), _ condition: ([MQTTEvent]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(all) { return true }
@@ -28,11 +28,11 @@ final class EventLog: Sendable {
         return condition(all)
     }
 
-    func waitConnected(count: Int = 1, timeout: Duration = .seconds(15)) async -> Bool {
+    func waitConnected(count: Int = 1, timeout: Duration = .seconds(60)) async -> Bool {
         await wait(timeout: timeout) { $0.filter { if case .connected = $0 { true } else { false } }.count >= count }
     }
 
-    func waitMessages(_ n: Int, timeout: Duration = .seconds(15)) async -> [MQTTMessage] {
+    func waitMessages(_ n: Int, timeout: Duration = .seconds(60)) async -> [MQTTMessage] {
         _ = await wait(timeout: timeout) { events in events.filter { if case .message = $0 { true } else { false } }.count >= n }
         return messages
     }

@@ -85,7 +85,7 @@ struct MQTTClientTests {
         try await broker.stop()
         #expect(await log.wait { $0.contains { if case .disconnected(.some) = $0 { true } else { false } } }, "\(log.all)")
         try await broker.start()
-        #expect(await log.waitConnected(count: 2, timeout: .seconds(20)), "\(log.all)")
+        #expect(await log.waitConnected(count: 2, timeout: .seconds(60)), "\(log.all)")
         try await client.publishAcknowledged(topic: "r/after", payload: [1], qos: 1)
         #expect(await log.waitMessages(1).first?.topic == "r/after")
     }
@@ -99,7 +99,7 @@ struct MQTTClientTests {
         try await Task.sleep(for: .milliseconds(1500))
         #expect(!client.isConnected)
         try await broker.start()
-        #expect(await log.waitConnected(timeout: .seconds(20)), "\(log.all)")
+        #expect(await log.waitConnected(timeout: .seconds(60)), "\(log.all)")
         try await broker.stop()
         let closing = ContinuousClock.now
         client.close()

@@ -1,5 +1,6 @@
 import Consensus
 import Ledger
+import MQTTBridge
 import NodeServer
 
 /// Everything `flowchain node` can be told; defaults are the embedded ones a newcomer runs with.
@@ -20,6 +21,9 @@ public struct NodeConfiguration: Sendable {
     public var mint = true
     /// The HTTP/WebSocket server; nil runs the node without one.
     public var server: ServerConfiguration? = ServerConfiguration()
+    /// The MQTT bridge; nil runs the node without one. An empty client id becomes
+    /// `flowchain-<first 12 hex digits of the node key>`.
+    public var mqtt: BridgeConfiguration? = nil
     /// Where every part of the node reads the time (tests inject their own).
     public var clock: WallClock = .system
 

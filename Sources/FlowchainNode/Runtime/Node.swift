@@ -3,6 +3,7 @@ import FlowchainCrypto
 import Foundation
 import Ledger
 import Logging
+import MQTTBridge
 import NodeServer
 import ServiceLifecycle
 import CoreMetrics
@@ -82,6 +83,13 @@ public final class Node: Sendable {
             }
             services.append(FlowchainServer(services: nodeServices, logger: logger, routes: routes, onListening: onListening))
             services.append(FeedCloser(feed: feed))
+        }
+        if var bridge = configuration.mqtt {
+            if bridge.broker.clientID.isEmpty { bridge.broker.clientID = "flowchain-\(key.publicKey.hex.prefix(12))" }
+            let metrics = self.metrics
+            services.append(MQTTBridgeService(
+                configuration: bridge, engine: engine, counters: .init(refused: { metrics.error("mqtt_\($0)") }),
+                now: configuration.clock.milliseconds, logger: logger))
         }
         if let demo = configuration.demo {
             services.append(DemoFeeder(engine: engine, configuration: demo, clock: configuration.clock, logger: logger))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowchainNode
+import MQTTBridge
 import NodeServer
 import Foundation
 import Logging
@@ -97,6 +98,18 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default info.", valueName: "level"))
     var logLevel: String?
 
+    @Option(help: ArgumentHelp("Bridge this MQTT broker: mqtt://[user:password@]host[:port] or mqtts://… (env FLOWCHAIN_MQTT).", valueName: "url"))
+    var mqtt: String?
+
+    @Option(help: ArgumentHelp("With --mqtt: a topic filter whose messages become readings (repeat for more). The device id is the filter's first + level, else the topic's last level; payloads are a JSON object, key=value pairs or a bare value (stored as {\"value\": …}).", valueName: "filter"))
+    var subscribe: [String] = []
+
+    @Option(help: ArgumentHelp("With --mqtt: the CA file that signed the broker's certificate (mqtts://). Default: the system's.", valueName: "file"))
+    var mqttCA: String?
+
+    @Option(help: ArgumentHelp("With --mqtt: the MQTT client id (a persistent session is kept under it). Default flowchain-<node key prefix>.", valueName: "id"))
+    var mqttClientID: String?
+
     func validate() throws {
         guard demoRate > 0, demoRate <= 10_000 else { throw ValidationError("--demo-rate must be in (0, 10000]") }
         guard (1...64).contains(demoDevices) else { throw ValidationError("--demo-devices must be 1…64") }
@@ -159,6 +172,24 @@ struct NodeCommand: AsyncParsableCommand {
             d.devices = demoDevices
             d.ackLogPath = demoAckLog
             c.demo = d
+        }
+        if let url = mqtt ?? env["FLOWCHAIN_MQTT"] {
+            var broker = try BridgeConfiguration.broker(url: url, clientID: mqttClientID ?? "")
+            if let ca = mqttCA {
+                guard broker.tls != nil else { throw ValidationError("--mqtt-ca applies to mqtts:// brokers") }
+                broker.tls?.caFile = ca
+            }
+            guard !subscribe.isEmpty else { throw ValidationError("--mqtt needs at least one --subscribe FILTER (e.g. 'sensors/+/temperature')") }
+            var rules: [BridgeRule] = []
+            for text in subscribe {
+                guard let filter = TopicFilter(text) else { throw ValidationError("--subscribe '\(text)' is not an MQTT topic filter ('#' only last, '+' a whole level)") }
+                rules.append(.simple(filter))
+            }
+            var bridge = BridgeConfiguration(broker: broker, rules: rules)
+            bridge.maxPayload = c.ingest.maxPayloadBytes
+            c.mqtt = bridge
+        } else if !subscribe.isEmpty {
+            throw ValidationError("--subscribe needs --mqtt URL (the broker)")
         }
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {

@@ -1,0 +1,128 @@
+import Ledger
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs the bridge: subscribes the rules' filters, turns each matching message into a reading
+/// through the ledger's one ingest entry point (in arrival order), and counts and logs what it
+/// cannot use without ever stopping for it.
+public struct MQTTBridgeService: Service {
+    /// Where the bridge reports outcomes (the node counts them in /metrics).
+    public struct Counters: Sendable {
+        public var ingested: @Sendable () -> Void
+        public var refused: @Sendable (_ reason: String) -> Void
+        public init(ingested: @escaping @Sendable () -> Void = {}, refused: @escaping @Sendable (String) -> Void = { _ in }) {
+            self.ingested = ingested
+            self.refused = refused
+        }
+    }
+
+    let configuration: BridgeConfiguration
+    let engine: IngestEngine
+    let counters: Counters
+    let now: @Sendable () -> Int64
+    let logger: Logger
+
+    public init(configuration: BridgeConfiguration, engine: IngestEngine, counters: Counters = .init(),
+                now: @escaping @Sendable () -> Int64, logger: Logger) {
+        self.configuration = configuration
+        self.engine = engine
+        self.counters = counters
+        self.now = now
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let client = try MQTTClient(configuration.broker)
+        for rule in configuration.rules { try client.subscribe(rule.filter.text, qos: rule.qos) }
+        let broker = "\(configuration.broker.host):\(configuration.broker.port)"
+        logger.info("MQTT bridge: connecting to \(broker), \(configuration.rules.count) rule(s): \(configuration.rules.map(\.filter.text).joined(separator: ", "))")
+        client.start()
+        let complaints = RateLimitedLog(logger: logger)
+        await withGracefulShutdownHandler {
+            let order = IngestOrder()
+            await withTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for await event in client.events {
+                    switch event {
+                    case let .message(m):
+                        if inFlight >= configuration.inFlight {
+                            await group.next()
+                            inFlight -= 1
+                        }
+                        let turn = order.next()
+                        inFlight += 1
+                        group.addTask { await ingest(m, turn: turn, complaints: complaints) }
+                    case let .connected(sessionPresent):
+                        logger.notice("MQTT bridge: connected to \(broker)\(sessionPresent ? " (session resumed)" : "")")
+                    case let .disconnected(error?):
+                        complaints.warn("disconnected", "MQTT bridge: \(error); reconnecting")
+                    case .disconnected(nil):
+                        logger.info("MQTT bridge: disconnected from \(broker)")
+                    case let .refused(error):
+                        complaints.warn("refused", "MQTT bridge: the broker refused us: \(error.message); retrying")
+                    case let .failed(error):
+                        complaints.warn("failed", "MQTT bridge: \(error.message)")
+                    case .published, .subscribed:
+                        break
+                    }
+                }
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            client.close()
+        }
+        client.close()
+        logger.info("MQTT bridge stopped")
+    }
+
+    /// One message through the first rule that matches it, into the ledger.
+    private func ingest(_ message: MQTTMessage, turn: IngestTurn, complaints: RateLimitedLog) async {
+        defer { turn.finish() }
+        guard let rule = configuration.rules.first(where: { $0.filter.match(message.topic) != nil }) else {
+            return refuse(BridgeRule.Refusal.noRule.rawValue, message, complaints)
+        }
+        switch rule.submission(topic: message.topic, payload: message.payload, arrival: now(), maxPayload: configuration.maxPayload) {
+        case let .failure(reason):
+            refuse(reason.rawValue, message, complaints)
+        case let .success(submission):
+            do {
+                _ = try await engine.ingest(submission, after: turn)
+                counters.ingested()
+            } catch {
+                refuse(error.kind, message, complaints)
+            }
+        }
+    }
+
+    private func refuse(_ reason: String, _ message: MQTTMessage, _ complaints: RateLimitedLog) {
+        counters.refused(reason)
+        complaints.warn(reason, "MQTT bridge: a message on \(message.topic) (\(message.payload.count) bytes) was not ingested: \(reason)")
+    }
+}
+
+/// Logs each kind of complaint at most once per interval, saying how many were not logged.
+final class RateLimitedLog: Sendable {
+    let logger: Logger
+    let interval: Duration
+    private let state = Mutex<[String: (last: ContinuousClock.Instant, suppressed: Int)]>([:])
+
+    init(logger: Logger, interval: Duration = .seconds(10)) {
+        self.logger = logger
+        self.interval = interval
+    }
+
+    func warn(_ kind: String, _ message: @autoclosure () -> String) {
+        let now = ContinuousClock.now
+        let suppressed = state.withLock { s -> Int? in
+            if let entry = s[kind], now - entry.last < interval {
+                s[kind] = (entry.last, entry.suppressed + 1)
+                return nil
+            }
+            defer { s[kind] = (now, 0) }
+            return s[kind]?.suppressed ?? 0
+        }
+        guard let suppressed else { return }
+        logger.warning("\(message())\(suppressed > 0 ? " (\(suppressed) more like it since the last report)" : "")")
+    }
+}

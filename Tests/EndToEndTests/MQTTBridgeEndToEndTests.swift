@@ -1,0 +1,86 @@
+import FlowchainClient
+import FlowchainTesting
+import Foundation
+import Ledger
+import Testing
+
+/// A real node bridging a real mosquitto broker; messages published by mosquitto_pub.
+@Suite("MQTT bridge: a node and a real broker", .serialized, .enabled(if: MosquittoBroker.isInstalled, "mosquitto is not installed"))
+struct MQTTBridgeEndToEndTests {
+    static func publish(_ port: Int, _ topic: String, _ message: String, qos: Int = 1) async throws {
+        let dir = TemporaryDirectory("pub")
+        let p = try ChildProcess(executable: "/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(port)", "-q", "\(qos)", "-t", topic, "-m", message],
+                                 outputPath: dir.file("out"))
+        #expect(try await p.wait(timeout: .seconds(60)) == 0, "\(p.output)")
+    }
+
+    static func startNode(_ dir: TemporaryDirectory, broker: MosquittoBroker, log: String = "node.log") async throws -> (ChildProcess, Int) {
+        let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "100",
+                                         "--mqtt", "mqtt://127.0.0.1:\(broker.port)", "--subscribe", "sensors/+/temperature", "--subscribe", "meters/#"],
+                                        outputPath: dir.file(log))
+        let port = try #require(try await node.waitForPort(), "\(node.output)")
+        #expect(try await node.waitForOutput("MQTT bridge: connected"), "\(node.output)")
+        return (node, port)
+    }
+
+    static func readings(_ port: Int, _ device: String) async throws -> [JSONValue] {
+        try await RPCConnection.with("ws://127.0.0.1:\(port)") { rpc in
+            try await rpc.call("readings", ["device": .string(device), "limit": 1000])["readings"]?.arrayValue ?? []
+        }
+    }
+
+    @Test func messagesBecomeSignedReadingsBadOnesAreCountedAndNothingStopsTheBridge() async throws {
+        let broker = try await MosquittoBroker()
+        let dir = TemporaryDirectory("mqtt-node")
+        let (node, port) = try await Self.startNode(dir, broker: broker)
+        try await Self.publish(broker.port, "sensors/kitchen/temperature", "21.5")
+        try await Self.publish(broker.port, "sensors/porch/temperature", #"{"c":19.25}"#)
+        try await Self.publish(broker.port, "meters/floor1/m-7", "kwh=12.5 state=on")
+        // Bad ones: nested too deep, too large, an id that is not a device id; and a good one after.
+        try await Self.publish(broker.port, "sensors/attic/temperature", String(repeating: "[", count: 50) + String(repeating: "]", count: 50))
+        try await Self.publish(broker.port, "sensors/attic/temperature", "{\"x\":\"" + String(repeating: "x", count: 20_000) + "\"}")
+        try await Self.publish(broker.port, "sensors/bad id!/temperature", "1")
+        try await Self.publish(broker.port, "sensors/kitchen/temperature", "21.75")
+
+        var kitchen: [JSONValue] = []
+        for _ in 0..<1200 {
+            kitchen = try await Self.readings(port, "kitchen")
+            if kitchen.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(kitchen.map { $0["payload"]?["value"] } == [.number("21.5"), .number("21.75")], "\(kitchen)")
+        #expect(kitchen.first?["source"] == "mqtt" && kitchen.first?["payload"]?["topic"] == "sensors/kitchen/temperature")
+        #expect(kitchen.first?["signer"] == .string(try #require(kitchen.first?["signer"]?.stringValue)), "the node signs bridged readings")
+        #expect(try await Self.readings(port, "porch").first?["payload"]?["c"] == .number("19.25"))
+        #expect(try await Self.readings(port, "m-7").first?["payload"]?["kwh"] == .number("12.5"))
+        #expect(try await Self.readings(port, "attic").isEmpty)
+
+        let metrics = try LoopbackHTTP.get(port: port, path: "/metrics").text
+        for reason in ["mqtt_bad_payload", "mqtt_too_large", "mqtt_bad_device"] {
+            #expect(metrics.contains("kind=\"\(reason)\"} 1"), "\(reason) counted once:\n\(metrics.split(separator: "\n").filter { $0.contains("errors") }.joined(separator: "\n"))")
+        }
+        #expect(metrics.contains("flowchain_readings_ingested_total{source=\"mqtt\"} 4"))
+        #expect(node.output.contains("was not ingested: too_large"), "refusals are logged")
+        #expect(try await node.stop() == 0, "\(node.output.suffix(2000))")
+    }
+
+    @Test func whatDevicesPublishWhileTheNodeIsDownIsIngestedWhenItReturns() async throws {
+        let broker = try await MosquittoBroker()
+        let dir = TemporaryDirectory("mqtt-away")
+        var (node, port) = try await Self.startNode(dir, broker: broker)
+        try await Self.publish(broker.port, "sensors/cellar/temperature", "10")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await node.stop() == 0)
+        for i in 1...20 { try await Self.publish(broker.port, "sensors/cellar/temperature", "\(10 + i)") }
+        (node, port) = try await Self.startNode(dir, broker: broker, log: "node-again.log")
+        var got: [JSONValue] = []
+        for _ in 0..<1200 {
+            got = try await Self.readings(port, "cellar")
+            if got.count >= 21 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(got.compactMap { $0["payload"]?["value"]?.int64Value } == Array(10...30), "every QoS 1 message, in order: \(got.count)")
+        #expect(node.output.contains("session resumed"), "the broker kept our persistent session")
+        #expect(try await node.stop() == 0)
+    }
+}
