@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // Test-only: an independent arbitrary-precision reference for the ring arithmetic.
         .package(url: "https://github.com/attaswift/BigInt", from: "6.0.0"),
     ],
@@ -143,6 +144,7 @@ let package = Package(
                 "MQTTBridge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -226,7 +228,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainNode", "flowchain",
+                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainNode", "MQTTBridge", "flowchain",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,10 +1,11 @@
 import Foundation
-import Ledger
+import Yams
 
-/// The optional JSON configuration file (`flowchain node --config FILE`). Every key is optional;
-/// precedence is command-line flag > environment (`HOST`, `PORT`, `FLOWCHAIN_TOKEN`) > this file >
-/// built-in default. See docs/configuration.md.
-public struct ConfigFile: Codable, Sendable, Equatable {
+/// The optional configuration file (`flowchain node --config FILE`): YAML, or JSON (which YAML
+/// reads too). Every key is optional; precedence is command-line flag > environment (`HOST`,
+/// `PORT`, `FLOWCHAIN_TOKEN`, `FLOWCHAIN_MQTT`) > this file > built-in default. Unknown keys are
+/// refused, with their line. See docs/configuration.md.
+public struct ConfigFile: Decodable, Sendable, Equatable {
     public var dataDir: String?
     public var host: String?
     public var port: Int?
@@ -20,34 +21,157 @@ public struct ConfigFile: Codable, Sendable, Equatable {
     public var headerTimeout: Int?
     public var idleTimeout: Int?
     public var logLevel: String?
+    public var mqtt: MQTTSection?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
-        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel
+        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt
     }
 
-    /// Reads and checks `path`; unknown keys are an error (a typo must not pass silently).
+    /// `mqtt:` — the broker the node bridges and the rules for its topics.
+    public struct MQTTSection: Decodable, Sendable, Equatable {
+        /// `mqtt://[user:password@]host[:port]` or `mqtts://…`.
+        public var broker: String
+        public var clientId: String?
+        public var username: String?
+        public var password: String?
+        /// TLS: the CA file that signed the broker's certificate, and a client certificate and key.
+        public var ca: String?
+        public var certificate: String?
+        public var key: String?
+        /// "3.1.1" (default) or "5".
+        public var protocolVersion: String?
+        public var keepalive: Int?
+        public var rules: [Rule]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case broker, clientId, username, password, ca, certificate, key, protocolVersion, keepalive, rules
+        }
+
+        /// One topic filter and how its messages become readings.
+        public struct Rule: Decodable, Sendable, Equatable {
+            public var topic: String
+            /// A fixed device id for every matching topic…
+            public var device: String?
+            /// …or the topic level holding it (0-based; negative counts from the end). Default:
+            /// the filter's first `+` level, else the topic's last level.
+            public var deviceLevel: Int?
+            /// json, value, key-value or auto (default).
+            public var format: String?
+            /// Where a bare value is stored (default `value`).
+            public var field: String?
+            /// A payload field with the reading's time (ms, or s below 10^11).
+            public var timeField: String?
+            /// The payload field the topic is recorded in (default `topic`; "" for none).
+            public var topicField: String?
+            public var qos: Int?
+
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case topic, device, deviceLevel, format, field, timeField, topicField, qos
+            }
+        }
+    }
+
+    /// The keys each section may hold, for refusing typos with their line.
+    indirect enum Schema: Sendable {
+        case value
+        case object([String: Schema])
+        case list(Schema)
+    }
+
+    static let schema: Schema = {
+        var root: [String: Schema] = [:]
+        for key in CodingKeys.allCases where key != .mqtt { root[key.rawValue] = .value }
+        var mqtt: [String: Schema] = [:]
+        for key in MQTTSection.CodingKeys.allCases where key != .rules { mqtt[key.rawValue] = .value }
+        mqtt["rules"] = .list(.object(Dictionary(uniqueKeysWithValues: MQTTSection.Rule.CodingKeys.allCases.map { ($0.rawValue, Schema.value) })))
+        root["mqtt"] = .object(mqtt)
+        return .object(root)
+    }()
+
+    /// Reads and checks `path`; every error names the file, the line and the key.
     public static func load(_ path: String) throws -> ConfigFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw NodeError.configuration("cannot read config file \(path)")
         }
-        let object: JSONValue
-        do { object = try StrictJSON.parse(Array(data)) } catch {
-            throw NodeError.configuration("config file \(path) is not valid JSON: \(error)")
-        }
-        guard let dict = object.objectValue else { throw NodeError.configuration("config file \(path) must hold a JSON object") }
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = dict.keys.filter({ !known.contains($0) }).sorted().first {
-            throw NodeError.configuration("config file \(path): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
-        }
+        return try parse(text, name: path)
+    }
+
+    public static func parse(_ text: String, name: String = "config") throws -> ConfigFile {
+        let node: Yams.Node
         do {
-            return try JSONDecoder().decode(ConfigFile.self, from: data)
-        } catch let Swift.DecodingError.typeMismatch(_, context) {
-            throw NodeError.configuration("config file \(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
-        } catch {
-            throw NodeError.configuration("config file \(path): \(error)")
+            guard let composed = try Yams.compose(yaml: text) else { return ConfigFile() }
+            node = composed
+        } catch let error as YamlError {
+            throw NodeError.configuration("config file \(name): not valid YAML or JSON: \(error)")
+        }
+        guard node.mapping != nil else { throw NodeError.configuration("config file \(name) must hold a mapping of keys (e.g. `port: 8000`)") }
+        try check(node, against: schema, path: "", name: name)
+        do {
+            return try YAMLDecoder().decode(ConfigFile.self, from: node)
+        } catch let error as Swift.DecodingError {
+            let (path, why): ([any CodingKey], String) = switch error {
+            case let .typeMismatch(type, c): (c.codingPath, "must be \(describe(type))")
+            case let .valueNotFound(type, c): (c.codingPath, "must be \(describe(type)), not empty")
+            case let .keyNotFound(key, c): (c.codingPath + [key], "is required")
+            case let .dataCorrupted(c): (c.codingPath, c.debugDescription)
+            @unknown default: ([], "\(error)")
+            }
+            let line = locate(path, in: node).map { ", line \($0)" } ?? ""
+            throw NodeError.configuration("config file \(name)\(line): '\(dotted(path))' \(why)")
+        }
+    }
+
+    static func check(_ node: Yams.Node, against schema: Schema, path: String, name: String) throws {
+        switch schema {
+        case .value:
+            return
+        case let .list(element):
+            guard let items = node.sequence else {
+                throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a list")
+            }
+            for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name) }
+        case let .object(keys):
+            guard let mapping = node.mapping else {
+                throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a mapping of keys")
+            }
+            for (key, value) in mapping {
+                let k = key.string ?? "?"
+                let here = path.isEmpty ? k : "\(path).\(k)"
+                guard let sub = keys[k] else {
+                    throw NodeError.configuration("config file \(name), line \(key.mark?.line ?? 0): unknown key '\(here)' (known\(path.isEmpty ? "" : " in \(path)"): \(keys.keys.sorted().joined(separator: ", ")))")
+                }
+                try check(value, against: sub, path: here, name: name)
+            }
+        }
+    }
+
+    static func locate(_ path: [any CodingKey], in node: Yams.Node) -> Int? {
+        var current = node
+        for key in path {
+            if let i = key.intValue, let items = current.sequence, items.indices.contains(i) {
+                current = items[i]
+            } else if let value = current.mapping?[key.stringValue] {
+                current = value
+            } else {
+                break
+            }
+        }
+        return current.mark?.line
+    }
+
+    static func dotted(_ path: [any CodingKey]) -> String {
+        path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: "a whole number"
+        case is Bool.Type: "true or false"
+        case is String.Type: "text"
+        default: "\(type)"
         }
     }
 }

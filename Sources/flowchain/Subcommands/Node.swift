@@ -26,7 +26,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The node's data directory (key and ledger). Default ./flowchain-data.", valueName: "dir"))
     var dataDir: String?
 
-    @Option(help: ArgumentHelp("A JSON config file; see docs/configuration.md. Flags > environment > file > defaults.", valueName: "file"))
+    @Option(help: ArgumentHelp("A YAML (or JSON) config file; see docs/configuration.md. Flags > environment > file > defaults.", valueName: "file"))
     var config: String?
 
     @Option(help: ArgumentHelp("Address to listen on (env HOST). Default 127.0.0.1; 0.0.0.0 for every interface.", valueName: "host"))
@@ -190,6 +190,10 @@ struct NodeCommand: AsyncParsableCommand {
             c.mqtt = bridge
         } else if !subscribe.isEmpty {
             throw ValidationError("--subscribe needs --mqtt URL (the broker)")
+        } else if let section = file.mqtt {
+            var bridge = try section.bridgeConfiguration()
+            bridge.maxPayload = c.ingest.maxPayloadBytes
+            c.mqtt = bridge
         }
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {

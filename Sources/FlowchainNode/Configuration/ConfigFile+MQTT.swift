@@ -1,0 +1,57 @@
+import Ledger
+import MQTTBridge
+
+extension ConfigFile.MQTTSection {
+    /// The bridge these settings describe; errors name the key at fault.
+    public func bridgeConfiguration() throws -> BridgeConfiguration {
+        var broker: MQTTConfiguration
+        do { broker = try BridgeConfiguration.broker(url: self.broker, clientID: clientId ?? "") } catch {
+            throw NodeError.configuration("mqtt.broker: \(error)")
+        }
+        if let username { broker.username = username }
+        if let password { broker.password = password }
+        if ca != nil || certificate != nil || key != nil {
+            guard let ca = ca ?? broker.tls?.caFile else { throw NodeError.configuration("mqtt: a client certificate needs 'ca' (or an mqtts:// broker)") }
+            broker.tls = .init(caFile: ca, certificateFile: certificate, keyFile: key)
+        }
+        switch protocolVersion {
+        case nil, "3.1.1": broker.protocolVersion = .v311
+        case "5": broker.protocolVersion = .v5
+        case let other?: throw NodeError.configuration("mqtt.protocolVersion: '\(other)' is not \"3.1.1\" or \"5\"")
+        }
+        if let keepalive {
+            guard (5...3600).contains(keepalive) else { throw NodeError.configuration("mqtt.keepalive: \(keepalive) is not 5…3600 seconds") }
+            broker.keepalive = Int32(keepalive)
+        }
+        guard !rules.isEmpty else { throw NodeError.configuration("mqtt.rules: give at least one rule (a topic filter)") }
+        var out: [BridgeRule] = []
+        for (i, r) in rules.enumerated() {
+            let at = "mqtt.rules[\(i)]"
+            guard let filter = TopicFilter(r.topic) else { throw NodeError.configuration("\(at).topic: '\(r.topic)' is not an MQTT topic filter") }
+            var rule = BridgeRule.simple(filter)
+            switch (r.device, r.deviceLevel) {
+            case (_?, _?): throw NodeError.configuration("\(at): give 'device' or 'deviceLevel', not both")
+            case let (id?, nil):
+                if let why = DeviceID.problem(with: id) { throw NodeError.configuration("\(at).device: \(why)") }
+                rule.device = .fixed(id)
+            case let (nil, level?): rule.device = .topicLevel(level)
+            case (nil, nil): break
+            }
+            if let format = r.format {
+                guard let f = BridgeRule.PayloadFormat(rawValue: format) else {
+                    throw NodeError.configuration("\(at).format: '\(format)' is not one of \(BridgeRule.PayloadFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                rule.format = f
+            }
+            if let field = r.field { rule.valueField = field }
+            rule.timeField = r.timeField
+            if let topicField = r.topicField { rule.topicField = topicField.isEmpty ? nil : topicField }
+            if let qos = r.qos {
+                guard (0...2).contains(qos) else { throw NodeError.configuration("\(at).qos: \(qos) is not 0, 1 or 2") }
+                rule.qos = Int32(qos)
+            }
+            out.append(rule)
+        }
+        return BridgeConfiguration(broker: broker, rules: out)
+    }
+}

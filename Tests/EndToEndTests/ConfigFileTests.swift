@@ -1,0 +1,64 @@
+import FlowchainNode
+import MQTTBridge
+import Testing
+
+@Suite("The configuration file: YAML or JSON, checked with lines and keys")
+struct ConfigFileTests {
+    static let yaml = """
+        # A node on a Raspberry Pi bridging the local broker.
+        port: 8000
+        blockInterval: 500
+        mqtt:
+          broker: mqtt://meter:s3cret@127.0.0.1:1883
+          protocolVersion: "5"
+          rules:
+            - topic: sensors/+/temperature        # device: the + level
+            - topic: meters/#
+              device: main-meter
+              format: key-value
+              timeField: ts
+              qos: 2
+        """
+
+    @Test func yamlWithAnMQTTSectionBecomesABridge() throws {
+        let file = try ConfigFile.parse(Self.yaml)
+        #expect(file.port == 8000 && file.blockInterval == 500)
+        let bridge = try #require(try file.mqtt?.bridgeConfiguration())
+        #expect(bridge.broker.host == "127.0.0.1" && bridge.broker.username == "meter" && bridge.broker.password == "s3cret")
+        #expect(bridge.broker.protocolVersion == .v5)
+        #expect(bridge.rules.map(\.filter.text) == ["sensors/+/temperature", "meters/#"])
+        #expect(bridge.rules[0].device == .topicLevel(1) && bridge.rules[1].device == .fixed("main-meter"))
+        #expect(bridge.rules[1].format == .keyValue && bridge.rules[1].timeField == "ts" && bridge.rules[1].qos == 2)
+    }
+
+    @Test func todaysJSONFilesStillRead() throws {
+        let json = #"{"port": 8000, "blockInterval": 500, "mqtt": {"broker": "mqtt://127.0.0.1", "rules": [{"topic": "a/+"}]}}"#
+        let file = try ConfigFile.parse(json)
+        #expect(file.port == 8000 && file.mqtt?.rules.first?.topic == "a/+")
+    }
+
+    @Test(arguments: [
+        ("port: 8000\nprot: 1\n", "line 2: unknown key 'prot'"),
+        ("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a\n      devise: x\n", "line 5: unknown key 'mqtt.rules[0].devise'"),
+        ("port: eighty\n", "line 1: 'port' must be a whole number"),
+        ("mqtt:\n  rules: []\n", "'mqtt.broker' is required"),
+        ("port: [1\n", "not valid YAML or JSON"),
+        ("- 1\n- 2\n", "must hold a mapping"),
+    ])
+    func mistakesAreNamedWithTheirLineAndKey(text: String, expected: String) {
+        do {
+            _ = try ConfigFile.parse(text, name: "node.yaml")
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect("\(error)".contains(expected), "\(error)")
+        }
+    }
+
+    @Test func badMQTTSettingsNameTheirKey() throws {
+        let bad = try ConfigFile.parse("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a/#/b\n")
+        #expect(throws: (any Error).self) { try bad.mqtt?.bridgeConfiguration() }
+        do { _ = try bad.mqtt?.bridgeConfiguration() } catch { #expect("\(error)".contains("mqtt.rules[0].topic")) }
+        let qos = try ConfigFile.parse("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a\n      qos: 3\n")
+        do { _ = try qos.mqtt?.bridgeConfiguration(); Issue.record("qos 3 accepted") } catch { #expect("\(error)".contains("mqtt.rules[0].qos")) }
+    }
+}
