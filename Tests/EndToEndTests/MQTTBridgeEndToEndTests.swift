@@ -84,3 +84,52 @@ struct MQTTBridgeEndToEndTests {
         #expect(try await node.stop() == 0)
     }
 }
+
+extension MQTTBridgeEndToEndTests {
+    static func subscribe(_ port: Int, _ args: [String], dir: TemporaryDirectory, name: String) throws -> ChildProcess {
+        try ChildProcess(executable: "/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(port)", "-v"] + args, outputPath: dir.file(name))
+    }
+
+    static func submit(_ port: Int, _ device: String, _ values: ClosedRange<Int>) async throws {
+        try await RPCConnection.with("ws://127.0.0.1:\(port)") { rpc in
+            for v in values { _ = try await rpc.call("submit", ["device": .string(device), "payload": ["v": .int(v)]]) }
+        }
+    }
+
+    @Test func readingsAndBlocksGoOutInOrderThroughBrokerOutagesAndTheStatusSaysWhenTheNodeIsGone() async throws {
+        let broker = try await MosquittoBroker()
+        let dir = TemporaryDirectory("mqtt-out")
+        // A watcher with a persistent session of its own, registered before anything is published.
+        let register = try Self.subscribe(broker.port, ["-c", "-i", "watcher", "-q", "1", "-t", "test/node/readings/#", "-W", "1"], dir: dir, name: "reg.txt")
+        _ = try await register.wait(timeout: .seconds(30))
+        let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "100",
+                                         "--mqtt", "mqtt://127.0.0.1:\(broker.port)", "--subscribe", "sensors/+/temperature",
+                                         "--mqtt-publish", "--mqtt-prefix", "test/node"], outputPath: dir.file("node.log"))
+        let port = try #require(try await node.waitForPort(), "\(node.output)")
+        #expect(try await node.waitForOutput("publishing readings after position"), "\(node.output)")
+        let status = try Self.subscribe(broker.port, ["-t", "test/node/status", "-C", "1", "-W", "60"], dir: dir, name: "status.txt")
+        #expect(try await status.wait(timeout: .seconds(70)) == 0 && status.output.contains("test/node/status online"), "\(status.output)")
+
+        try await Self.submit(port, "out-dev", 1...5)
+        try await broker.stop()
+        try await Self.submit(port, "out-dev", 6...10)        // while the broker is away
+        try await Task.sleep(for: .seconds(2))
+        try await broker.start()
+        let watcher = try Self.subscribe(broker.port, ["-c", "-i", "watcher", "-q", "1", "-t", "test/node/readings/#", "-C", "10", "-W", "90"], dir: dir, name: "watch.txt")
+        #expect(try await watcher.wait(timeout: .seconds(100)) == 0, "\(watcher.output)\n\(node.output.suffix(1500))")
+        let values = watcher.output.split(separator: "\n").compactMap { line -> Int64? in
+            guard line.hasPrefix("test/node/readings/out-dev ") else { return nil }
+            return (try? JSONValue(parsing: Array(line.dropFirst("test/node/readings/out-dev ".count).utf8)))?["payload"]?["v"]?.int64Value
+        }
+        #expect(values == Array(1...10), "every reading once, in order, the outage only delayed them: \(values)")
+        let blocks = try Self.subscribe(broker.port, ["-t", "test/node/blocks", "-C", "1", "-W", "30"], dir: dir, name: "blocks.txt")
+        try await Self.submit(port, "out-dev", 11...11)
+        #expect(try await blocks.wait(timeout: .seconds(40)) == 0 && blocks.output.contains("\"merkleRoot\""), "\(blocks.output)")
+
+        // Killed without a word: the broker publishes the node's will.
+        node.signal(SIGKILL)
+        _ = try await node.wait()
+        let gone = try Self.subscribe(broker.port, ["-t", "test/node/status", "-C", "1", "-W", "30"], dir: dir, name: "gone.txt")
+        #expect(try await gone.wait(timeout: .seconds(40)) == 0 && gone.output.contains("test/node/status offline"), "\(gone.output)")
+    }
+}

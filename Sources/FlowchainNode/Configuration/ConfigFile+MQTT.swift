@@ -52,6 +52,19 @@ extension ConfigFile.MQTTSection {
             }
             out.append(rule)
         }
-        return BridgeConfiguration(broker: broker, rules: out)
+        var bridge = BridgeConfiguration(broker: broker, rules: out)
+        if publish == true || prefix != nil {
+            bridge.outbound = try Self.outbound(prefix: prefix)
+        }
+        return bridge
+    }
+
+    /// Outbound publishing under `prefix` (default `flowchain/{node}`); a prefix may not hold wildcards.
+    public static func outbound(prefix: String?) throws -> OutboundConfiguration {
+        let p = prefix ?? "flowchain/{node}"
+        guard !p.isEmpty, !p.contains("+"), !p.contains("#"), !p.hasSuffix("/") else {
+            throw NodeError.configuration("mqtt.prefix: '\(p)' must be a topic without wildcards or a trailing '/'")
+        }
+        return OutboundConfiguration(prefix: p)
     }
 }

@@ -44,10 +44,14 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         /// "3.1.1" (default) or "5".
         public var protocolVersion: String?
         public var keepalive: Int?
+        /// Publish the ledger's readings and blocks back to the broker, under `prefix`.
+        public var publish: Bool?
+        /// Default `flowchain/{node}` ({node}: the first 12 hex digits of the node's key).
+        public var prefix: String?
         public var rules: [Rule]
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case broker, clientId, username, password, ca, certificate, key, protocolVersion, keepalive, rules
+            case broker, clientId, username, password, ca, certificate, key, protocolVersion, keepalive, publish, prefix, rules
         }
 
         /// One topic filter and how its messages become readings.

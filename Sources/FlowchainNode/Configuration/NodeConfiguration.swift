@@ -22,7 +22,7 @@ public struct NodeConfiguration: Sendable {
     /// The HTTP/WebSocket server; nil runs the node without one.
     public var server: ServerConfiguration? = ServerConfiguration()
     /// The MQTT bridge; nil runs the node without one. An empty client id becomes
-    /// `flowchain-<first 12 hex digits of the node key>`.
+    /// `flowchain-<first 12 hex digits of the node key>`; `{node}` in the outbound prefix, those digits.
     public var mqtt: BridgeConfiguration? = nil
     /// Where every part of the node reads the time (tests inject their own).
     public var clock: WallClock = .system

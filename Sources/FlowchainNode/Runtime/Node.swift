@@ -86,6 +86,10 @@ public final class Node: Sendable {
         }
         if var bridge = configuration.mqtt {
             if bridge.broker.clientID.isEmpty { bridge.broker.clientID = "flowchain-\(key.publicKey.hex.prefix(12))" }
+            if var out = bridge.outbound {
+                out.prefix = out.prefix.replacingOccurrences(of: "{node}", with: String(key.publicKey.hex.prefix(12)))
+                bridge.outbound = out
+            }
             let metrics = self.metrics
             services.append(MQTTBridgeService(
                 configuration: bridge, engine: engine, counters: .init(refused: { metrics.error("mqtt_\($0)") }),

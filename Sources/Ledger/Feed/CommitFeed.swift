@@ -29,12 +29,13 @@ public final class CommitFeed: Sendable {
         /// Internal listeners (counters, the log) outlive the client subscriptions at shutdown.
         let isInternal: Bool
 
-        init(id: UInt64, topic: Topic, capacity: Int?, isInternal: Bool, onDrop: @escaping @Sendable () -> Void) {
+        init(id: UInt64, topic: Topic, capacity: Int?, isInternal: Bool, newestOnly: Bool = false, onDrop: @escaping @Sendable () -> Void) {
             self.id = id
             self.topic = topic
             self.onDrop = onDrop
             self.isInternal = isInternal
-            (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: capacity.map { .bufferingOldest($0) } ?? .unbounded)
+            let policy: AsyncStream<Event>.Continuation.BufferingPolicy = newestOnly ? .bufferingNewest(1) : capacity.map { .bufferingOldest($0) } ?? .unbounded
+            (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: policy)
         }
 
         /// Events dropped so far because this subscriber's buffer was full.
@@ -68,6 +69,12 @@ public final class CommitFeed: Sendable {
     /// not ended by `finishClients()`, so it also hears the blocks sealed during shutdown.
     public func subscribeInternal(_ topic: Topic) -> Subscription {
         add(Subscription(id: nextID.add(1, ordering: .relaxed).oldValue, topic: topic, capacity: nil, isInternal: true, onDrop: onDrop))
+    }
+
+    /// Wake-ups for a listener that reads what changed from the store itself (e.g. the MQTT
+    /// bridge's publisher): only the newest event is kept, and replacing older ones is not a drop.
+    public func subscribeWakeUps(_ topic: Topic) -> Subscription {
+        add(Subscription(id: nextID.add(1, ordering: .relaxed).oldValue, topic: topic, capacity: nil, isInternal: true, newestOnly: true, onDrop: {}))
     }
 
     private func add(_ s: Subscription) -> Subscription {

@@ -9,6 +9,8 @@ public struct BridgeConfiguration: Sendable, Equatable {
     /// Messages being ingested at once (in arrival order); more wait, and libmosquitto's buffers
     /// hold them.
     public var inFlight = 512
+    /// Publish the ledger's readings and blocks back to the broker (nil: don't).
+    public var outbound: OutboundConfiguration? = nil
 
     public init(broker: MQTTConfiguration, rules: [BridgeRule]) {
         self.broker = broker

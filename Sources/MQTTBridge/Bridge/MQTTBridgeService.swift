@@ -33,15 +33,36 @@ public struct MQTTBridgeService: Service {
     }
 
     public func run() async throws {
-        let client = try MQTTClient(configuration.broker)
+        var brokerConfiguration = configuration.broker
+        if let out = configuration.outbound {
+            // If the node vanishes without saying goodbye, the broker says it for us.
+            brokerConfiguration.will = .init(topic: out.statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
+        }
+        let client = try MQTTClient(brokerConfiguration)
         for rule in configuration.rules { try client.subscribe(rule.filter.text, qos: rule.qos) }
         let broker = "\(configuration.broker.host):\(configuration.broker.port)"
         logger.info("MQTT bridge: connecting to \(broker), \(configuration.rules.count) rule(s): \(configuration.rules.map(\.filter.text).joined(separator: ", "))")
         client.start()
         let complaints = RateLimitedLog(logger: logger)
+        let (stop, stopNow) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let outbound = configuration.outbound.map {
+            MQTTOutbound(configuration: $0, client: client, store: engine.store, feed: engine.feed, logger: logger)
+        }
         await withGracefulShutdownHandler {
             let order = IngestOrder()
             await withTaskGroup(of: Void.self) { group in
+                // On shutdown: say "offline" (retained) while still connected, then close, which
+                // ends the event loop below.
+                group.addTask {
+                    for await _ in stop { break }
+                    if let out = configuration.outbound, client.isConnected {
+                        _ = try? await withDeadline(.seconds(2)) {
+                            try await client.publishAcknowledged(topic: out.statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
+                        }
+                    }
+                    client.close()
+                }
+                if let outbound { group.addTask { await outbound.run() } }
                 var inFlight = 0
                 for await event in client.events {
                     switch event {
@@ -55,6 +76,9 @@ public struct MQTTBridgeService: Service {
                         group.addTask { await ingest(m, turn: turn, complaints: complaints) }
                     case let .connected(sessionPresent):
                         logger.notice("MQTT bridge: connected to \(broker)\(sessionPresent ? " (session resumed)" : "")")
+                        if let out = configuration.outbound {
+                            _ = try? client.publish(topic: out.statusTopic, payload: Array("online".utf8), qos: 1, retain: true)
+                        }
                     case let .disconnected(error?):
                         complaints.warn("disconnected", "MQTT bridge: \(error); reconnecting")
                     case .disconnected(nil):
@@ -67,10 +91,12 @@ public struct MQTTBridgeService: Service {
                         break
                     }
                 }
+                stopNow.finish()
+                group.cancelAll()
                 await group.waitForAll()
             }
         } onGracefulShutdown: {
-            client.close()
+            stopNow.yield()
         }
         client.close()
         logger.info("MQTT bridge stopped")
@@ -124,5 +150,15 @@ final class RateLimitedLog: Sendable {
         }
         guard let suppressed else { return }
         logger.warning("\(message())\(suppressed > 0 ? " (\(suppressed) more like it since the last report)" : "")")
+    }
+}
+
+/// Runs `body`, giving up (nil) after `limit`.
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask { try await Task.sleep(for: limit); return nil }
+        defer { group.cancelAll() }
+        return try await group.next() ?? nil
     }
 }

@@ -107,6 +107,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --mqtt: the CA file that signed the broker's certificate (mqtts://). Default: the system's.", valueName: "file"))
     var mqttCA: String?
 
+    @Flag(help: ArgumentHelp("With --mqtt: publish the node's readings (<prefix>/readings/<device>) and blocks (<prefix>/blocks) to the broker, and a retained <prefix>/status (online/offline)."))
+    var mqttPublish = false
+
+    @Option(help: ArgumentHelp("With --mqtt-publish: the topic prefix. Default flowchain/{node} ({node}: the node key's first 12 hex digits).", valueName: "prefix"))
+    var mqttPrefix: String?
+
     @Option(help: ArgumentHelp("With --mqtt: the MQTT client id (a persistent session is kept under it). Default flowchain-<node key prefix>.", valueName: "id"))
     var mqttClientID: String?
 
@@ -187,6 +193,7 @@ struct NodeCommand: AsyncParsableCommand {
             }
             var bridge = BridgeConfiguration(broker: broker, rules: rules)
             bridge.maxPayload = c.ingest.maxPayloadBytes
+            if mqttPublish || mqttPrefix != nil { bridge.outbound = try ConfigFile.MQTTSection.outbound(prefix: mqttPrefix) }
             c.mqtt = bridge
         } else if !subscribe.isEmpty {
             throw ValidationError("--subscribe needs --mqtt URL (the broker)")
