@@ -223,7 +223,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "FlowchainTesting"]),
+        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",

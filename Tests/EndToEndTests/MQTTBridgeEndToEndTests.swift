@@ -133,3 +133,100 @@ extension MQTTBridgeEndToEndTests {
         #expect(try await gone.wait(timeout: .seconds(40)) == 0 && gone.output.contains("test/node/status offline"), "\(gone.output)")
     }
 }
+
+import MQTTBridge
+import Synchronization
+
+extension MQTTBridgeEndToEndTests {
+    /// The delivery window measured: numbered QoS 1 messages at a steady rate while the node is
+    /// SIGKILLed 20 times and restarted. Whatever is lost must be recorded as a gap.
+    @Test func killedTwentyTimesWhilePublishingEveryLossIsRecordedAsAGap() async throws {
+        let broker = try await MosquittoBroker()
+        let dir = TemporaryDirectory("mqtt-crash")
+        let config = dir.file("node.yaml")
+        try """
+            blockInterval: 100
+            mqtt:
+              broker: mqtt://127.0.0.1:\(broker.port)
+              clientId: crash-test-node
+              rules:
+                - topic: crash/+
+                  seqField: n
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        func start(_ i: Int) async throws -> (ChildProcess, Int) {
+            let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--config", config], outputPath: dir.file("node-\(i).log"))
+            let port = try #require(try await node.waitForPort(), "\(node.output)")
+            #expect(try await node.waitForOutput("MQTT bridge: connected"), "\(node.output)")
+            return (node, port)
+        }
+        var (node, port) = try await start(0)
+
+        // An independent publisher: numbered messages, 200 a second, until told to stop (bounded).
+        var pubConfig = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "crash-publisher")
+        pubConfig.cleanSession = true
+        let publisher = try MQTTClient(pubConfig)
+        let connected = Atomic<Bool>(false)
+        let pubEvents = Task { for await e in publisher.events { if case .connected = e { connected.store(true, ordering: .relaxed) } } }
+        publisher.start()
+        let connecting = ContinuousClock.now
+        while !connected.load(ordering: .relaxed), ContinuousClock.now - connecting < .seconds(60) { try await Task.sleep(for: .milliseconds(10)) }
+        let stop = Atomic<Bool>(false)
+        let published = Task {
+            var n = 0
+            let start = ContinuousClock.now
+            while !stop.load(ordering: .relaxed), n < 40_000, ContinuousClock.now - start < .seconds(300) {
+                n += 1
+                try await publisher.publishAcknowledged(topic: "crash/meter", payload: Array("{\"n\":\(n)}".utf8), qos: 1)
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return n
+        }
+        var rng = SystemRandomNumberGenerator()
+        for cycle in 1...20 {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 150...700, using: &rng)))
+            node.signal(SIGKILL)
+            _ = try await node.wait()
+            (node, port) = try await start(cycle)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        stop.store(true, ordering: .relaxed)
+        let last = try await published.value
+        publisher.close()
+        pubEvents.cancel()
+
+        // Let the node take in what the broker still holds, then read everything back.
+        let finalPort = port
+        func stored() async throws -> [Int64] {
+            try await RPCConnection.with("ws://127.0.0.1:\(finalPort)") { rpc in
+                var out: [Int64] = []
+                var cursor: String? = nil
+                repeat {
+                    var p: [String: JSONValue] = ["device": "meter", "limit": 1000]
+                    if let c = cursor { p["cursor"] = .string(c) }
+                    let page = try await rpc.call("readings", p)
+                    out += (page["readings"]?.arrayValue ?? []).compactMap { $0["payload"]?["n"]?.int64Value }
+                    cursor = page["nextCursor"]?.stringValue
+                } while cursor != nil
+                return out
+            }
+        }
+        var seen: [Int64] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            seen = try await stored()
+            if seen.last == Int64(last) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let gaps = try await Self.readings(port, "mqtt-bridge").compactMap { g -> (Int64, Int64)? in
+            guard let a = g["payload"]?["after"]?.int64Value, let b = g["payload"]?["next"]?.int64Value else { return nil }
+            return (a, b)
+        }
+        #expect(seen == seen.sorted() && Set(seen).count == seen.count, "stored once each, in order")
+        let recorded = Set(gaps.flatMap { ($0.0 + 1)..<$0.1 })
+        let missing = Set(1...Int64(last)).subtracting(seen)
+        #expect(missing == recorded, "every lost message is recorded as a gap: unrecorded \(missing.subtracting(recorded).sorted().prefix(10)), recorded but stored \(recorded.subtracting(missing).sorted().prefix(10))")
+        let largest = gaps.map { $0.1 - $0.0 - 1 }.max() ?? 0
+        print("MQTT crash test: \(last) messages published, 20 SIGKILLs, \(missing.count) lost (largest loss at one kill: \(largest)), \(gaps.count) gap(s) recorded")
+        #expect(try await node.stop() == 0)
+    }
+}

@@ -45,6 +45,7 @@ extension ConfigFile.MQTTSection {
             }
             if let field = r.field { rule.valueField = field }
             rule.timeField = r.timeField
+            rule.seqField = r.seqField
             if let topicField = r.topicField { rule.topicField = topicField.isEmpty ? nil : topicField }
             if let qos = r.qos {
                 guard (0...2).contains(qos) else { throw NodeError.configuration("\(at).qos: \(qos) is not 0, 1 or 2") }

@@ -70,10 +70,12 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             public var timeField: String?
             /// The payload field the topic is recorded in (default `topic`; "" for none).
             public var topicField: String?
+            /// A payload field holding the device's own message counter (gaps are recorded).
+            public var seqField: String?
             public var qos: Int?
 
             enum CodingKeys: String, CodingKey, CaseIterable {
-                case topic, device, deviceLevel, format, field, timeField, topicField, qos
+                case topic, device, deviceLevel, format, field, timeField, topicField, seqField, qos
             }
         }
     }

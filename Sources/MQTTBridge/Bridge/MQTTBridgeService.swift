@@ -45,6 +45,7 @@ public struct MQTTBridgeService: Service {
         client.start()
         let complaints = RateLimitedLog(logger: logger)
         let (stop, stopNow) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let sequences = SequenceWatch(store: engine.store)
         let outbound = configuration.outbound.map {
             MQTTOutbound(configuration: $0, client: client, store: engine.store, feed: engine.feed, logger: logger)
         }
@@ -67,13 +68,15 @@ public struct MQTTBridgeService: Service {
                 for await event in client.events {
                     switch event {
                     case let .message(m):
-                        if inFlight >= configuration.inFlight {
-                            await group.next()
-                            inFlight -= 1
+                        for submission in await plan(m, sequences: sequences, complaints: complaints) {
+                            if inFlight >= configuration.inFlight {
+                                await group.next()
+                                inFlight -= 1
+                            }
+                            let turn = order.next()
+                            inFlight += 1
+                            group.addTask { await ingest(submission, topic: m.topic, turn: turn, complaints: complaints) }
                         }
-                        let turn = order.next()
-                        inFlight += 1
-                        group.addTask { await ingest(m, turn: turn, complaints: complaints) }
                     case let .connected(sessionPresent):
                         logger.notice("MQTT bridge: connected to \(broker)\(sessionPresent ? " (session resumed)" : "")")
                         if let out = configuration.outbound {
@@ -102,28 +105,47 @@ public struct MQTTBridgeService: Service {
         logger.info("MQTT bridge stopped")
     }
 
-    /// One message through the first rule that matches it, into the ledger.
-    private func ingest(_ message: MQTTMessage, turn: IngestTurn, complaints: RateLimitedLog) async {
-        defer { turn.finish() }
+    /// What a message becomes, in order: nothing (refused, counted), its reading, or, after a gap
+    /// in the device's own counter, the bridge's record of the gap and then the reading. Runs in
+    /// arrival order, before the ingest of the message is started.
+    private func plan(_ message: MQTTMessage, sequences: SequenceWatch, complaints: RateLimitedLog) async -> [Submission] {
         guard let rule = configuration.rules.first(where: { $0.filter.match(message.topic) != nil }) else {
-            return refuse(BridgeRule.Refusal.noRule.rawValue, message, complaints)
+            refuse(BridgeRule.Refusal.noRule.rawValue, message.topic, message.payload.count, complaints)
+            return []
         }
-        switch rule.submission(topic: message.topic, payload: message.payload, arrival: now(), maxPayload: configuration.maxPayload) {
+        switch rule.prepare(topic: message.topic, payload: message.payload, arrival: now(), maxPayload: configuration.maxPayload) {
         case let .failure(reason):
-            refuse(reason.rawValue, message, complaints)
-        case let .success(submission):
-            do {
-                _ = try await engine.ingest(submission, after: turn)
-                counters.ingested()
-            } catch {
-                refuse(error.kind, message, complaints)
+            refuse(reason.rawValue, message.topic, message.payload.count, complaints)
+            return []
+        case let .success(prepared):
+            guard let seq = prepared.seq, let field = rule.seqField else { return [prepared.submission] }
+            switch await sequences.check(device: prepared.device, seq: seq, field: field) {
+            case .next:
+                return [prepared.submission]
+            case let .gap(after):
+                complaints.warn("gap", "MQTT bridge: \(prepared.device) skipped from \(field) \(after) to \(seq): \(seq - after - 1) message(s) never arrived; recorded as a reading of \(SequenceWatch.bridgeDevice)")
+                return [SequenceWatch.gapEvent(device: prepared.device, topic: message.topic, after: after, next: seq), prepared.submission]
+            case .repeated:
+                refuse(BridgeRule.Refusal.duplicate.rawValue, message.topic, message.payload.count, complaints)
+                return []
             }
         }
     }
 
-    private func refuse(_ reason: String, _ message: MQTTMessage, _ complaints: RateLimitedLog) {
+    /// One submission into the ledger, in its turn.
+    private func ingest(_ submission: Submission, topic: String, turn: IngestTurn, complaints: RateLimitedLog) async {
+        defer { turn.finish() }
+        do {
+            _ = try await engine.ingest(submission, after: turn)
+            counters.ingested()
+        } catch {
+            refuse(error.kind, topic, 0, complaints)
+        }
+    }
+
+    private func refuse(_ reason: String, _ topic: String, _ size: Int, _ complaints: RateLimitedLog) {
         counters.refused(reason)
-        complaints.warn(reason, "MQTT bridge: a message on \(message.topic) (\(message.payload.count) bytes) was not ingested: \(reason)")
+        complaints.warn(reason, "MQTT bridge: a message on \(topic) (\(size) bytes) was not ingested: \(reason)")
     }
 }
 

@@ -33,6 +33,9 @@ public struct BridgeRule: Sendable, Equatable {
     /// A payload field holding the time of the reading (ms since the epoch, or seconds when below
     /// 10^11); arrival time otherwise.
     public var timeField: String? = nil
+    /// A payload field holding the device's own message counter: gaps in it are recorded as
+    /// events (messages lost before they reached the node), repeats are not stored twice.
+    public var seqField: String? = nil
     /// Also record the topic in the payload under this field (nil: don't).
     public var topicField: String? = "topic"
     public var qos: Int32 = 1
@@ -58,10 +61,24 @@ public struct BridgeRule: Sendable, Equatable {
         case badPayload = "bad_payload"
         case badTime = "bad_time"
         case tooLarge = "too_large"
+        case duplicate = "duplicate"
+    }
+
+    /// A message made ready for the ledger: the submission, and the device's own counter if the
+    /// rule names one and the payload carries it.
+    public struct Prepared: Sendable {
+        public let submission: Submission
+        public let device: String
+        public let seq: Int64?
     }
 
     /// The submission for a message on `topic`, or why there is none.
     public func submission(topic: String, payload: [UInt8], arrival: Int64, maxPayload: Int) -> Result<Submission, Refusal> {
+        prepare(topic: topic, payload: payload, arrival: arrival, maxPayload: maxPayload).map(\.submission)
+    }
+
+    /// The submission for a message on `topic` with the device's counter, or why there is none.
+    public func prepare(topic: String, payload: [UInt8], arrival: Int64, maxPayload: Int) -> Result<Prepared, Refusal> {
         guard filter.match(topic) != nil else { return .failure(.noRule) }
         guard payload.count <= maxPayload else { return .failure(.tooLarge) }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
@@ -86,7 +103,8 @@ public struct BridgeRule: Sendable, Equatable {
         if addTopic, let field = topicField { object[field] = .string(topic) }
         // A JSON object that needs nothing added is stored exactly as the device sent it.
         let bytes = !addTopic && Self.isObject(payload) ? payload : JSONValue.object(object).jsonBytes
-        return .success(.unsigned(device: device, payload: bytes, time: time, timeQuality: .synced, source: .mqtt))
+        let seq = seqField.flatMap { object[$0]?.int64Value }
+        return .success(Prepared(submission: .unsigned(device: device, payload: bytes, time: time, timeQuality: .synced, source: .mqtt), device: device, seq: seq))
     }
 
     static func isObject(_ payload: [UInt8]) -> Bool { (try? StrictJSON.validateObject(payload)) != nil }
