@@ -187,7 +187,7 @@ let package = Package(
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "ProcessSupport",
+                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "ProcessSupport", "MQTTBridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),

@@ -164,10 +164,10 @@ struct NodeProcess: Sendable {
     var url: String { "ws://127.0.0.1:\(port)" }
     var log: String { child.outputPath }
 
-    static func start(dataDir: String, logLevel: String = "notice", timeout: Duration = .seconds(30)) async throws -> NodeProcess {
+    static func start(dataDir: String, logLevel: String = "notice", extra: [String] = [], timeout: Duration = .seconds(30)) async throws -> NodeProcess {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         // The port comes from /proc, whatever the log level.
-        return try await launch(exe, ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", logLevel],
+        return try await launch(exe, ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", logLevel] + extra,
                                 log: dataDir + ".log", timeout: timeout)
     }
 

@@ -58,21 +58,10 @@ public final class MosquittoBroker: Sendable {
 
     public var log: String { process.withLock { $0?.output } ?? ((try? String(contentsOfFile: dir.file("broker.log"), encoding: .utf8)) ?? "") }
 
-    /// A port nothing listens on now (the kernel's choice for port 0).
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BrokerError.noPort }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw BrokerError.noPort }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        let port = LoopbackHTTP.freePort()
+        guard port > 0 else { throw BrokerError.noPort }
+        return port
     }
 
     public enum BrokerError: Error, CustomStringConvertible {

@@ -46,11 +46,11 @@ public struct MQTTBridgeService: Service {
         let complaints = RateLimitedLog(logger: logger)
         let (stop, stopNow) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let sequences = SequenceWatch(store: engine.store)
+        let batcher = Batcher(limit: configuration.inFlight)
         let outbound = configuration.outbound.map {
             MQTTOutbound(configuration: $0, client: client, store: engine.store, feed: engine.feed, logger: logger)
         }
         await withGracefulShutdownHandler {
-            let order = IngestOrder()
             await withTaskGroup(of: Void.self) { group in
                 // On shutdown: say "offline" (retained) while still connected, then close, which
                 // ends the event loop below.
@@ -64,18 +64,24 @@ public struct MQTTBridgeService: Service {
                     client.close()
                 }
                 if let outbound { group.addTask { await outbound.run() } }
-                var inFlight = 0
+                // Messages go to the ledger in batches of whatever has arrived meanwhile: one
+                // ingest call validates a batch in parallel and keeps its order.
+                group.addTask {
+                    while let batch = await batcher.take() {
+                        let outcomes = await engine.ingest(batch.map(\.submission))
+                        for (item, outcome) in zip(batch, outcomes) {
+                            switch outcome {
+                            case .success: counters.ingested()
+                            case let .failure(error): refuse(error.kind, item.topic, 0, complaints)
+                            }
+                        }
+                    }
+                }
                 for await event in client.events {
                     switch event {
                     case let .message(m):
                         for submission in await plan(m, sequences: sequences, complaints: complaints) {
-                            if inFlight >= configuration.inFlight {
-                                await group.next()
-                                inFlight -= 1
-                            }
-                            let turn = order.next()
-                            inFlight += 1
-                            group.addTask { await ingest(submission, topic: m.topic, turn: turn, complaints: complaints) }
+                            await batcher.add(submission, topic: m.topic)
                         }
                     case let .connected(sessionPresent):
                         logger.notice("MQTT bridge: connected to \(broker)\(sessionPresent ? " (session resumed)" : "")")
@@ -95,8 +101,11 @@ public struct MQTTBridgeService: Service {
                     }
                 }
                 stopNow.finish()
-                group.cancelAll()
-                await group.waitForAll()
+                await batcher.finish()
+                // The last batch is committed before the bridge reports itself stopped.
+                while let _ = await group.next() {
+                    if await batcher.isDrained { group.cancelAll() }
+                }
             }
         } onGracefulShutdown: {
             stopNow.yield()
@@ -129,17 +138,6 @@ public struct MQTTBridgeService: Service {
                 refuse(BridgeRule.Refusal.duplicate.rawValue, message.topic, message.payload.count, complaints)
                 return []
             }
-        }
-    }
-
-    /// One submission into the ledger, in its turn.
-    private func ingest(_ submission: Submission, topic: String, turn: IngestTurn, complaints: RateLimitedLog) async {
-        defer { turn.finish() }
-        do {
-            _ = try await engine.ingest(submission, after: turn)
-            counters.ingested()
-        } catch {
-            refuse(error.kind, topic, 0, complaints)
         }
     }
 
@@ -183,4 +181,53 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
         defer { group.cancelAll() }
         return try await group.next() ?? nil
     }
+}
+
+/// Submissions waiting for the ledger, in arrival order; adding waits while `limit` are waiting.
+actor Batcher {
+    struct Item: Sendable {
+        let submission: Submission
+        let topic: String
+    }
+
+    private var items: [Item] = []
+    private var taker: CheckedContinuation<Void, Never>?
+    private var adders: [CheckedContinuation<Void, Never>] = []
+    private var finished = false
+    private var taking = false
+    let limit: Int
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    func add(_ submission: Submission, topic: String) async {
+        while items.count >= limit && !finished { await withCheckedContinuation { adders.append($0) } }
+        items.append(Item(submission: submission, topic: topic))
+        taker?.resume()
+        taker = nil
+    }
+
+    /// Everything waiting (at least one), or nil once finished and empty.
+    func take() async -> [Item]? {
+        taking = false
+        while items.isEmpty {
+            if finished { return nil }
+            await withCheckedContinuation { taker = $0 }
+        }
+        let out = items
+        items = []
+        taking = true
+        for a in adders { a.resume() }
+        adders = []
+        return out
+    }
+
+    func finish() {
+        finished = true
+        taker?.resume()
+        taker = nil
+        for a in adders { a.resume() }
+        adders = []
+    }
+
+    var isDrained: Bool { finished && items.isEmpty && !taking }
 }

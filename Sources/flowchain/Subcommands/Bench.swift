@@ -23,6 +23,9 @@ struct BenchCommand: AsyncParsableCommand {
                       an idle node's CPU share (the minter checks the kernel every second); then a
                       node whose anchor chain holds --anchor-blocks blocks (default 1,000,000):
                       start-up time and RSS against a node with an empty chain.
+              mqtt    QoS 1 messages from a real client through a mosquitto broker (started here) into
+                      a node's ledger: readings committed/s and end-to-end latency p50/p99, against
+                      what mosquitto_sub -q 1 receives from the same broker and load; node RSS.
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
                       60 s wall), events/s, memory per simulated node, maintenance speed.
               all     every scenario above.
@@ -32,10 +35,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, health, pos, chord, all
+        case crypto, store, ingest, query, rpc, health, pos, mqtt, chord, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, chord or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, chord or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -53,7 +56,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .chord] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .chord] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -73,6 +76,7 @@ struct BenchCommand: AsyncParsableCommand {
                     reports.append(long)
                     continue
                 }
+            case .mqtt: report = try await MQTTBench.run(progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
             case .all: continue
             }
