@@ -1,4 +1,5 @@
 import FlowchainNode
+import Foundation
 import MQTTBridge
 import Testing
 
@@ -60,5 +61,19 @@ struct ConfigFileTests {
         do { _ = try bad.mqtt?.bridgeConfiguration() } catch { #expect("\(error)".contains("mqtt.rules[0].topic")) }
         let qos = try ConfigFile.parse("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a\n      qos: 3\n")
         do { _ = try qos.mqtt?.bridgeConfiguration(); Issue.record("qos 3 accepted") } catch { #expect("\(error)".contains("mqtt.rules[0].qos")) }
+    }
+}
+
+extension ConfigFileTests {
+    /// The examples in docs/configuration.md are read by the node as they are written.
+    @Test func theDocumentedExamplesParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        let blocks = page.components(separatedBy: "```yaml\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
+        #expect(blocks.count >= 2)
+        for block in blocks {
+            let file = try ConfigFile.parse(block, name: "docs/configuration.md")
+            if let mqtt = file.mqtt { _ = try mqtt.bridgeConfiguration() }
+        }
     }
 }
