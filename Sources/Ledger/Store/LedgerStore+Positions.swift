@@ -11,9 +11,12 @@ extension LedgerStore {
         }
     }
 
-    public func setPosition(_ name: String, _ value: Int64) throws {
-        try writeSync("save position \(name)") { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: ["position:" + name, Data(String(value).utf8)])
+    /// Saves positions in one transaction.
+    public func setPositions(_ positions: [String: Int64]) throws {
+        try writeSync("save positions") { db in
+            for (name, value) in positions {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: ["position:" + name, Data(String(value).utf8)])
+            }
         }
     }
 }

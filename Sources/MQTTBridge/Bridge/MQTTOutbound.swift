@@ -78,10 +78,9 @@ struct MQTTOutbound {
                 // Advance past what the broker acknowledged, in order; the rest is sent again.
                 if sentReadings > 0 { readings = page[sentReadings - 1].rowid }
                 if sentBlocks > 0 { blocks = Int64(sealed[sentBlocks - 1].height) }
-                let (r, b) = (readings, blocks)
-                try await store.offload { s in
-                    try s.setPosition(Self.readingsPosition, r)
-                    try s.setPosition(Self.blocksPosition, b)
+                if sentReadings > 0 || sentBlocks > 0 {
+                    let (r, b) = (readings, blocks)
+                    try await store.offload { try $0.setPositions([Self.readingsPosition: r, Self.blocksPosition: b]) }
                 }
                 if sentReadings < page.count || sentBlocks < sealed.count { try await Task.sleep(for: .milliseconds(500)) }
             } catch is CancellationError {

@@ -38,7 +38,8 @@ extension MQTTClient {
             guard let client = MQTTClient.client(obj) else { return }
             let waiter = client.state.withLock { s -> CheckedContinuation<Void, any Error>? in
                 if let w = s.waiters.removeValue(forKey: mid) { return w }
-                s.early.insert(mid)
+                // Keep it only for a publisher that has not registered yet.
+                if s.registering > 0 { s.early.insert(mid) }
                 return nil
             }
             waiter?.resume()

@@ -28,9 +28,12 @@ public final class MQTTClient: Sendable {
         var subscriptions: [(filter: String, qos: Int32)] = []
         var connected = false
         /// Publishes waiting for the broker's acknowledgement, and acknowledgements that arrived
-        /// before their publisher registered (the network thread can be that quick).
+        /// before their publisher registered (the network thread can be that quick). `early` is
+        /// kept only while some publisher is between `mosquitto_publish` and registering: message
+        /// ids wrap at 65,535, so a stale entry could otherwise answer a later publish.
         var waiters: [Int32: CheckedContinuation<Void, any Error>] = [:]
         var early: Set<Int32> = []
+        var registering = 0
     }
 
     /// The libmosquitto handle. `@unchecked Sendable`: libmosquitto's calls are thread-safe once its
@@ -185,16 +188,30 @@ public final class MQTTClient: Sendable {
 
     /// Publishes and returns once the broker has acknowledged the message (QoS 1: PUBACK).
     public func publishAcknowledged(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) async throws {
-        let mid = try publish(topic: topic, payload: payload, qos: qos, retain: retain)
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let resumeNow = state.withLock { s -> Bool in
-                if s.early.remove(mid) != nil { return true }
-                if s.closed { return true }
-                s.waiters[mid] = c
-                return false
-            }
-            if resumeNow { c.resume() }
+        state.withLock { $0.registering += 1 }
+        let mid: Int32
+        do {
+            mid = try publish(topic: topic, payload: payload, qos: qos, retain: retain)
+        } catch {
+            state.withLock { Self.doneRegistering(&$0) }
+            throw error
         }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let outcome = state.withLock { s -> Result<Void, MQTTError>? in
+                defer { Self.doneRegistering(&s) }
+                if s.early.remove(mid) != nil { return .success(()) }
+                if s.closed { return .failure(MQTTError(operation: "publish to \(topic)", code: -1, message: "the client was closed before the broker acknowledged it")) }
+                s.waiters[mid] = c
+                return nil
+            }
+            if let outcome { c.resume(with: outcome) }
+        }
+    }
+
+    /// One publisher has registered; with none left, no early acknowledgement can be claimed.
+    static func doneRegistering(_ s: inout State) {
+        s.registering -= 1
+        if s.registering == 0 { s.early.removeAll() }
     }
 
     deinit {
