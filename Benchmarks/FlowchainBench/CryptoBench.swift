@@ -15,11 +15,18 @@ public enum CryptoBench {
 
         let key = try PrivateKey()
         let message = [UInt8](repeating: 0x5a, count: 200)   // about one encoded reading
-        progress("Ed25519 sign, one core")
+        progress("Ed25519 sign, one core (libsodium, the signer the node uses)")
         let (s, ss) = try timed(maxIterations: 1_000_000) { _ = try key.sign(message) }
         report.add("ed25519_sign_per_s_1core", Double(s) / ss, "/s")
+        progress("Ed25519 sign, one core (OpenSSL EVP_DigestSign, the reference)")
+        let reference = try OpenSSLSigner(seed: key.seed)
+        let (os1, oss) = try timed(maxIterations: 1_000_000) { _ = try reference.sign(message) }
+        report.add("ed25519_sign_openssl_per_s_1core", Double(os1) / oss, "/s")
+        report.add("libsodium_vs_openssl_sign", (Double(s) / ss) / (Double(os1) / oss), "ratio")
 
         let signature = try key.sign(message)
+        let referenceSignature = try reference.sign(message)
+        precondition(referenceSignature == signature, "libsodium and OpenSSL must give the same Ed25519 signature")
         progress("Ed25519 verify, one core (libsodium, the verifier the node uses)")
         let (v, vs) = timed(maxIterations: 1_000_000) { precondition(key.publicKey.isValidSignature(signature, for: message)) }
         report.add("ed25519_verify_per_s_1core", Double(v) / vs, "/s")

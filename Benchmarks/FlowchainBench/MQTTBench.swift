@@ -9,7 +9,7 @@ import Synchronization
 /// QoS 1 messages from a real MQTT client through a broker into a node's ledger, beside the rate a
 /// plain `mosquitto_sub -q 1` receives from the same broker and load generator in the same run.
 public enum MQTTBench {
-    public static func run(messages: Int = 20_000, progress: (String) -> Void) async throws -> BenchReport {
+    public static func run(messages: Int = 100_000, progress: (String) -> Void) async throws -> BenchReport {
         var report = BenchReport(scenario: "mqtt")
         let broker = "/usr/sbin/mosquitto", sub = "/usr/bin/mosquitto_sub"
         guard FileManager.default.isExecutableFile(atPath: broker), FileManager.default.isExecutableFile(atPath: sub) else {
@@ -19,7 +19,7 @@ public enum MQTTBench {
         let dir = try LedgerBench.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = LoopbackHTTP.freePort()
-        try "user \(NSUserName())\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n"
+        try "user \(NSUserName())\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_queued_messages 2000000\n"
             .write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
         let brokerProcess = try ChildProcess(executable: broker, ["-c", dir + "/mosquitto.conf"], outputPath: dir + "/broker.log")
         defer { brokerProcess.signal(SIGTERM) }
@@ -29,7 +29,16 @@ public enum MQTTBench {
         config.cleanSession = true
         let load = try MQTTClient(config)
         let connected = Atomic<Bool>(false)
-        let drain = Task { for await e in load.events { if case .connected = e { connected.store(true, ordering: .relaxed) } } }
+        let acks = AckCounter()
+        let drain = Task {
+            for await e in load.events {
+                switch e {
+                case .connected: connected.store(true, ordering: .relaxed)
+                case .published: acks.ack()
+                default: break
+                }
+            }
+        }
         defer { load.close(); drain.cancel() }
         load.start()
         let waitStart = ContinuousClock.now
@@ -40,7 +49,7 @@ public enum MQTTBench {
                                          outputPath: dir + "/sub.txt")
         try await Task.sleep(for: .milliseconds(500))
         let r0 = ContinuousClock.now
-        try await publish(load, count: messages) { _ in "bench/ref" }
+        try await publish(load, acks: acks, count: messages) { _ in "bench/ref" }
         _ = try await reference.wait(timeout: .seconds(300))
         let referenceRate = Double(messages) / (ContinuousClock.now - r0).seconds
         report.add("mosquitto_sub_per_s", referenceRate, "/s")
@@ -73,7 +82,8 @@ public enum MQTTBench {
             }
         }
         let n0 = ContinuousClock.now
-        try await publish(load, count: messages) { i in "bench/d\(i % 8)" }
+        let cpu0 = node.cpuSeconds()
+        try await publish(load, acks: acks, count: messages) { i in "bench/d\(i % 8)" }
         let deadline = ContinuousClock.now + .seconds(300)
         let got = try await RPCConnection.with(node.url) { rpc in
             while ContinuousClock.now < deadline {
@@ -84,6 +94,7 @@ public enum MQTTBench {
             return Int(try await rpc.call("info")["readings"]?.int64Value ?? 0)
         }
         let seconds = (ContinuousClock.now - n0).seconds
+        let cpu = node.cpuSeconds() - cpu0
         sampler.cancel()
         watcher.cancel()
         let rate = Double(got) / seconds
@@ -92,6 +103,8 @@ public enum MQTTBench {
         let sorted = latencies.withLock { $0.sorted() }
         report.add("end_to_end_latency_p50_ms", percentile(sorted, 0.5), "ms")
         report.add("end_to_end_latency_p99_ms", percentile(sorted, 0.99), "ms")
+        report.add("node_cpu_us_per_reading", cpu * 1e6 / Double(max(got, 1)), "us")
+        report.add("node_cores_busy", cpu / seconds, "cores")
         report.add("node_rss_under_load_MB", peak.withLock { $0 }, "MB")
         report.add("messages", Double(messages), "")
         if got < messages { report.note("only \(got) of \(messages) readings were seen committed within 300 s") }
@@ -99,17 +112,45 @@ public enum MQTTBench {
         return report
     }
 
-    /// Publishes `count` QoS 1 messages `{"n","t"}`, at most 100 awaiting the broker at once.
-    static func publish(_ client: MQTTClient, count: Int, topic: @escaping @Sendable (Int) -> String) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for i in 0..<count {
-                if i >= 100 { try await group.next() }
-                group.addTask {
-                    let t = Int64(Date().timeIntervalSince1970 * 1000)
-                    try await client.publishAcknowledged(topic: topic(i), payload: Array("{\"n\":\(i),\"t\":\(t)}".utf8), qos: 1)
-                }
+    /// Publishes `count` QoS 1 messages `{"n","t"}`, at most `window` awaiting the broker's PUBACK
+    /// at once; returns when every one is acknowledged. One loop and a counter, not a task per
+    /// message: the load generator shares the cores with what it measures, so it must be cheap.
+    static func publish(_ client: MQTTClient, acks: AckCounter, count: Int, window: Int = 100,
+                        topic: (Int) -> String) async throws {
+        let base = acks.count
+        for i in 0..<count {
+            if i >= window { await acks.wait(atLeast: base + i - window + 1) }
+            let t = Int64(Date().timeIntervalSince1970 * 1000)
+            _ = try client.publish(topic: topic(i), payload: Array("{\"n\":\(i),\"t\":\(t)}".utf8), qos: 1)
+        }
+        await acks.wait(atLeast: base + count)
+    }
+}
+
+/// PUBACKs received so far; `wait` returns once there are at least that many.
+final class AckCounter: Sendable {
+    private let state = Mutex<(count: Int, waiter: (target: Int, continuation: CheckedContinuation<Void, Never>)?)>((0, nil))
+
+    var count: Int { state.withLock { $0.count } }
+
+    func ack() {
+        let ready = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.count += 1
+            guard let w = s.waiter, s.count >= w.target else { return nil }
+            s.waiter = nil
+            return w.continuation
+        }
+        ready?.resume()
+    }
+
+    func wait(atLeast target: Int) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.count >= target { return true }
+                s.waiter = (target, c)
+                return false
             }
-            try await group.waitForAll()
+            if ready { c.resume() }
         }
     }
 }

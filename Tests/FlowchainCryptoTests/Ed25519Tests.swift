@@ -34,6 +34,8 @@ struct Ed25519Tests {
         let message = Hex.decode(v.message)!
         let signature = try key.sign(message)
         #expect(Hex.encode(signature) == v.signature)
+        // The reference signer gives the same bytes (Ed25519 is deterministic).
+        #expect(Hex.encode(try OpenSSLSigner(seed: key.seed).sign(message)) == v.signature)
         #expect(key.publicKey.isValidSignature(Hex.decode(v.signature)!, for: message))
     }
 

@@ -37,6 +37,44 @@ struct IngestOrderTests {
         #expect(try store.lastSeq(device: "ordered") == 1000)
     }
 
+    @Test func readingsTheNodeNumbersAndSignsInParallelAreStoredInNumberingOrder() async throws {
+        // The node numbers unsigned readings in turn but signs them in parallel, so later batches
+        // can finish signing first; none may then be stored ahead of an earlier seq (it would be
+        // refused as "seq not increasing" and lost).
+        let dir = TemporaryDirectory()
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        let engine = try IngestEngine(store: store, key: Self.node).running()
+        let order = IngestOrder()
+        let results = await withTaskGroup(of: [Result<Ack, IngestError>].self) { group in
+            for b in 0..<40 {
+                let turn = order.next()
+                // Batches of varied size, so signing work per call differs.
+                let batch = (0..<(1 + (b * 7) % 23)).map { i in
+                    Submission.unsigned(device: "node-numbered-\(i % 3)", payload: Array("{\"b\":\(b),\"i\":\(i)}".utf8),
+                                        time: nil, timeQuality: .synced, source: .mqtt)
+                }
+                group.addTask { await engine.ingest(batch, after: turn) }
+            }
+            var all: [Result<Ack, IngestError>] = []
+            for await r in group { all += r }
+            return all
+        }
+        let refused = results.compactMap { if case let .failure(e) = $0 { e } else { nil } }
+        #expect(refused.isEmpty, "refused: \(refused.prefix(3))")
+        for d in 0..<3 {
+            let stored = try store.readings(afterCursor: 0, device: "node-numbered-\(d)", limit: 1000)
+            #expect(stored.map(\.reading.seq) == Array(1...UInt64(stored.count)), "consecutive, in arrival order")
+            // Arrival order is submission order: (b, i) increases along the stored rows.
+            let keys = stored.map { r -> [Int] in
+                let text = String(decoding: r.reading.payload, as: UTF8.self)
+                return text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            }
+            #expect(keys == keys.sorted { $0.lexicographicallyPrecedes($1) })
+            #expect(stored.allSatisfy { $0.reading.hasValidSignature })
+        }
+        #expect(try store.counts().readings == results.count)
+    }
+
     @Test func aBatchIsIngestedInTheOrderGiven() async throws {
         let dir = TemporaryDirectory()
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)

@@ -47,6 +47,24 @@ struct MQTTClientTests {
         #expect(sub.output.trimmingCharacters(in: .whitespacesAndNewlines) == "out/status online", "a retained message: \(sub.output)")
     }
 
+    @Test func aListPublishedTogetherArrivesInTheOrderGiven() async throws {
+        let broker = try await MosquittoBroker()
+        let client = try MQTTClient(Self.config(broker))
+        let log = EventLog(client)
+        defer { client.close() }
+        client.start()
+        #expect(await log.waitConnected())
+        let dir = TemporaryDirectory("mqtt-order")
+        let sub = try ChildProcess(executable: "/usr/bin/mosquitto_sub",
+                                   ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "order/#", "-C", "500", "-W", "60"],
+                                   outputPath: dir.file("sub.txt"))
+        try await Task.sleep(for: .milliseconds(500))
+        let messages = (1...500).map { (topic: "order/\($0 % 7)", payload: Array("\($0)".utf8)) }
+        #expect(await client.publishAcknowledged(messages) == 500)
+        #expect(try await sub.wait(timeout: .seconds(70)) == 0, "\(sub.output)")
+        #expect(sub.output.split(separator: "\n").compactMap { Int($0) } == Array(1...500))
+    }
+
     @Test(arguments: [MQTTConfiguration.ProtocolVersion.v311, .v5])
     func aPersistentSessionKeepsWhatWasPublishedWhileAway(version: MQTTConfiguration.ProtocolVersion) async throws {
         let broker = try await MosquittoBroker()

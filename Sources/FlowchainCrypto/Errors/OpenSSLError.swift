@@ -38,6 +38,8 @@ public enum KeyError: Error, CustomStringConvertible, Sendable, Equatable {
     case keyFileMissing(path: String)
     case insecurePermissions(path: String, mode: UInt16)
     case io(path: String, operation: String, errno: Int32, message: String)
+    /// The crypto library could not do what was asked (it says why).
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -53,6 +55,8 @@ public enum KeyError: Error, CustomStringConvertible, Sendable, Equatable {
             return "key file \(path) has mode \(String(mode, radix: 8)); it must not be readable by group or others (chmod 600 \(path))"
         case let .io(path, operation, _, message):
             return "\(operation) \(path): \(message)"
+        case let .unavailable(why):
+            return why
         }
     }
 }

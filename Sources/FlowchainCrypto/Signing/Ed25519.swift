@@ -2,7 +2,8 @@ public import Foundation
 internal import COpenSSL
 internal import CSodium
 
-/// Ed25519 (RFC 8032) signing and verification through libcrypto's EVP interface.
+/// Ed25519 (RFC 8032): signing and verification through libsodium, with OpenSSL's EVP
+/// implementation kept as the measured reference.
 public enum Ed25519 {
     public static let publicKeyLength = 32
     public static let seedLength = 32
@@ -84,11 +85,18 @@ enum Sodium {
     static let ready: Bool = sodium_init() >= 0
 }
 
-/// An Ed25519 private key, held as an OpenSSL `EVP_PKEY`.
+/// An Ed25519 private key.
+///
+/// Signs with libsodium's `crypto_sign_detached`: Ed25519 signatures are deterministic (RFC 8032),
+/// so any implementation gives the same bytes, and libsodium's are about twice as fast here as
+/// OpenSSL's `EVP_DigestSign` (`flowchain bench crypto` measures both). The node signs every reading
+/// it numbers itself (MQTT, sensors), so this is on the ingest path.
 public final class PrivateKey: @unchecked Sendable {
-    // @unchecked Sendable: the EVP_PKEY is never mutated after init; OpenSSL allows concurrent
-    // signing with one key as long as each call has its own EVP_MD_CTX, which `sign` creates.
-    private let pkey: OpaquePointer
+    // @unchecked Sendable: `secret` is written once in init and only read afterwards (libsodium
+    // signs with a read-only key, so concurrent signing is safe); it is wiped in deinit.
+    /// libsodium's 64-byte secret key: the seed followed by the public key.
+    private let secret: UnsafeMutablePointer<UInt8>
+    private static let secretLength = 64
     /// The 32-byte seed (RFC 8032's "private key").
     public let seed: [UInt8]
     public let publicKey: PublicKey
@@ -98,28 +106,63 @@ public final class PrivateKey: @unchecked Sendable {
         try self.init(seed: SecureRandom.bytes(Ed25519.seedLength))
     }
 
-    /// The key for a 32-byte seed (`EVP_PKEY_new_raw_private_key`).
+    /// The key for a 32-byte seed (`crypto_sign_seed_keypair`).
     public init(seed: [UInt8]) throws {
         guard seed.count == Ed25519.seedLength else {
             throw KeyError.wrongLength(what: "Ed25519 seed", expected: Ed25519.seedLength, got: seed.count)
         }
+        guard Sodium.ready else { throw KeyError.unavailable("libsodium did not initialise (sodium_init failed)") }
+        var publicBytes = [UInt8](repeating: 0, count: Ed25519.publicKeyLength)
+        let secret = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.secretLength)
+        secret.initialize(repeating: 0, count: Self.secretLength)
+        guard crypto_sign_seed_keypair(&publicBytes, secret, seed) == 0,
+              let key = try? PublicKey(bytes: publicBytes) else {
+            sodium_memzero(secret, Self.secretLength)
+            secret.deallocate()
+            throw KeyError.unavailable("crypto_sign_seed_keypair failed")
+        }
+        self.secret = secret
+        self.seed = seed
+        publicKey = key
+    }
+
+    deinit {
+        sodium_memzero(secret, Self.secretLength)
+        secret.deallocate()
+    }
+
+    /// Signs `message` (pure Ed25519: no pre-hash).
+    public func sign<M: ContiguousBytes>(_ message: M) throws -> [UInt8] {
+        var signature = [UInt8](repeating: 0, count: Ed25519.signatureLength)
+        let rc = message.withUnsafeBytes { msg in
+            let empty: UInt8 = 0
+            return withUnsafePointer(to: empty) { fallback in
+                crypto_sign_detached(&signature, nil, msg.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback,
+                                     UInt64(msg.count), secret)
+            }
+        }
+        guard rc == 0 else { throw KeyError.unavailable("crypto_sign_detached failed") }
+        return signature
+    }
+}
+
+/// OpenSSL's Ed25519 signer (`EVP_DigestSign`), holding its key as an `EVP_PKEY`: the same
+/// signatures as `PrivateKey.sign`, kept as the reference `flowchain bench crypto` measures
+/// libsodium against.
+public final class OpenSSLSigner: @unchecked Sendable {
+    // @unchecked Sendable: the EVP_PKEY is never mutated after init; OpenSSL allows concurrent
+    // signing with one key as long as each call has its own EVP_MD_CTX, which `sign` creates.
+    private let pkey: OpaquePointer
+
+    public init(seed: [UInt8]) throws {
         guard let key = seed.withUnsafeBufferPointer({ EVP_PKEY_new_raw_private_key(copenssl_EVP_PKEY_ED25519(), nil, $0.baseAddress, $0.count) }) else {
             throw OpenSSLError.drain("EVP_PKEY_new_raw_private_key")
         }
-        var publicBytes = [UInt8](repeating: 0, count: Ed25519.publicKeyLength)
-        var length = publicBytes.count
-        guard EVP_PKEY_get_raw_public_key(key, &publicBytes, &length) == 1, length == Ed25519.publicKeyLength else {
-            EVP_PKEY_free(key)
-            throw OpenSSLError.drain("EVP_PKEY_get_raw_public_key")
-        }
         pkey = key
-        self.seed = seed
-        publicKey = try PublicKey(bytes: publicBytes)
     }
 
     deinit { EVP_PKEY_free(pkey) }
 
-    /// Signs `message` (`EVP_DigestSign`, pure Ed25519: no pre-hash).
     public func sign<M: ContiguousBytes>(_ message: M) throws -> [UInt8] {
         guard let ctx = EVP_MD_CTX_new() else { throw OpenSSLError.drain("EVP_MD_CTX_new", fallback: "out of memory") }
         defer { EVP_MD_CTX_free(ctx) }

@@ -10,11 +10,11 @@ import ServiceLifecycle
 /// it refuses new readings, commits and seals what is left, and returns. Nothing is committed
 /// while it is not running.
 ///
-/// `ingest` is the one way in for every source. Validation (including the signature check) runs
-/// in the caller's task, so it spreads over all cores; storing goes through one queue that commits
-/// everything waiting in one transaction (group commit), so throughput grows with load while every
-/// acknowledgement stays durable. Submissions that share an `IngestOrder` enter the queue in the
-/// order they were received.
+/// `ingest` is the one way in for every source. Validation (including the signature check) and the
+/// node's own signatures (for readings it numbers) run outside the actor, spread over all cores;
+/// storing goes through one queue that commits everything waiting in one transaction (group
+/// commit), so throughput grows with load while every acknowledgement stays durable. Submissions
+/// that share an `IngestOrder` enter the queue in the order they were received.
 public actor IngestEngine {
     public struct Configuration: Sendable {
         public var maxPayloadBytes = 16 * 1024
@@ -55,6 +55,11 @@ public actor IngestEngine {
     public private(set) var transactions = 0
     /// Newest seq per device among stored and queued readings, for readings the node numbers.
     private var lastSeq: [String: UInt64] = [:]
+    /// Queue order: each `ingest` call takes the next ticket when it numbers its readings, and
+    /// its readings join the queue only after every earlier ticket's.
+    private var nextTicket: UInt64 = 0
+    private var nextToQueue: UInt64 = 0
+    private var parked: [UInt64: (readings: [Result<Reading, IngestError>], promises: [AckPromise])] = [:]
 
     /// - Parameters:
     ///   - now: the clock, in ms since the epoch (injected so tests can control block times).
@@ -103,10 +108,15 @@ public actor IngestEngine {
     /// Validates `submissions` in parallel, then enqueues them in the given order (after `turn`'s
     /// predecessors), and returns each one's outcome, in order, once durable or refused.
     public nonisolated func ingest(_ submissions: [Submission], after turn: IngestTurn? = nil) async -> [Result<Ack, IngestError>] {
-        let checked = await validateAll(submissions)
+        let checked = await Self.parallelMap(submissions) { self.validate($0) }
         await turn?.waitForPrevious()
-        let promises = await enqueue(checked, lastSeqs: await lookUpLastSeqs(for: checked))
+        let lastSeqs = await lookUpLastSeqs(for: checked)
+        // Numbering fixes the queue order (the ticket); the signatures are then made in parallel,
+        // and `enqueue` puts tickets on the queue strictly in turn.
+        let (ticket, numbered) = await number(checked, lastSeqs: lastSeqs)
         turn?.finish()
+        let readings = await Self.parallelMap(numbered) { self.sign($0) }
+        let promises = await enqueue(ticket, readings)
         var out: [Result<Ack, IngestError>] = []
         out.reserveCapacity(promises.count)
         for p in promises { out.append(await p.value) }
@@ -118,13 +128,20 @@ public actor IngestEngine {
         try await ingest(.signed(reading))
     }
 
-    private nonisolated func validateAll(_ submissions: [Submission]) async -> [Result<Submission, IngestError>] {
-        if submissions.count < 4 { return submissions.map(validate) }
-        return await withTaskGroup(of: (Int, Result<Submission, IngestError>).self) { group in
-            for (i, s) in submissions.enumerated() { group.addTask { (i, self.validate(s)) } }
-            var out = [Result<Submission, IngestError>](repeating: .failure(.malformed("not validated")), count: submissions.count)
-            for await (i, r) in group { out[i] = r }
-            return out
+    /// `transform` of each item, in order, spread over the cores in contiguous chunks (one task per
+    /// chunk, not per item: a task costs more than checking an unsigned payload).
+    static func parallelMap<T: Sendable, U: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> U) async -> [U] {
+        let chunks = min(ProcessInfo.processInfo.activeProcessorCount, items.count / 2)
+        if chunks <= 1 { return items.map(transform) }
+        let size = (items.count + chunks - 1) / chunks
+        return await withTaskGroup(of: (Int, [U]).self) { group in
+            for start in stride(from: 0, to: items.count, by: size) {
+                let slice = items[start..<min(start + size, items.count)]
+                group.addTask { (start, slice.map(transform)) }
+            }
+            var parts: [(Int, [U])] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
         }
     }
 
@@ -166,39 +183,73 @@ public actor IngestEngine {
 
     private func uncached(_ devices: Set<String>) -> [String] { devices.filter { lastSeq[$0] == nil } }
 
-    /// Puts validated submissions on the queue in order; unsigned ones are numbered and signed here.
-    private func enqueue(_ items: [Result<Submission, IngestError>], lastSeqs: [String: Result<UInt64, IngestError>]) -> [AckPromise] {
+    /// A validated submission with its place fixed: refused, ready to store, or numbered and
+    /// stamped by the node but not signed yet.
+    enum Numbered: Sendable {
+        case refused(IngestError)
+        case ready(Reading)
+        case toSign(device: String, seq: UInt64, time: Int64, timeQuality: TimeQuality, source: ReadingSource, payload: [UInt8])
+    }
+
+    /// Numbers and stamps the unsigned submissions (each device's next seq) and takes the next
+    /// ticket: the place of these items on the queue.
+    private func number(_ items: [Result<Submission, IngestError>], lastSeqs: [String: Result<UInt64, IngestError>]) -> (UInt64, [Numbered]) {
         for (device, found) in lastSeqs where lastSeq[device] == nil {
             if case let .success(last) = found { lastSeq[device] = last }
         }
-        var promises: [AckPromise] = []
-        promises.reserveCapacity(items.count)
-        for item in items {
-            guard !closed else { promises.append(AckPromise(.failure(.shuttingDown))); continue }
-            let reading: Reading
+        let ticket = nextTicket
+        nextTicket += 1
+        let out = items.map { item -> Numbered in
+            guard !closed else { return .refused(.shuttingDown) }
             switch item {
             case let .failure(error):
-                promises.append(AckPromise(.failure(error)))
-                continue
+                return .refused(error)
             case let .success(.signed(r)):
-                reading = r
                 if let known = lastSeq[r.device], r.seq > known { lastSeq[r.device] = r.seq }
+                return .ready(r)
             case let .success(.unsigned(device, payload, time, timeQuality, source)):
-                do {
-                    let seq = try nextSeq(device)
-                    reading = try Reading(device: device, seq: seq, time: time ?? now(), timeQuality: timeQuality, source: source,
-                                          payload: payload, signedBy: key)
-                } catch let e as IngestError {
-                    promises.append(AckPromise(.failure(e)))
-                    continue
+                do throws(IngestError) {
+                    return .toSign(device: device, seq: try nextSeq(device), time: time ?? now(), timeQuality: timeQuality,
+                                   source: source, payload: payload)
                 } catch {
-                    promises.append(AckPromise(.failure(.malformed(String(describing: error)))))
-                    continue
+                    return .refused(error)
                 }
             }
-            let promise = AckPromise()
-            queue.append((reading, promise))
-            promises.append(promise)
+        }
+        return (ticket, out)
+    }
+
+    /// Signs what the node numbered (outside the actor). A failure here would leave a gap in the
+    /// device's seq, which the ledger allows.
+    private nonisolated func sign(_ item: Numbered) -> Result<Reading, IngestError> {
+        switch item {
+        case let .refused(error): return .failure(error)
+        case let .ready(reading): return .success(reading)
+        case let .toSign(device, seq, time, timeQuality, source, payload):
+            do {
+                return .success(try Reading(device: device, seq: seq, time: time, timeQuality: timeQuality, source: source,
+                                            payload: payload, signedBy: key))
+            } catch {
+                return .failure(.malformed(String(describing: error)))
+            }
+        }
+    }
+
+    /// Puts a ticket's readings on the queue once every earlier ticket is there (parking them
+    /// until then), so the queue holds readings in numbering order whatever order signing ends in.
+    private func enqueue(_ ticket: UInt64, _ readings: [Result<Reading, IngestError>]) -> [AckPromise] {
+        let promises = readings.map { _ in AckPromise() }
+        parked[ticket] = (readings, promises)
+        while let (readings, promises) = parked.removeValue(forKey: nextToQueue) {
+            nextToQueue += 1
+            for (reading, promise) in zip(readings, promises) {
+                switch reading {
+                case let .failure(error): promise.resolve(.failure(error))
+                case let .success(r):
+                    // After drain has begun nothing more would be committed: refuse rather than strand.
+                    if closed { promise.resolve(.failure(.shuttingDown)) } else { queue.append((r, promise)) }
+                }
+            }
         }
         if !queue.isEmpty { wake.yield() }
         return promises

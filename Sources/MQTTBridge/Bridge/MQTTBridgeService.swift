@@ -51,7 +51,7 @@ public struct MQTTBridgeService: Service {
             MQTTOutbound(configuration: $0, client: client, store: engine.store, feed: engine.feed, logger: logger)
         }
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Role.self) { group in
                 // On shutdown: say "offline" (retained) while still connected, then close, which
                 // ends the event loop below.
                 group.addTask {
@@ -62,20 +62,12 @@ public struct MQTTBridgeService: Service {
                         }
                     }
                     client.close()
+                    return .stopper
                 }
-                if let outbound { group.addTask { await outbound.run() } }
-                // Messages go to the ledger in batches of whatever has arrived meanwhile: one
-                // ingest call validates a batch in parallel and keeps its order.
+                if let outbound { group.addTask { await outbound.run(); return .outbound } }
                 group.addTask {
-                    while let batch = await batcher.take() {
-                        let outcomes = await engine.ingest(batch.map(\.submission))
-                        for (item, outcome) in zip(batch, outcomes) {
-                            switch outcome {
-                            case .success: counters.ingested()
-                            case let .failure(error): refuse(error.kind, item.topic, 0, complaints)
-                            }
-                        }
-                    }
+                    await ingestBatches(from: batcher, complaints: complaints)
+                    return .ingest
                 }
                 for await event in client.events {
                     switch event {
@@ -101,10 +93,11 @@ public struct MQTTBridgeService: Service {
                     }
                 }
                 stopNow.finish()
-                await batcher.finish()
-                // The last batch is committed before the bridge reports itself stopped.
-                while let _ = await group.next() {
-                    if await batcher.isDrained { group.cancelAll() }
+                batcher.finish()
+                // The last batch is committed before the bridge reports itself stopped; then the
+                // outbox stops too.
+                while let role = await group.next() {
+                    if role == .ingest { group.cancelAll() }
                 }
             }
         } onGracefulShutdown: {
@@ -113,6 +106,38 @@ public struct MQTTBridgeService: Service {
         client.close()
         logger.info("MQTT bridge stopped")
     }
+
+    private enum Role: Sendable { case stopper, outbound, ingest }
+
+    /// Hands each batch of waiting messages to the ledger, several batches at once: a batch is
+    /// validated and signed while the one before it commits, and an `IngestOrder` keeps them on
+    /// the queue in arrival order. Returns once the batcher is finished and every batch is done.
+    private func ingestBatches(from batcher: Batcher, complaints: RateLimitedLog) async {
+        let order = IngestOrder()
+        await withTaskGroup(of: Void.self) { running in
+            var count = 0
+            while let batch = await batcher.take() {
+                if count >= Self.batchesInFlight {
+                    await running.next()
+                    count -= 1
+                }
+                let turn = order.next()
+                running.addTask {
+                    let outcomes = await engine.ingest(batch.map(\.submission), after: turn)
+                    for (item, outcome) in zip(batch, outcomes) {
+                        switch outcome {
+                        case .success: counters.ingested()
+                        case let .failure(error): refuse(error.kind, item.topic, 0, complaints)
+                        }
+                    }
+                }
+                count += 1
+            }
+        }
+    }
+
+    /// Batches being validated, signed or committed at once.
+    static let batchesInFlight = 4
 
     /// What a message becomes, in order: nothing (refused, counted), its reading, or, after a gap
     /// in the device's own counter, the bridge's record of the gap and then the reading. Runs in
@@ -184,50 +209,81 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
 }
 
 /// Submissions waiting for the ledger, in arrival order; adding waits while `limit` are waiting.
-actor Batcher {
+/// A lock, not an actor: adding is on the path of every message and rarely has to wait.
+final class Batcher: Sendable {
     struct Item: Sendable {
         let submission: Submission
         let topic: String
     }
 
-    private var items: [Item] = []
-    private var taker: CheckedContinuation<Void, Never>?
-    private var adders: [CheckedContinuation<Void, Never>] = []
-    private var finished = false
-    private var taking = false
+    private struct State {
+        var items: [Item] = []
+        var taker: CheckedContinuation<Void, Never>?
+        var adders: [CheckedContinuation<Void, Never>] = []
+        var finished = false
+    }
+
+    private let state = Mutex(State())
     let limit: Int
 
     init(limit: Int) { self.limit = max(1, limit) }
 
     func add(_ submission: Submission, topic: String) async {
-        while items.count >= limit && !finished { await withCheckedContinuation { adders.append($0) } }
-        items.append(Item(submission: submission, topic: topic))
-        taker?.resume()
-        taker = nil
-    }
-
-    /// Everything waiting (at least one), or nil once finished and empty.
-    func take() async -> [Item]? {
-        taking = false
-        while items.isEmpty {
-            if finished { return nil }
-            await withCheckedContinuation { taker = $0 }
+        let item = Item(submission: submission, topic: topic)
+        while true {
+            let (added, taker) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard s.items.count < limit || s.finished else { return (false, nil) }
+                s.items.append(item)
+                defer { s.taker = nil }
+                return (true, s.taker)
+            }
+            if added {
+                taker?.resume()
+                return
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let room = state.withLock { s -> Bool in
+                    if s.items.count < limit || s.finished { return true }
+                    s.adders.append(c)
+                    return false
+                }
+                if room { c.resume() }
+            }
         }
-        let out = items
-        items = []
-        taking = true
-        for a in adders { a.resume() }
-        adders = []
-        return out
     }
 
+    /// Everything waiting (at least one), or nil once finished and empty. One taker at a time.
+    func take() async -> [Item]? {
+        while true {
+            let (out, adders, done) = state.withLock { s -> ([Item], [CheckedContinuation<Void, Never>], Bool) in
+                guard s.items.isEmpty else {
+                    defer { s.items = []; s.adders = [] }
+                    return (s.items, s.adders, false)
+                }
+                return ([], [], s.finished)
+            }
+            for a in adders { a.resume() }
+            if !out.isEmpty { return out }
+            if done { return nil }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { s -> Bool in
+                    if !s.items.isEmpty || s.finished { return true }
+                    s.taker = c
+                    return false
+                }
+                if ready { c.resume() }
+            }
+        }
+    }
+
+    /// No more adds: `take` returns what is left, then nil.
     func finish() {
-        finished = true
+        let (taker, adders) = state.withLock { s -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+            s.finished = true
+            defer { s.taker = nil; s.adders = [] }
+            return (s.taker, s.adders)
+        }
         taker?.resume()
-        taker = nil
         for a in adders { a.resume() }
-        adders = []
     }
-
-    var isDrained: Bool { finished && items.isEmpty && !taking }
 }

@@ -92,25 +92,10 @@ struct MQTTOutbound {
         }
     }
 
-    /// Publishes `messages` at once and returns how many, from the first, the broker acknowledged.
+    /// Publishes `messages` in order and returns how many, from the first, the broker acknowledged.
     private func publish(_ messages: [(topic: String, payload: [UInt8])]) async -> Int {
         guard !messages.isEmpty else { return 0 }
-        let acked = await withTaskGroup(of: (Int, Bool).self) { group in
-            for (i, m) in messages.enumerated() {
-                group.addTask {
-                    do {
-                        try await client.publishAcknowledged(topic: m.topic, payload: m.payload, qos: configuration.qos)
-                        return (i, true)
-                    } catch {
-                        return (i, false)
-                    }
-                }
-            }
-            var ok = [Bool](repeating: false, count: messages.count)
-            for await (i, success) in group { ok[i] = success }
-            return ok
-        }
-        return acked.firstIndex(of: false) ?? acked.count
+        return await client.publishAcknowledged(messages, qos: configuration.qos)
     }
 
     /// Waits for the next commit or block (or a second, whichever is first).

@@ -196,6 +196,34 @@ public final class MQTTClient: Sendable {
             state.withLock { Self.doneRegistering(&$0) }
             throw error
         }
+        try await acknowledgement(of: mid, topic: topic)
+    }
+
+    /// Publishes `messages` in the order given — one `mosquitto_publish` after another, so they
+    /// leave in that order — then waits for the broker's acknowledgements. Returns how many, from
+    /// the first, were acknowledged; after a publish that fails, the rest are not sent.
+    public func publishAcknowledged(_ messages: [(topic: String, payload: [UInt8])], qos: Int32 = 1) async -> Int {
+        state.withLock { $0.registering += messages.count }
+        var mids: [Int32] = []
+        for m in messages {
+            guard let mid = try? publish(topic: m.topic, payload: m.payload, qos: qos) else { break }
+            mids.append(mid)
+        }
+        let unsent = messages.count - mids.count
+        if unsent > 0 { state.withLock { s in for _ in 0..<unsent { Self.doneRegistering(&s) } } }
+        var acknowledged = 0
+        var inOrder = true
+        for (mid, m) in zip(mids, messages) {
+            // Every sent message is waited for (each must register), counting only the unbroken prefix.
+            let ok = (try? await acknowledgement(of: mid, topic: m.topic)) != nil
+            inOrder = inOrder && ok
+            if inOrder { acknowledged += 1 }
+        }
+        return acknowledged
+    }
+
+    /// Waits for the acknowledgement of a message this caller published (and counted in `registering`).
+    private func acknowledgement(of mid: Int32, topic: String) async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let outcome = state.withLock { s -> Result<Void, MQTTError>? in
                 defer { Self.doneRegistering(&s) }

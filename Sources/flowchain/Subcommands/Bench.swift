@@ -23,8 +23,8 @@ struct BenchCommand: AsyncParsableCommand {
                       an idle node's CPU share (the minter checks the kernel every second); then a
                       node whose anchor chain holds --anchor-blocks blocks (default 1,000,000):
                       start-up time and RSS against a node with an empty chain.
-              mqtt    QoS 1 messages from a real client through a mosquitto broker (started here) into
-                      a node's ledger: readings committed/s and end-to-end latency p50/p99, against
+              mqtt    --messages QoS 1 messages (default 100,000) from a real client through a
+                      mosquitto broker (started here) into a node's ledger: readings committed/s and end-to-end latency p50/p99, against
                       what mosquitto_sub -q 1 receives from the same broker and load; node RSS.
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
                       60 s wall), events/s, memory per simulated node, maintenance speed.
@@ -44,8 +44,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
     @Option(help: "Offered load for the ingest latency measurement, readings/s.") var rate = 1000
     @Option(help: "Anchor blocks of the long chain in the pos scenario (0 skips it).") var anchorBlocks = 1_000_000
+    @Option(help: "QoS 1 messages for the mqtt scenario (each run: the reference, then the node).") var messages = 100_000
 
     func validate() throws {
+        guard (1000...1_000_000).contains(messages) else { throw ValidationError("--messages must be 1000…1000000") }
         guard readings >= 1000 else { throw ValidationError("--readings must be at least 1000") }
         guard (1...100_000).contains(rate) else { throw ValidationError("--rate must be 1…100000") }
         guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1…256") }
@@ -76,7 +78,7 @@ struct BenchCommand: AsyncParsableCommand {
                     reports.append(long)
                     continue
                 }
-            case .mqtt: report = try await MQTTBench.run(progress: progress)
+            case .mqtt: report = try await MQTTBench.run(messages: messages, progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
             case .all: continue
             }
