@@ -24,7 +24,9 @@ struct ConfigFileTests {
     @Test func yamlWithAnMQTTSectionBecomesABridge() throws {
         let file = try ConfigFile.parse(Self.yaml)
         #expect(file.port == 8000 && file.blockInterval == 500)
-        let bridge = try #require(try file.mqtt?.bridgeConfiguration())
+        let bridges = try #require(try file.mqtt?.bridgeConfigurations())
+        #expect(bridges.count == 1)
+        let bridge = try #require(bridges.first)
         #expect(bridge.broker.host == "127.0.0.1" && bridge.broker.username == "meter" && bridge.broker.password == "s3cret")
         #expect(bridge.broker.protocolVersion == .v5)
         #expect(bridge.rules.map(\.filter.text) == ["sensors/+/temperature", "meters/#"])
@@ -35,7 +37,7 @@ struct ConfigFileTests {
     @Test func todaysJSONFilesStillRead() throws {
         let json = #"{"port": 8000, "blockInterval": 500, "mqtt": {"broker": "mqtt://127.0.0.1", "rules": [{"topic": "a/+"}]}}"#
         let file = try ConfigFile.parse(json)
-        #expect(file.port == 8000 && file.mqtt?.rules.first?.topic == "a/+")
+        #expect(file.port == 8000 && file.mqtt?.items.first?.rules.first?.topic == "a/+")
     }
 
     @Test(arguments: [
@@ -44,6 +46,7 @@ struct ConfigFileTests {
         ("port: eighty\n", "line 1: 'port' must be a whole number"),
         ("mqtt:\n  rules: []\n", "'mqtt.broker' is required"),
         ("port: [1\n", "not valid YAML or JSON"),
+        ("mqtt:\n  - broker: mqtt://a\n    rules: [{topic: x}]\n  - broker: mqtt://b\n    rulez: []\n", "line 5: unknown key 'mqtt[1].rulez'"),
         ("- 1\n- 2\n", "must hold a mapping"),
     ])
     func mistakesAreNamedWithTheirLineAndKey(text: String, expected: String) {
@@ -57,14 +60,40 @@ struct ConfigFileTests {
 
     @Test func badMQTTSettingsNameTheirKey() throws {
         let bad = try ConfigFile.parse("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a/#/b\n")
-        #expect(throws: (any Error).self) { try bad.mqtt?.bridgeConfiguration() }
-        do { _ = try bad.mqtt?.bridgeConfiguration() } catch { #expect("\(error)".contains("mqtt.rules[0].topic")) }
+        #expect(throws: (any Error).self) { try bad.mqtt?.bridgeConfigurations() }
+        do { _ = try bad.mqtt?.bridgeConfigurations() } catch { #expect("\(error)".contains("mqtt.rules[0].topic")) }
         let qos = try ConfigFile.parse("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a\n      qos: 3\n")
-        do { _ = try qos.mqtt?.bridgeConfiguration(); Issue.record("qos 3 accepted") } catch { #expect("\(error)".contains("mqtt.rules[0].qos")) }
+        do { _ = try qos.mqtt?.bridgeConfigurations(); Issue.record("qos 3 accepted") } catch { #expect("\(error)".contains("mqtt.rules[0].qos")) }
     }
 }
 
 extension ConfigFileTests {
+    @Test func severalBrokersAreAListEachWithItsOwnRulesOutboxAndDeadLetters() throws {
+        let file = try ConfigFile.parse("""
+            mqtt:
+              - broker: mqtt://127.0.0.1:1883
+                rules: [{topic: "sensors/+/temperature"}]
+                deadLetter: flowchain/{node}/rejected
+              - broker: mqtts://hub.example.net
+                name: hub
+                publish: true
+                rules:
+                  - topic: "site/+/power"
+            """)
+        let bridges = try #require(try file.mqtt?.bridgeConfigurations())
+        #expect(bridges.map(\.name) == ["127.0.0.1:1883", "hub"])
+        #expect(bridges[0].deadLetter == "flowchain/{node}/rejected" && bridges[0].outbound == nil)
+        #expect(bridges[1].outbound?.prefix == "flowchain/{node}" && bridges[1].broker.tls != nil)
+        #expect(bridges[0].ownPrefixes == ["flowchain/{node}/rejected"])
+
+        let bad = try ConfigFile.parse("mqtt:\n  - broker: mqtt://a\n    rules: [{topic: x}]\n  - broker: mqtt://b\n    rules: [{topic: 'a/#/b'}]\n")
+        do { _ = try bad.mqtt?.bridgeConfigurations(); Issue.record("accepted") } catch { #expect("\(error)".contains("mqtt[1].rules[0].topic"), "\(error)") }
+        let twice = try ConfigFile.parse("mqtt:\n  - broker: mqtt://a\n    rules: [{topic: x}]\n  - broker: mqtt://a\n    rules: [{topic: y}]\n")
+        do { _ = try twice.mqtt?.bridgeConfigurations(); Issue.record("accepted") } catch { #expect("\(error)".contains("names two brokers"), "\(error)") }
+        let wild = try ConfigFile.parse("mqtt:\n  broker: mqtt://a\n  deadLetter: dead/#\n  rules: [{topic: x}]\n")
+        do { _ = try wild.mqtt?.bridgeConfigurations(); Issue.record("accepted") } catch { #expect("\(error)".contains("mqtt.deadLetter"), "\(error)") }
+    }
+
     /// The examples in docs/configuration.md are read by the node as they are written.
     @Test func theDocumentedExamplesParse() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -73,7 +102,7 @@ extension ConfigFileTests {
         #expect(blocks.count >= 2)
         for block in blocks {
             let file = try ConfigFile.parse(block, name: "docs/configuration.md")
-            if let mqtt = file.mqtt { _ = try mqtt.bridgeConfiguration() }
+            if let mqtt = file.mqtt { _ = try mqtt.bridgeConfigurations() }
         }
     }
 }

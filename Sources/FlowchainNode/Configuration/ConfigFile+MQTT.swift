@@ -1,32 +1,44 @@
 import Ledger
 import MQTTBridge
 
+extension OneOrMany<ConfigFile.MQTTSection> {
+    /// One bridge per broker; errors name the key at fault (`mqtt[1].rules[0].topic`).
+    public func bridgeConfigurations() throws -> [BridgeConfiguration] {
+        let bridges = try items.enumerated().map { i, section in try section.bridgeConfiguration(at: isList ? "mqtt[\(i)]" : "mqtt") }
+        var names = Set<String>()
+        for (i, b) in bridges.enumerated() where !names.insert(b.name).inserted {
+            throw NodeError.configuration("mqtt[\(i)].name: '\(b.name)' names two brokers (give each its own 'name')")
+        }
+        return bridges
+    }
+}
+
 extension ConfigFile.MQTTSection {
-    /// The bridge these settings describe; errors name the key at fault.
-    public func bridgeConfiguration() throws -> BridgeConfiguration {
+    /// The bridge these settings describe; errors name the key at fault, under `at`.
+    public func bridgeConfiguration(at mqtt: String = "mqtt") throws -> BridgeConfiguration {
         var broker: MQTTConfiguration
         do { broker = try BridgeConfiguration.broker(url: self.broker, clientID: clientId ?? "") } catch {
-            throw NodeError.configuration("mqtt.broker: \(error)")
+            throw NodeError.configuration("\(mqtt).broker: \(error)")
         }
         if let username { broker.username = username }
         if let password { broker.password = password }
         if ca != nil || certificate != nil || key != nil {
-            guard let ca = ca ?? broker.tls?.caFile else { throw NodeError.configuration("mqtt: a client certificate needs 'ca' (or an mqtts:// broker)") }
+            guard let ca = ca ?? broker.tls?.caFile else { throw NodeError.configuration("\(mqtt): a client certificate needs 'ca' (or an mqtts:// broker)") }
             broker.tls = .init(caFile: ca, certificateFile: certificate, keyFile: key)
         }
         switch protocolVersion {
         case nil, "3.1.1": broker.protocolVersion = .v311
         case "5": broker.protocolVersion = .v5
-        case let other?: throw NodeError.configuration("mqtt.protocolVersion: '\(other)' is not \"3.1.1\" or \"5\"")
+        case let other?: throw NodeError.configuration("\(mqtt).protocolVersion: '\(other)' is not \"3.1.1\" or \"5\"")
         }
         if let keepalive {
-            guard (5...3600).contains(keepalive) else { throw NodeError.configuration("mqtt.keepalive: \(keepalive) is not 5…3600 seconds") }
+            guard (5...3600).contains(keepalive) else { throw NodeError.configuration("\(mqtt).keepalive: \(keepalive) is not 5…3600 seconds") }
             broker.keepalive = Int32(keepalive)
         }
-        guard !rules.isEmpty else { throw NodeError.configuration("mqtt.rules: give at least one rule (a topic filter)") }
+        guard !rules.isEmpty else { throw NodeError.configuration("\(mqtt).rules: give at least one rule (a topic filter)") }
         var out: [BridgeRule] = []
         for (i, r) in rules.enumerated() {
-            let at = "mqtt.rules[\(i)]"
+            let at = "\(mqtt).rules[\(i)]"
             guard let filter = TopicFilter(r.topic) else { throw NodeError.configuration("\(at).topic: '\(r.topic)' is not an MQTT topic filter") }
             var rule = BridgeRule.simple(filter)
             switch (r.device, r.deviceLevel) {
@@ -54,18 +66,27 @@ extension ConfigFile.MQTTSection {
             out.append(rule)
         }
         var bridge = BridgeConfiguration(broker: broker, rules: out)
-        if publish == true || prefix != nil {
-            bridge.outbound = try Self.outbound(prefix: prefix)
+        if let name {
+            guard !name.isEmpty, !name.contains("/") else { throw NodeError.configuration("\(mqtt).name: '\(name)' must be non-empty, without '/'") }
+            bridge.name = name
         }
+        if publish == true || prefix != nil {
+            bridge.outbound = try Self.outbound(prefix: prefix, key: "\(mqtt).prefix")
+        }
+        if let deadLetter { bridge.deadLetter = try Self.topicPrefix(deadLetter, key: "\(mqtt).deadLetter") }
         return bridge
     }
 
     /// Outbound publishing under `prefix` (default `flowchain/{node}`); a prefix may not hold wildcards.
-    public static func outbound(prefix: String?) throws -> OutboundConfiguration {
-        let p = prefix ?? "flowchain/{node}"
-        guard !p.isEmpty, !p.contains("+"), !p.contains("#"), !p.hasSuffix("/") else {
-            throw NodeError.configuration("mqtt.prefix: '\(p)' must be a topic without wildcards or a trailing '/'")
+    public static func outbound(prefix: String?, key: String = "mqtt.prefix") throws -> OutboundConfiguration {
+        OutboundConfiguration(prefix: try topicPrefix(prefix ?? "flowchain/{node}", key: key))
+    }
+
+    /// A topic prefix the node publishes under: no wildcards, no trailing '/'.
+    public static func topicPrefix(_ p: String, key: String) throws -> String {
+        guard !p.isEmpty, !p.contains("+"), !p.contains("#"), !p.hasSuffix("/"), !p.hasPrefix("$") else {
+            throw NodeError.configuration("\(key): '\(p)' must be a topic without wildcards, a leading '$' or a trailing '/'")
         }
-        return OutboundConfiguration(prefix: p)
+        return p
     }
 }

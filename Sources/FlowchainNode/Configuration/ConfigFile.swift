@@ -21,7 +21,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var headerTimeout: Int?
     public var idleTimeout: Int?
     public var logLevel: String?
-    public var mqtt: MQTTSection?
+    /// One broker (a mapping) or several (a list of mappings).
+    public var mqtt: OneOrMany<MQTTSection>?
 
     public init() {}
 
@@ -34,6 +35,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public struct MQTTSection: Decodable, Sendable, Equatable {
         /// `mqtt://[user:password@]host[:port]` or `mqtts://…`.
         public var broker: String
+        /// A name for this broker in logs and in the outbox's saved position (default host:port).
+        public var name: String?
         public var clientId: String?
         public var username: String?
         public var password: String?
@@ -48,10 +51,13 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         public var publish: Bool?
         /// Default `flowchain/{node}` ({node}: the first 12 hex digits of the node's key).
         public var prefix: String?
+        /// Republish messages that could not become readings under this topic prefix, as
+        /// `<deadLetter>/<reason>/<original topic>` with the original payload (nil: don't).
+        public var deadLetter: String?
         public var rules: [Rule]
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case broker, clientId, username, password, ca, certificate, key, protocolVersion, keepalive, publish, prefix, rules
+            case broker, name, clientId, username, password, ca, certificate, key, protocolVersion, keepalive, publish, prefix, deadLetter, rules
         }
 
         /// One topic filter and how its messages become readings.
@@ -85,6 +91,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         case value
         case object([String: Schema])
         case list(Schema)
+        /// One item, or a list of them.
+        case oneOrList(Schema)
     }
 
     static let schema: Schema = {
@@ -93,7 +101,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         var mqtt: [String: Schema] = [:]
         for key in MQTTSection.CodingKeys.allCases where key != .rules { mqtt[key.rawValue] = .value }
         mqtt["rules"] = .list(.object(Dictionary(uniqueKeysWithValues: MQTTSection.Rule.CodingKeys.allCases.map { ($0.rawValue, Schema.value) })))
-        root["mqtt"] = .object(mqtt)
+        root["mqtt"] = .oneOrList(.object(mqtt))
         return .object(root)
     }()
 
@@ -134,6 +142,12 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         switch schema {
         case .value:
             return
+        case let .oneOrList(element):
+            if let items = node.sequence {
+                for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name) }
+            } else {
+                try check(node, against: element, path: path, name: name)
+            }
         case let .list(element):
             guard let items = node.sequence else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a list")
@@ -178,6 +192,28 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         case is Bool.Type: "true or false"
         case is String.Type: "text"
         default: "\(type)"
+        }
+    }
+}
+
+/// A config value given as one item or as a list of them (`mqtt:` for one broker or several).
+public struct OneOrMany<Element: Decodable & Sendable & Equatable>: Decodable, Sendable, Equatable {
+    public var items: [Element]
+    /// Whether the file gave a list (errors then name `mqtt[1]`, else `mqtt`).
+    public var isList: Bool
+
+    public init(_ items: [Element], isList: Bool = true) {
+        self.items = items
+        self.isList = isList
+    }
+
+    public init(from decoder: any Decoder) throws {
+        if var list = try? decoder.unkeyedContainer() {
+            var items: [Element] = []
+            while !list.isAtEnd { items.append(try list.decode(Element.self)) }
+            self.init(items, isList: true)
+        } else {
+            self.init([try Element(from: decoder)], isList: false)
         }
     }
 }

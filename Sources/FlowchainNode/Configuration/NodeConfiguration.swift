@@ -21,9 +21,10 @@ public struct NodeConfiguration: Sendable {
     public var mint = true
     /// The HTTP/WebSocket server; nil runs the node without one.
     public var server: ServerConfiguration? = ServerConfiguration()
-    /// The MQTT bridge; nil runs the node without one. An empty client id becomes
-    /// `flowchain-<first 12 hex digits of the node key>`; `{node}` in the outbound prefix, those digits.
-    public var mqtt: BridgeConfiguration? = nil
+    /// The MQTT bridges, one per broker (none: the node bridges nothing). An empty client id
+    /// becomes `flowchain-<first 12 hex digits of the node key>`; `{node}` in the outbound and
+    /// dead-letter prefixes, those digits.
+    public var mqtt: [BridgeConfiguration] = []
     /// Where every part of the node reads the time (tests inject their own).
     public var clock: WallClock = .system
 

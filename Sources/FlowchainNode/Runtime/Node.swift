@@ -84,12 +84,14 @@ public final class Node: Sendable {
             services.append(FlowchainServer(services: nodeServices, logger: logger, routes: routes, onListening: onListening))
             services.append(FeedCloser(feed: feed))
         }
-        if var bridge = configuration.mqtt {
-            if bridge.broker.clientID.isEmpty { bridge.broker.clientID = "flowchain-\(key.publicKey.hex.prefix(12))" }
+        let nodeID = String(key.publicKey.hex.prefix(12))
+        for var bridge in configuration.mqtt {
+            if bridge.broker.clientID.isEmpty { bridge.broker.clientID = "flowchain-\(nodeID)" }
             if var out = bridge.outbound {
-                out.prefix = out.prefix.replacingOccurrences(of: "{node}", with: String(key.publicKey.hex.prefix(12)))
+                out.prefix = out.prefix.replacingOccurrences(of: "{node}", with: nodeID)
                 bridge.outbound = out
             }
+            bridge.deadLetter = bridge.deadLetter?.replacingOccurrences(of: "{node}", with: nodeID)
             let metrics = self.metrics
             services.append(MQTTBridgeService(
                 configuration: bridge, engine: engine, counters: .init(refused: { metrics.error("mqtt_\($0)") }),

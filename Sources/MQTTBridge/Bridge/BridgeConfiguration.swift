@@ -3,6 +3,8 @@ import Foundation
 /// What the bridge does: which broker, and the rules that turn its messages into readings.
 public struct BridgeConfiguration: Sendable, Equatable {
     public var broker: MQTTConfiguration
+    /// The broker's name in logs and in the outbox's saved position; default `host:port`.
+    public var name: String
     public var rules: [BridgeRule]
     /// Largest payload accepted (bytes); larger messages are counted as `too_large`.
     public var maxPayload = 16 * 1024
@@ -11,11 +13,20 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var inFlight = 512
     /// Publish the ledger's readings and blocks back to the broker (nil: don't).
     public var outbound: OutboundConfiguration? = nil
+    /// Republish what cannot become a reading, with its payload unchanged, to
+    /// `<deadLetter>/<reason>/<original topic>` at QoS 1 (nil: don't). Repeats (`duplicate`) are
+    /// not republished: they are already in the ledger.
+    public var deadLetter: String? = nil
 
     public init(broker: MQTTConfiguration, rules: [BridgeRule]) {
         self.broker = broker
         self.rules = rules
+        name = "\(broker.host):\(broker.port)"
     }
+
+    /// Topics the bridge itself publishes under; messages on them are never taken for readings
+    /// (a rule like `#` would otherwise feed the bridge its own output).
+    public var ownPrefixes: [String] { [outbound?.prefix, deadLetter].compactMap { $0 } }
 
     /// A broker URL: `mqtt://[user[:password]@]host[:port]` (1883) or `mqtts://…` (8883, TLS
     /// verified against the system's CA file unless one is configured).

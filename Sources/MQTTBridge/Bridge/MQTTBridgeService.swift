@@ -29,6 +29,8 @@ public struct MQTTBridgeService: Service {
         self.engine = engine
         self.counters = counters
         self.now = now
+        var logger = logger
+        logger[metadataKey: "broker"] = "\(configuration.name)"
         self.logger = logger
     }
 
@@ -48,7 +50,7 @@ public struct MQTTBridgeService: Service {
         let sequences = SequenceWatch(store: engine.store)
         let batcher = Batcher(limit: configuration.inFlight)
         let outbound = configuration.outbound.map {
-            MQTTOutbound(configuration: $0, client: client, store: engine.store, feed: engine.feed, logger: logger)
+            MQTTOutbound(configuration: $0, broker: configuration.name, client: client, store: engine.store, feed: engine.feed, logger: logger)
         }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Role.self) { group in
@@ -66,14 +68,14 @@ public struct MQTTBridgeService: Service {
                 }
                 if let outbound { group.addTask { await outbound.run(); return .outbound } }
                 group.addTask {
-                    await ingestBatches(from: batcher, complaints: complaints)
+                    await ingestBatches(from: batcher, client: client, complaints: complaints)
                     return .ingest
                 }
                 for await event in client.events {
                     switch event {
                     case let .message(m):
-                        for submission in await plan(m, sequences: sequences, complaints: complaints) {
-                            await batcher.add(submission, topic: m.topic)
+                        for submission in await plan(m, sequences: sequences, client: client, complaints: complaints) {
+                            await batcher.add(submission, message: m)
                         }
                     case let .connected(sessionPresent):
                         logger.notice("MQTT bridge: connected to \(broker)\(sessionPresent ? " (session resumed)" : "")")
@@ -112,7 +114,7 @@ public struct MQTTBridgeService: Service {
     /// Hands each batch of waiting messages to the ledger, several batches at once: a batch is
     /// validated and signed while the one before it commits, and an `IngestOrder` keeps them on
     /// the queue in arrival order. Returns once the batcher is finished and every batch is done.
-    private func ingestBatches(from batcher: Batcher, complaints: RateLimitedLog) async {
+    private func ingestBatches(from batcher: Batcher, client: MQTTClient, complaints: RateLimitedLog) async {
         let order = IngestOrder()
         await withTaskGroup(of: Void.self) { running in
             var count = 0
@@ -127,7 +129,7 @@ public struct MQTTBridgeService: Service {
                     for (item, outcome) in zip(batch, outcomes) {
                         switch outcome {
                         case .success: counters.ingested()
-                        case let .failure(error): refuse(error.kind, item.topic, 0, complaints)
+                        case let .failure(error): refuse(error.kind, item.message, client, complaints)
                         }
                     }
                 }
@@ -142,14 +144,16 @@ public struct MQTTBridgeService: Service {
     /// What a message becomes, in order: nothing (refused, counted), its reading, or, after a gap
     /// in the device's own counter, the bridge's record of the gap and then the reading. Runs in
     /// arrival order, before the ingest of the message is started.
-    private func plan(_ message: MQTTMessage, sequences: SequenceWatch, complaints: RateLimitedLog) async -> [Submission] {
+    private func plan(_ message: MQTTMessage, sequences: SequenceWatch, client: MQTTClient, complaints: RateLimitedLog) async -> [Submission] {
+        // What the bridge publishes itself (outbound, dead letters) is never read back as input.
+        if configuration.ownPrefixes.contains(where: { message.topic.hasPrefix($0 + "/") }) { return [] }
         guard let rule = configuration.rules.first(where: { $0.filter.match(message.topic) != nil }) else {
-            refuse(BridgeRule.Refusal.noRule.rawValue, message.topic, message.payload.count, complaints)
+            refuse(BridgeRule.Refusal.noRule.rawValue, message, client, complaints)
             return []
         }
         switch rule.prepare(topic: message.topic, payload: message.payload, arrival: now(), maxPayload: configuration.maxPayload) {
         case let .failure(reason):
-            refuse(reason.rawValue, message.topic, message.payload.count, complaints)
+            refuse(reason.rawValue, message, client, complaints)
             return []
         case let .success(prepared):
             guard let seq = prepared.seq, let field = rule.seqField else { return [prepared.submission] }
@@ -160,15 +164,29 @@ public struct MQTTBridgeService: Service {
                 complaints.warn("gap", "MQTT bridge: \(prepared.device) skipped from \(field) \(after) to \(seq): \(seq - after - 1) message(s) never arrived; recorded as a reading of \(SequenceWatch.bridgeDevice)")
                 return [SequenceWatch.gapEvent(device: prepared.device, topic: message.topic, after: after, next: seq), prepared.submission]
             case .repeated:
-                refuse(BridgeRule.Refusal.duplicate.rawValue, message.topic, message.payload.count, complaints)
+                // Already in the ledger: counted, never dead-lettered.
+                counters.refused(BridgeRule.Refusal.duplicate.rawValue)
+                complaints.warn("duplicate", "MQTT bridge: a message on \(message.topic) repeats \(field) \(seq), already stored; not stored again")
                 return []
             }
         }
     }
 
-    private func refuse(_ reason: String, _ topic: String, _ size: Int, _ complaints: RateLimitedLog) {
+    /// Counts and logs a message that did not become a reading, and republishes it to the
+    /// dead-letter topic when one is configured.
+    private func refuse(_ reason: String, _ message: MQTTMessage, _ client: MQTTClient, _ complaints: RateLimitedLog) {
         counters.refused(reason)
-        complaints.warn(reason, "MQTT bridge: a message on \(topic) (\(size) bytes) was not ingested: \(reason)")
+        var note = ""
+        if let prefix = configuration.deadLetter {
+            let topic = "\(prefix)/\(reason)/\(message.topic)"
+            do {
+                _ = try client.publish(topic: topic, payload: message.payload, qos: 1)
+                note = "; republished to \(topic)"
+            } catch {
+                note = "; could not republish it to \(topic): \(error.message)"
+            }
+        }
+        complaints.warn(reason, "MQTT bridge: a message on \(message.topic) (\(message.payload.count) bytes) was not ingested: \(reason)\(note)")
     }
 }
 
@@ -213,7 +231,8 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
 final class Batcher: Sendable {
     struct Item: Sendable {
         let submission: Submission
-        let topic: String
+        /// The message as it arrived (for the dead-letter topic if the ledger refuses it).
+        let message: MQTTMessage
     }
 
     private struct State {
@@ -228,8 +247,8 @@ final class Batcher: Sendable {
 
     init(limit: Int) { self.limit = max(1, limit) }
 
-    func add(_ submission: Submission, topic: String) async {
-        let item = Item(submission: submission, topic: topic)
+    func add(_ submission: Submission, message: MQTTMessage) async {
+        let item = Item(submission: submission, message: message)
         while true {
             let (added, taker) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
                 guard s.items.count < limit || s.finished else { return (false, nil) }

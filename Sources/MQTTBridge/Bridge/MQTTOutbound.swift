@@ -20,13 +20,15 @@ public struct OutboundConfiguration: Sendable, Equatable {
 
 struct MQTTOutbound {
     let configuration: OutboundConfiguration
+    /// The broker's name: each broker has its own saved positions.
+    let broker: String
     let client: MQTTClient
     let store: LedgerStore
     let feed: CommitFeed
     let logger: Logger
 
-    static let readingsPosition = "mqtt-out-readings"
-    static let blocksPosition = "mqtt-out-blocks"
+    var readingsPosition: String { "mqtt-out-readings/\(broker)" }
+    var blocksPosition: String { "mqtt-out-blocks/\(broker)" }
 
     /// Runs until the task is cancelled or the client closes.
     func run() async {
@@ -40,15 +42,16 @@ struct MQTTOutbound {
         let positions: (Int64, Int64)
         do {
             // First run: start from now, not from the whole history.
+            let (rKey, bKey) = (readingsPosition, blocksPosition)
             positions = try await store.offload { s in
-                (try s.position(Self.readingsPosition) ?? s.lastCursor(), try s.position(Self.blocksPosition) ?? (try s.tip().map { Int64($0.height) } ?? -1))
+                (try s.position(rKey) ?? s.lastCursor(), try s.position(bKey) ?? (try s.tip().map { Int64($0.height) } ?? -1))
             }
         } catch {
             logger.error("MQTT bridge: cannot read the publishing position, not publishing: \(error)")
             return
         }
         var (readings, blocks) = positions
-        logger.info("MQTT bridge: publishing readings after position \(readings) and blocks after height \(blocks) under \(configuration.prefix)/")
+        logger.info("MQTT bridge \(broker): publishing readings after position \(readings) and blocks after height \(blocks) under \(configuration.prefix)/")
         let complaints = RateLimitedLog(logger: logger)
         while !Task.isCancelled {
             do {
@@ -79,8 +82,8 @@ struct MQTTOutbound {
                 if sentReadings > 0 { readings = page[sentReadings - 1].rowid }
                 if sentBlocks > 0 { blocks = Int64(sealed[sentBlocks - 1].height) }
                 if sentReadings > 0 || sentBlocks > 0 {
-                    let (r, b) = (readings, blocks)
-                    try await store.offload { try $0.setPositions([Self.readingsPosition: r, Self.blocksPosition: b]) }
+                    let (r, b, rKey, bKey) = (readings, blocks, readingsPosition, blocksPosition)
+                    try await store.offload { try $0.setPositions([rKey: r, bKey: b]) }
                 }
                 if sentReadings < page.count || sentBlocks < sealed.count { try await Task.sleep(for: .milliseconds(500)) }
             } catch is CancellationError {

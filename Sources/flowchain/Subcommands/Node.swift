@@ -116,6 +116,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --mqtt: the MQTT client id (a persistent session is kept under it). Default flowchain-<node key prefix>.", valueName: "id"))
     var mqttClientID: String?
 
+    @Option(help: ArgumentHelp("With --mqtt: republish messages that cannot become readings, unchanged, to <prefix>/<reason>/<original topic> ({node} allowed). Several brokers: see docs/configuration.md.", valueName: "prefix"))
+    var mqttDeadLetter: String?
+
     func validate() throws {
         guard demoRate > 0, demoRate <= 10_000 else { throw ValidationError("--demo-rate must be in (0, 10000]") }
         guard (1...64).contains(demoDevices) else { throw ValidationError("--demo-devices must be 1…64") }
@@ -193,14 +196,17 @@ struct NodeCommand: AsyncParsableCommand {
             }
             var bridge = BridgeConfiguration(broker: broker, rules: rules)
             bridge.maxPayload = c.ingest.maxPayloadBytes
-            if mqttPublish || mqttPrefix != nil { bridge.outbound = try ConfigFile.MQTTSection.outbound(prefix: mqttPrefix) }
-            c.mqtt = bridge
-        } else if !subscribe.isEmpty {
-            throw ValidationError("--subscribe needs --mqtt URL (the broker)")
-        } else if let section = file.mqtt {
-            var bridge = try section.bridgeConfiguration()
-            bridge.maxPayload = c.ingest.maxPayloadBytes
-            c.mqtt = bridge
+            if mqttPublish || mqttPrefix != nil { bridge.outbound = try ConfigFile.MQTTSection.outbound(prefix: mqttPrefix, key: "--mqtt-prefix") }
+            if let mqttDeadLetter { bridge.deadLetter = try ConfigFile.MQTTSection.topicPrefix(mqttDeadLetter, key: "--mqtt-dead-letter") }
+            c.mqtt = [bridge]
+        } else if !subscribe.isEmpty || mqttDeadLetter != nil {
+            throw ValidationError("--subscribe and --mqtt-dead-letter need --mqtt URL (the broker)")
+        } else if let sections = file.mqtt {
+            c.mqtt = try sections.bridgeConfigurations().map { bridge in
+                var bridge = bridge
+                bridge.maxPayload = c.ingest.maxPayloadBytes
+                return bridge
+            }
         }
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
