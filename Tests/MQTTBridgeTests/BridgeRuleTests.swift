@@ -57,4 +57,18 @@ extension BridgeRuleTests {
         #expect(throws: BridgeRule.Refusal.badPayload) { try reading(rule, "s/d", "[1,2]").get() }
         #expect(throws: BridgeRule.Refusal.badPayload) { try reading(rule, "s/d", " {\"a\":").get() }
     }
+
+    @Test func binaryThatHappensToBeUTF8IsNotTakenForText() throws {
+        let rule = BridgeRule.simple(try #require(TopicFilter("s/+")))
+        for format in [BridgeRule.PayloadFormat.auto, .value, .keyValue] {
+            var r = rule
+            r.format = format
+            let binary = r.submission(topic: "s/d", payload: [0x00, 0x01, 0x02, 0x7B, 0x00, 0x7D], arrival: 0, maxPayload: 1024)
+            #expect(binary.map { _ in 0 } == .failure(.badPayload), "\(format)")
+            let bell = r.submission(topic: "s/d", payload: Array("a=1\u{07}".utf8), arrival: 0, maxPayload: 1024)
+            #expect(bell.map { _ in 0 } == .failure(.badPayload), "\(format)")
+        }
+        // Tabs and line breaks are text.
+        #expect(try reading(rule, "s/d", "a=1\tb=2\n").get().payload.contains("\"b\":2"))
+    }
 }

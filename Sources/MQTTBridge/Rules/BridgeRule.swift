@@ -127,9 +127,16 @@ public struct BridgeRule: Sendable, Equatable {
         }
     }
 
-    /// A JSON number when the text is one, else the text as a string (UTF-8, non-empty, ≤ 1 KiB).
+    /// The payload as text: UTF-8 without control characters other than tab and line breaks (a
+    /// binary payload is not taken for a string).
+    static func text(_ payload: [UInt8]) -> String? {
+        guard !payload.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0x7F }) else { return nil }
+        return String(validating: payload, as: UTF8.self)
+    }
+
+    /// A JSON number when the text is one, else the text as a string (non-empty, ≤ 1 KiB).
     static func bareValue(_ payload: [UInt8]) -> JSONValue? {
-        guard let text = String(validating: payload, as: UTF8.self) else { return nil }
+        guard let text = text(payload) else { return nil }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty, trimmed.utf8.count <= 1024 else { return nil }
         if let number = number(trimmed) { return number }
@@ -144,7 +151,7 @@ public struct BridgeRule: Sendable, Equatable {
 
     /// `a=1 b=x` (separated by spaces, commas or semicolons); nil unless every part is key=value.
     static func keyValues(_ payload: [UInt8]) -> [String: JSONValue]? {
-        guard let text = String(validating: payload, as: UTF8.self) else { return nil }
+        guard let text = text(payload) else { return nil }
         var out: [String: JSONValue] = [:]
         for part in text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == ";" || $0 == "\n" || $0 == "\t" || $0 == "\r" }) {
             let kv = part.split(separator: "=", maxSplits: 1)
