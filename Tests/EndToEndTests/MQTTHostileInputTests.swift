@@ -90,3 +90,50 @@ struct MQTTHostileInputTests {
         #expect(try await node.stop() == 0, "\(node.output.suffix(2000))")
     }
 }
+
+extension MQTTHostileInputTests {
+    /// A broker that wants a client certificate: the node presents the one its config names; the
+    /// same node without it is refused and says why, and keeps running.
+    @Test func aBrokerThatRequiresAClientCertificateGetsTheOneTheConfigNames() async throws {
+        let pki = try await TestCertificates()
+        let broker = try await MosquittoBroker(listener: pki.brokerListener(requireClientCertificate: true))
+        let dir = TemporaryDirectory("mqtt-mtls")
+        func node(_ name: String, withCertificate: Bool) throws -> ChildProcess {
+            let config = dir.file("\(name).yaml")
+            try """
+                mqtt:
+                  broker: mqtts://127.0.0.1:\(broker.port)
+                  clientId: \(name)
+                  ca: \(pki.ca)
+                \(withCertificate ? "  certificate: \(pki.clientCertificate)\n  key: \(pki.clientKey)" : "")
+                  rules:
+                    - topic: tls/+
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            return try FlowchainProcess(["node", "--data-dir", dir.file(name), "--port", "0", "--config", config], outputPath: dir.file("\(name).log"))
+        }
+        let good = try node("with-cert", withCertificate: true)
+        let port = try #require(try await good.waitForPort(), "\(good.output)")
+        #expect(try await good.waitForOutput("MQTT bridge: connected"), "\(good.output)\n\(broker.log)")
+        // An independent client with the same CA and a client certificate publishes over TLS.
+        let pub = try ChildProcess(executable: "/usr/bin/mosquitto_pub",
+                                   ["-h", "127.0.0.1", "-p", "\(broker.port)", "--cafile", pki.ca, "--cert", pki.clientCertificate, "--key", pki.clientKey,
+                                    "-q", "1", "-t", "tls/vault", "-m", "7.5"], outputPath: dir.file("pub.log"))
+        #expect(try await pub.wait(timeout: .seconds(60)) == 0, "\(pub.output)")
+        var got: [JSONValue] = []
+        for _ in 0..<600 {
+            got = try await MQTTBridgeEndToEndTests.readings(port, "vault")
+            if !got.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(got.first?["payload"]?["value"] == .number("7.5"), "\(got)")
+
+        let refused = try node("without-cert", withCertificate: false)
+        let refusedPort = try #require(try await refused.waitForPort(), "\(refused.output)")
+        let complained = try await refused.waitForOutput("certificate required", timeout: .seconds(60))
+        try await Task.sleep(for: .seconds(2))
+        #expect(complained && !refused.output.contains("MQTT bridge: connected"), "\(refused.output)")
+        #expect(try LoopbackHTTP.get(port: refusedPort, path: "/health").status == 200, "the node runs on without the broker")
+        #expect(try await refused.stop() == 0)
+        #expect(try await good.stop() == 0)
+    }
+}
