@@ -14,13 +14,20 @@ struct MQTTBridgeEndToEndTests {
         #expect(try await p.wait(timeout: .seconds(60)) == 0, "\(p.output)")
     }
 
-    static func startNode(_ dir: TemporaryDirectory, broker: MosquittoBroker, log: String = "node.log") async throws -> (ChildProcess, Int) {
+    static func startNode(_ dir: TemporaryDirectory, broker: MosquittoBroker, log: String = "node.log", extra: [String] = []) async throws -> (ChildProcess, Int) {
         let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "100",
-                                         "--mqtt", "mqtt://127.0.0.1:\(broker.port)", "--subscribe", "sensors/+/temperature", "--subscribe", "meters/#"],
+                                         "--mqtt", "mqtt://127.0.0.1:\(broker.port)", "--subscribe", "sensors/+/temperature", "--subscribe", "meters/#"] + extra,
                                         outputPath: dir.file(log))
         let port = try #require(try await node.waitForPort(), "\(node.output)")
         #expect(try await node.waitForOutput("MQTT bridge: connected"), "\(node.output)")
         return (node, port)
+    }
+
+    /// The first 12 hex digits of the node's key, as `{node}` becomes in topics.
+    static func nodeKeyPrefix(_ port: Int) async throws -> String? {
+        try await RPCConnection.with("ws://127.0.0.1:\(port)") { rpc in
+            try await rpc.call("info")["publicKey"]?.stringValue.map { String($0.prefix(12)) }
+        }
     }
 
     static func readings(_ port: Int, _ device: String) async throws -> [JSONValue] {
@@ -32,7 +39,9 @@ struct MQTTBridgeEndToEndTests {
     @Test func messagesBecomeSignedReadingsBadOnesAreCountedAndNothingStopsTheBridge() async throws {
         let broker = try await MosquittoBroker()
         let dir = TemporaryDirectory("mqtt-node")
-        let (node, port) = try await Self.startNode(dir, broker: broker)
+        let (node, port) = try await Self.startNode(dir, broker: broker, extra: ["--mqtt-dead-letter", "dl/{node}"])
+        let letters = try Self.subscribe(broker.port, ["-q", "1", "-t", "dl/#", "-F", "%t", "-C", "3", "-W", "90"], dir: dir, name: "dl.txt")
+        try await Task.sleep(for: .milliseconds(300))
         try await Self.publish(broker.port, "sensors/kitchen/temperature", "21.5")
         try await Self.publish(broker.port, "sensors/porch/temperature", #"{"c":19.25}"#)
         try await Self.publish(broker.port, "meters/floor1/m-7", "kwh=12.5 state=on")
@@ -61,6 +70,12 @@ struct MQTTBridgeEndToEndTests {
         }
         #expect(metrics.contains("flowchain_readings_ingested_total{source=\"mqtt\"} 4"))
         #expect(node.output.contains("was not ingested: too_large"), "refusals are logged")
+        #expect(try await letters.wait(timeout: .seconds(100)) == 0, "\(letters.output)")
+        let nodeID = try #require(try await Self.nodeKeyPrefix(port))
+        #expect(Set(letters.output.split(separator: "\n").map(String.init)) == [
+            "dl/\(nodeID)/bad_payload/sensors/attic/temperature", "dl/\(nodeID)/too_large/sensors/attic/temperature",
+            "dl/\(nodeID)/bad_device/sensors/bad id!/temperature",
+        ], "--mqtt-dead-letter, {node} filled in: \(letters.output)")
         #expect(try await node.stop() == 0, "\(node.output.suffix(2000))")
     }
 
