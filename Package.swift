@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "FlowchainClient", targets: ["FlowchainClient"]),
         .library(name: "NodeServer", targets: ["NodeServer"]),
         .library(name: "MQTTBridge", targets: ["MQTTBridge"]),
+        .library(name: "Sensors", targets: ["Sensors"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
     ],
@@ -56,6 +57,23 @@ let package = Package(
             path: "CShims/CMosquitto",
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
+        ),
+
+        .systemLibrary(
+            name: "CGPIOD",
+            path: "CShims/CGPIOD",
+            pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]
+        ),
+        // One C API over libgpiod 1.6 and 2.x (chosen from the installed gpiod.h); also built into
+        // the C sensor agent. Its own C tests: scripts/test-c-shims.
+        .target(
+            name: "CFlowchainIO",
+            dependencies: ["CGPIOD"],
+            path: "CShims/CFlowchainIO",
+            exclude: ["tests"],
+            sources: ["fio_gpio.c"],
+            publicHeadersPath: "include"
         ),
 
         // Pure logic
@@ -132,6 +150,16 @@ let package = Package(
             ]
         ),
 
+        // The node's own sensors: GPIO (through CFlowchainIO), Linux IIO and 1-Wire, and the sampler
+        .target(
+            name: "Sensors",
+            dependencies: [
+                "CFlowchainIO", "Ledger", "FlowchainWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // Wiring and the tool
         .target(
             name: "FlowchainNode",
@@ -142,6 +170,7 @@ let package = Package(
                 "NodeServer",
                 "FlowchainWire",
                 "MQTTBridge",
+                "Sensors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -154,6 +183,7 @@ let package = Package(
                 "FlowchainBench",
                 "NodeServer",
                 "MQTTBridge",
+                "Sensors",
                 "FlowchainClient",
                 "FlowchainWire",
                 "Consensus",
@@ -224,6 +254,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Ledger", "FlowchainTesting"]),
         .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",

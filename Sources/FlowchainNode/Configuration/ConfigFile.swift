@@ -23,12 +23,60 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var logLevel: String?
     /// One broker (a mapping) or several (a list of mappings).
     public var mqtt: OneOrMany<MQTTSection>?
+    /// The node's own sensors.
+    public var sensors: [SensorSection]?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
-        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt
+        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors
+    }
+
+    /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.
+    public struct SensorSection: Decodable, Sendable, Equatable {
+        /// The device id of its readings.
+        public var name: String
+        /// gpio-input, pulse-counter, iio or w1.
+        public var type: String
+        /// GPIO: the chip's label, name or path, and the line's name or offset.
+        public var chip: String?
+        public var line: String?
+        /// GPIO: as-is (default), disabled, pull-up or pull-down.
+        public var bias: String?
+        public var activeLow: Bool?
+        /// GPIO: debounce period in ms.
+        public var debounce: Int?
+        /// pulse-counter: rising (default), falling or both.
+        public var edge: String?
+        /// Seconds between readings (pulse-counter, iio, w1).
+        public var interval: Double?
+        /// iio: the device's id (iio:device0) or driver name (dht11); its channels (default all).
+        public var device: String?
+        public var channels: [String]?
+        /// w1: the thermometer's id (28-000005e2fdc3).
+        public var id: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, type, chip, line, bias, activeLow, debounce, edge, interval, device, channels, id
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            type = try c.decode(String.self, forKey: .type)
+            chip = try c.decodeIfPresent(String.self, forKey: .chip)
+            // A line is a name (GPIO17) or an offset (17).
+            if let n = try? c.decodeIfPresent(Int.self, forKey: .line) { line = String(n) } else { line = try c.decodeIfPresent(String.self, forKey: .line) }
+            bias = try c.decodeIfPresent(String.self, forKey: .bias)
+            activeLow = try c.decodeIfPresent(Bool.self, forKey: .activeLow)
+            debounce = try c.decodeIfPresent(Int.self, forKey: .debounce)
+            edge = try c.decodeIfPresent(String.self, forKey: .edge)
+            interval = try c.decodeIfPresent(Double.self, forKey: .interval)
+            device = try c.decodeIfPresent(String.self, forKey: .device)
+            channels = try c.decodeIfPresent([String].self, forKey: .channels)
+            id = try c.decodeIfPresent(String.self, forKey: .id)
+        }
     }
 
     /// `mqtt:` — the broker the node bridges and the rules for its topics.
@@ -97,7 +145,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
 
     static let schema: Schema = {
         var root: [String: Schema] = [:]
-        for key in CodingKeys.allCases where key != .mqtt { root[key.rawValue] = .value }
+        for key in CodingKeys.allCases where key != .mqtt && key != .sensors { root[key.rawValue] = .value }
+        root["sensors"] = .list(.object(Dictionary(uniqueKeysWithValues: SensorSection.CodingKeys.allCases.map { ($0.rawValue, Schema.value) })))
         var mqtt: [String: Schema] = [:]
         for key in MQTTSection.CodingKeys.allCases where key != .rules { mqtt[key.rawValue] = .value }
         mqtt["rules"] = .list(.object(Dictionary(uniqueKeysWithValues: MQTTSection.Rule.CodingKeys.allCases.map { ($0.rawValue, Schema.value) })))

@@ -1,6 +1,7 @@
 import Consensus
 import Ledger
 import MQTTBridge
+import Sensors
 import NodeServer
 
 /// Everything `flowchain node` can be told; defaults are the embedded ones a newcomer runs with.
@@ -25,6 +26,8 @@ public struct NodeConfiguration: Sendable {
     /// becomes `flowchain-<first 12 hex digits of the node key>`; `{node}` in the outbound and
     /// dead-letter prefixes, those digits.
     public var mqtt: [BridgeConfiguration] = []
+    /// The node's own sensors (none: it reads none).
+    public var sensors: [SensorConfiguration] = []
     /// Where every part of the node reads the time (tests inject their own).
     public var clock: WallClock = .system
 

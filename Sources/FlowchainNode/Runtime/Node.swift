@@ -4,6 +4,7 @@ import Foundation
 import Ledger
 import Logging
 import MQTTBridge
+import Sensors
 import NodeServer
 import ServiceLifecycle
 import CoreMetrics
@@ -96,6 +97,11 @@ public final class Node: Sendable {
             services.append(MQTTBridgeService(
                 configuration: bridge, engine: engine, counters: .init(refused: { metrics.error("mqtt_\($0)") }),
                 now: configuration.clock.milliseconds, logger: logger))
+        }
+        if !configuration.sensors.isEmpty {
+            let metrics = self.metrics
+            services.append(SamplerService(sensors: configuration.sensors, engine: engine,
+                                           counters: .init(failed: { metrics.error("sensor_\($0)") }), logger: logger))
         }
         if let demo = configuration.demo {
             services.append(DemoFeeder(engine: engine, configuration: demo, clock: configuration.clock, logger: logger))

@@ -2,7 +2,7 @@ public import FlowchainCrypto
 
 /// Where a reading entered the system.
 public enum ReadingSource: UInt8, Sendable, CaseIterable, Codable, CustomStringConvertible {
-    case gpio = 0, mqtt = 1, ws = 2, rpc = 3, demo = 4, iio = 5
+    case gpio = 0, mqtt = 1, ws = 2, rpc = 3, demo = 4, iio = 5, w1 = 6
 
     public var description: String {
         switch self {
@@ -12,6 +12,7 @@ public enum ReadingSource: UInt8, Sendable, CaseIterable, Codable, CustomStringC
         case .rpc: "rpc"
         case .demo: "demo"
         case .iio: "iio"
+        case .w1: "w1"
         }
     }
 

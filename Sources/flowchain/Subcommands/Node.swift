@@ -208,6 +208,7 @@ struct NodeCommand: AsyncParsableCommand {
                 return bridge
             }
         }
+        c.sensors = try file.sensors?.sensorConfigurations() ?? []
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")

@@ -1,0 +1,166 @@
+import Foundation
+import Synchronization
+import Ledger
+
+/// Turns one configured sensor into samples. `run` yields samples until cancelled and throws
+/// when the sensor fails (the sampler then retries with backoff); `readOnce` takes one sample.
+public struct SensorReader: Sendable {
+    public let configuration: SensorConfiguration
+    public let sysfs: Sysfs
+    public let consumer: String
+
+    public init(_ configuration: SensorConfiguration, sysfs: Sysfs = .current, consumer: String = "flowchain") {
+        self.configuration = configuration
+        self.sysfs = sysfs
+        self.consumer = consumer
+    }
+
+    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// One sample: a periodic sensor's reading, a digital input's current value, or a pulse
+    /// counter's count over one interval.
+    public func readOnce() async throws -> SensorSample {
+        switch configuration.kind {
+        case let .w1(id, _):
+            return try w1(id)
+        case let .iio(device, channels, _):
+            return try iio(device, channels)
+        case let .gpioInput(chip, line, bias, activeLow, _):
+            let (c, offset) = try open(chip, line)
+            let input = try c.input(offset, consumer: consumer, bias: bias, activeLow: activeLow)
+            return SensorSample(payload: ["value": .number(try input.value() ? "1" : "0"), "line": .string(line), "chip": .string(c.info.name)],
+                                time: Self.nowMilliseconds())
+        case .pulseCounter:
+            var first: SensorSample?
+            for try await sample in samples() {
+                first = sample
+                break
+            }
+            guard let first else { throw SensorError(.io, "\(configuration.name): the counter stopped before its first interval ended") }
+            return first
+        }
+    }
+
+    /// Samples as they come: every interval for periodic sensors, on each change for a digital
+    /// input, at the end of each interval for a pulse counter. Throws when the sensor fails.
+    public func samples() -> AsyncThrowingStream<SensorSample, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    try await produce { continuation.yield($0) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    private func produce(_ emit: @escaping @Sendable (SensorSample) -> Void) async throws {
+        switch configuration.kind {
+        case let .w1(id, interval):
+            try await every(interval) { try w1(id) } emit: { emit($0) }
+        case let .iio(device, channels, interval):
+            try await every(interval) { try iio(device, channels) } emit: { emit($0) }
+        case let .gpioInput(chip, line, bias, activeLow, debounce):
+            let (c, offset) = try open(chip, line)
+            let input = try c.input(offset, consumer: consumer, edge: .both, bias: bias, activeLow: activeLow, debounce: debounce)
+            defer { input.stopWatching() }
+            var last = try input.value()
+            emit(SensorSample(payload: ["value": .number(last ? "1" : "0"), "initial": .bool(true), "line": .string(line), "chip": .string(c.info.name)],
+                              time: Self.nowMilliseconds()))
+            // The kernel debounces with libgpiod 2.x; with 1.6 an edge within `debounce` of the
+            // last accepted one is bounce.
+            let softDebounce = input.kernelDebounce ? 0 : UInt64(debounce.components.seconds) * 1_000_000_000 + UInt64(debounce.components.attoseconds / 1_000_000_000)
+            var lastAccepted: UInt64 = 0
+            for try await edge in input.edges() {
+                if softDebounce > 0, lastAccepted > 0, edge.monotonicNanoseconds - lastAccepted < softDebounce { continue }
+                guard edge.rising != last else { continue }
+                last = edge.rising
+                lastAccepted = edge.monotonicNanoseconds
+                emit(SensorSample(payload: [
+                    "value": .number(edge.rising ? "1" : "0"), "edge": .string(edge.rising ? "rising" : "falling"),
+                    "line": .string(line), "chip": .string(c.info.name),
+                    "kernelTimeNs": .number("\(edge.monotonicNanoseconds)"), "lineSeq": .number("\(edge.lineSequence)"),
+                ], time: edge.wallMilliseconds))
+            }
+        case let .pulseCounter(chip, line, edge, bias, debounce, interval):
+            let (c, offset) = try open(chip, line)
+            let input = try c.input(offset, consumer: consumer, edge: edge, bias: bias, debounce: debounce)
+            defer { input.stopWatching() }
+            let softDebounce = input.kernelDebounce ? 0 : UInt64(debounce.components.seconds) * 1_000_000_000 + UInt64(debounce.components.attoseconds / 1_000_000_000)
+            let counter = PulseCount()
+            let watcher = Task {
+                var lastAccepted: UInt64 = 0
+                for try await e in input.edges() {
+                    if softDebounce > 0, lastAccepted > 0, e.monotonicNanoseconds - lastAccepted < softDebounce { continue }
+                    lastAccepted = e.monotonicNanoseconds
+                    counter.add(e.lineSequence)
+                }
+            }
+            defer { watcher.cancel() }
+            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                let (count, lost) = counter.take()
+                emit(SensorSample(payload: [
+                    "count": .number("\(count)"), "rate": .measured(Double(count) / seconds), "unit": .string("pulses/s"),
+                    "intervalMs": .number("\(Int64(seconds * 1000))"), "line": .string(line), "chip": .string(c.info.name),
+                    "missed": .number("\(lost)"),
+                ], time: Self.nowMilliseconds()))
+            }
+        }
+    }
+
+    private func every(_ interval: Duration, _ read: () throws -> SensorSample, emit: (SensorSample) -> Void) async throws {
+        while !Task.isCancelled {
+            emit(try read())
+            try await Task.sleep(for: interval)
+        }
+    }
+
+    private func open(_ chip: String, _ line: String) throws -> (GPIO.Chip, Int) {
+        let c = try GPIO.Chip(chip)
+        return (c, try c.offset(of: line))
+    }
+
+    func w1(_ id: String) throws -> SensorSample {
+        let t = try OneWire.temperature(of: id, sysfs)
+        return SensorSample(payload: ["temperature": .measured(t), "unit": .string("°C"), "sensor": .string(id)], time: Self.nowMilliseconds())
+    }
+
+    func iio(_ device: String, _ channels: [String]) throws -> SensorSample {
+        let d = try IIO.find(device, sysfs)
+        let samples = try IIO.read(d, channels: channels, sysfs)
+        var payload: [String: JSONValue] = ["sensor": .string(d.name.isEmpty ? d.id : "\(d.id) (\(d.name))")]
+        var units: [String: JSONValue] = [:]
+        for s in samples {
+            payload[s.channel] = .measured(s.value)
+            if !s.unit.isEmpty { units[s.channel] = .string(s.unit) }
+        }
+        payload["units"] = .object(units)
+        return SensorSample(payload: payload, time: Self.nowMilliseconds())
+    }
+}
+
+/// Edges counted between two intervals' ends; `missed` counts kernel sequence numbers skipped
+/// (events the kernel's buffer dropped).
+final class PulseCount: Sendable {
+    private let state = Mutex<(count: Int, lastSeq: UInt64, missed: Int)>((0, 0, 0))
+
+    func add(_ seq: UInt64) {
+        state.withLock { s in
+            s.count += 1
+            if s.lastSeq > 0, seq > s.lastSeq + 1 { s.missed += Int(seq - s.lastSeq - 1) }
+            s.lastSeq = max(s.lastSeq, seq)
+        }
+    }
+
+    func take() -> (Int, Int) {
+        state.withLock { s in
+            defer { s.count = 0; s.missed = 0 }
+            return (s.count, s.missed)
+        }
+    }
+}
