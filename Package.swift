@@ -254,12 +254,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
-        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Ledger", "FlowchainTesting"]),
+        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Ledger", "FlowchainCrypto", "FlowchainTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainNode", "MQTTBridge", "flowchain",
+                "Ledger", "Consensus", "FlowchainCrypto", "FlowchainTesting", "NodeServer", "FlowchainWire", "FlowchainClient", "FlowchainNode", "MQTTBridge", "Sensors", "flowchain",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -12,7 +12,7 @@ struct SensorsCommand: AsyncParsableCommand {
             Sensors are configured in the node's config file (`sensors:`, docs/sensors.md); the \
             node reads them itself and records their readings, signed by its key.
 
-              flowchain sensors list                            # chips and their lines, IIO and 1-Wire devices
+              flowchain sensors list                            # chips, lines, IIO, 1-Wire
               flowchain sensors read greenhouse --config node.yaml
               flowchain sensors watch door --config node.yaml  # until Ctrl-C
 
