@@ -213,11 +213,18 @@ let package = Package(
             path: "Benchmarks/StackProbe"
         ),
 
+        // Runs inside the VM of scripts/vm-gpio-test against a kernel gpio-sim chip
+        .executableTarget(
+            name: "gpio-vm-probe",
+            dependencies: ["Sensors", "Ledger", "FlowchainCrypto"],
+            path: "Tests/VM/Probe"
+        ),
+
         // `flowchain bench` scenarios
         .target(
             name: "FlowchainBench",
             dependencies: [
-                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "ProcessSupport", "MQTTBridge",
+                "FlowchainCrypto", "Ledger", "Consensus", "Chord", "NodeServer", "FlowchainWire", "FlowchainClient", "ProcessSupport", "MQTTBridge", "Sensors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSClient", package: "swift-websocket"),

@@ -179,8 +179,14 @@ public enum GPIO {
         let request: OpaquePointer
         public let chip: ChipInfo
         public let offset: Int
-        private let state = Mutex<(watching: Bool, stop: Bool, finished: Bool)>((false, false, false))
-        private let done = DispatchSemaphore(value: 0)
+        /// Shared with the edge thread, which does not retain the input: dropping the last
+        /// reference stops the thread (waiting for it) and then releases the line, at once.
+        final class Watch: Sendable {
+            let state = Mutex<(watching: Bool, stop: Bool, finished: Bool)>((false, false, false))
+            let done = DispatchSemaphore(value: 0)
+        }
+        private let watch = Watch()
+        struct Request: @unchecked Sendable { let pointer: OpaquePointer }
 
         init(_ request: OpaquePointer, chip: ChipInfo, offset: Int) {
             self.request = request
@@ -207,7 +213,7 @@ public enum GPIO {
         /// Errors end the stream (thrown to the consumer).
         public func edges() -> AsyncThrowingStream<EdgeEvent, any Error> {
             let (stream, continuation) = AsyncThrowingStream<EdgeEvent, any Error>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
-            let start = state.withLock { s -> Bool in
+            let start = watch.state.withLock { s -> Bool in
                 guard !s.watching else { return false }
                 s.watching = true
                 return true
@@ -216,15 +222,16 @@ public enum GPIO {
                 continuation.finish(throwing: SensorError(.configuration, "line \(offset) of \(chip.name) is already being watched"))
                 return stream
             }
-            continuation.onTermination = { [weak self] _ in self?.state.withLock { $0.stop = true } }
-            let thread = Thread { [self] in
+            let watch = self.watch, request = Request(pointer: self.request)
+            continuation.onTermination = { _ in watch.state.withLock { $0.stop = true } }
+            let thread = Thread {
                 defer {
-                    state.withLock { $0.finished = true }
-                    done.signal()
+                    watch.state.withLock { $0.finished = true }
+                    watch.done.signal()
                 }
                 var e = fio_error()
-                while !state.withLock({ $0.stop }) {
-                    let ready = fio_request_wait_event(request, 100_000_000, &e)
+                while !watch.state.withLock({ $0.stop }) {
+                    let ready = fio_request_wait_event(request.pointer, 100_000_000, &e)
                     if ready < 0 {
                         if e.code == EINTR { continue }
                         continuation.finish(throwing: GPIO.error(e))
@@ -232,7 +239,7 @@ public enum GPIO {
                     }
                     guard ready == 1 else { continue }
                     var event = fio_event()
-                    guard fio_request_read_event(request, &event, &e) == 0 else {
+                    guard fio_request_read_event(request.pointer, &event, &e) == 0 else {
                         if e.code == EINTR || e.code == EAGAIN { continue }
                         continuation.finish(throwing: GPIO.error(e))
                         return
@@ -249,11 +256,14 @@ public enum GPIO {
 
         /// Stops the edge thread and waits for it (at most one wait period).
         public func stopWatching() {
-            let running = state.withLock { s -> Bool in
+            let running = watch.state.withLock { s -> Bool in
                 s.stop = true
                 return s.watching && !s.finished
             }
-            if running { done.wait() }
+            if running {
+                watch.done.wait()
+                watch.done.signal()   // for any other caller waiting too
+            }
         }
     }
 

@@ -31,13 +31,11 @@ public struct SensorReader: Sendable {
             return SensorSample(payload: ["value": .number(try input.value() ? "1" : "0"), "line": .string(line), "chip": .string(c.info.name)],
                                 time: Self.nowMilliseconds())
         case .pulseCounter:
-            var first: SensorSample?
-            for try await sample in samples() {
-                first = sample
-                break
-            }
-            guard let first else { throw SensorError(.io, "\(configuration.name): the counter stopped before its first interval ended") }
-            return first
+            // Inline (not through `samples()`), so the line is released before this returns.
+            let first = Mutex<SensorSample?>(nil)
+            try await produce(limit: 1) { sample in first.withLock { $0 = sample } }
+            guard let sample = first.withLock({ $0 }) else { throw SensorError(.io, "\(configuration.name): the counter stopped before its first interval ended") }
+            return sample
         }
     }
 
@@ -57,7 +55,7 @@ public struct SensorReader: Sendable {
         }
     }
 
-    private func produce(_ emit: @escaping @Sendable (SensorSample) -> Void) async throws {
+    private func produce(limit: Int? = nil, _ emit: @escaping @Sendable (SensorSample) -> Void) async throws {
         switch configuration.kind {
         case let .w1(id, interval):
             try await every(interval) { try w1(id) } emit: { emit($0) }
@@ -88,7 +86,6 @@ public struct SensorReader: Sendable {
         case let .pulseCounter(chip, line, edge, bias, debounce, interval):
             let (c, offset) = try open(chip, line)
             let input = try c.input(offset, consumer: consumer, edge: edge, bias: bias, debounce: debounce)
-            defer { input.stopWatching() }
             let softDebounce = input.kernelDebounce ? 0 : UInt64(debounce.components.seconds) * 1_000_000_000 + UInt64(debounce.components.attoseconds / 1_000_000_000)
             let counter = PulseCount()
             let watcher = Task {
@@ -99,17 +96,30 @@ public struct SensorReader: Sendable {
                     counter.add(e.lineSequence)
                 }
             }
-            defer { watcher.cancel() }
             let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                let (count, lost) = counter.take()
-                emit(SensorSample(payload: [
-                    "count": .number("\(count)"), "rate": .measured(Double(count) / seconds), "unit": .string("pulses/s"),
-                    "intervalMs": .number("\(Int64(seconds * 1000))"), "line": .string(line), "chip": .string(c.info.name),
-                    "missed": .number("\(lost)"),
-                ], time: Self.nowMilliseconds()))
+            var emitted = 0
+            do {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    let (count, lost) = counter.take()
+                    emit(SensorSample(payload: [
+                        "count": .number("\(count)"), "rate": .measured(Double(count) / seconds), "unit": .string("pulses/s"),
+                        "intervalMs": .number("\(Int64(seconds * 1000))"), "line": .string(line), "chip": .string(c.info.name),
+                        "missed": .number("\(lost)"),
+                    ], time: Self.nowMilliseconds()))
+                    emitted += 1
+                    if let limit, emitted >= limit { break }
+                }
+            } catch {
+                watcher.cancel()
+                input.stopWatching()
+                _ = await watcher.result
+                throw error
             }
+            // The line is released (the watcher holds the request) before this returns.
+            watcher.cancel()
+            input.stopWatching()
+            _ = await watcher.result
         }
     }
 

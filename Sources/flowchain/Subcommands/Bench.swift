@@ -26,6 +26,9 @@ struct BenchCommand: AsyncParsableCommand {
               mqtt    --messages QoS 1 messages (default 100,000) from a real client through a
                       mosquitto broker (started here) into a node's ledger: readings committed/s and end-to-end latency p50/p99, against
                       what mosquitto_sub -q 1 receives from the same broker and load; node RSS.
+              sensors the sampler's CPU per 1,000 samples (1-Wire and IIO files shaped like
+                      sysfs), against reading the same files bare; and with each sample
+                      signed and committed. (GPIO figures come from scripts/vm-gpio-test.)
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
                       60 s wall), events/s, memory per simulated node, maintenance speed.
               all     every scenario above.
@@ -35,10 +38,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, health, pos, mqtt, chord, all
+        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, chord or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -58,7 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .chord] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .sensors, .chord] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -79,6 +82,7 @@ struct BenchCommand: AsyncParsableCommand {
                     continue
                 }
             case .mqtt: report = try await MQTTBench.run(messages: messages, progress: progress)
+            case .sensors: report = try await SensorBench.run(progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
             case .all: continue
             }

@@ -1,0 +1,31 @@
+import Foundation
+import FlowchainTesting
+import Testing
+
+/// The libgpiod path against a real kernel GPIO chip: scripts/vm-gpio-test boots a Debian kernel
+/// under qemu with gpio-sim and runs the shim's C tests and the Sensors probe (Tests/VM/Probe)
+/// inside it. Needs qemu-system-x86, busybox-static and cpio (scripts/deps test installs them)
+/// and network access to Debian's archive the first time (the kernel pieces are cached in .build/vm).
+@Suite("GPIO on a real kernel chip (gpio-sim in a VM)")
+struct VMGPIOTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let probe = URL(fileURLWithPath: ChildProcess.flowchainBinary).deletingLastPathComponent().appendingPathComponent("gpio-vm-probe").path
+    static let ready = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
+        && FileManager.default.isExecutableFile(atPath: probe)
+
+    @Test(.enabled(if: ready, "needs qemu-system-x86_64 and the gpio-vm-probe binary (scripts/test installs and builds both)"))
+    func theShimAndTheSensorsModuleWorkOnAKernelGPIOChip() async throws {
+        let dir = TemporaryDirectory("vm-gpio")
+        let run = try ChildProcess(executable: "/bin/bash", [Self.root + "/scripts/vm-gpio-test", Self.probe], outputPath: dir.file("vm.log"))
+        let status = try await run.wait(timeout: .seconds(1500))
+        let lines = run.output.split(separator: "\n")
+        let verdicts = lines.filter { $0.hasPrefix("PROBE ") || $0.hasPrefix("fio_test:") || $0.contains("FAILED") }
+        print(verdicts.filter { $0.hasPrefix("PROBE BENCH") || $0.hasPrefix("PROBE INFO") }.joined(separator: "\n"))
+        #expect(status == 0, "\(verdicts.joined(separator: "\n"))\n\(run.output.suffix(3000))")
+        #expect(lines.contains { $0.hasPrefix("fio_test:") && $0.hasSuffix(" 0 failed") }, "the C tests ran on the chip")
+        for name in ["open-by-label", "line-names", "bias-and-consumer", "busy", "edges-both-ways", "edge-sequence-numbers",
+                     "edge-timestamps", "output", "pulse-count", "pulse-rate-lossless", "edges-become-readings"] {
+            #expect(lines.contains("PROBE PASS \(name)"), "\(name): \(verdicts.joined(separator: "\n"))")
+        }
+    }
+}
