@@ -97,12 +97,16 @@ extension ConfigFileTests {
     /// The examples in docs/configuration.md are read by the node as they are written.
     @Test func theDocumentedExamplesParse() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let page = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
-        let blocks = page.components(separatedBy: "```yaml\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
-        #expect(blocks.count >= 2)
-        for block in blocks {
-            let file = try ConfigFile.parse(block, name: "docs/configuration.md")
+        var blocks: [(String, String)] = []
+        for doc in ["docs/configuration.md", "docs/sensors.md"] {
+            let page = try String(contentsOf: root.appendingPathComponent(doc), encoding: .utf8)
+            blocks += page.components(separatedBy: "```yaml\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }.map { (doc, $0) }
+        }
+        #expect(blocks.count >= 5)
+        for (doc, block) in blocks {
+            let file = try ConfigFile.parse(block, name: doc)
             if let mqtt = file.mqtt { _ = try mqtt.bridgeConfigurations() }
+            if let sensors = file.sensors { _ = try sensors.sensorConfigurations() }
         }
     }
 }
