@@ -22,9 +22,9 @@ struct VMGPIOTests {
         let verdicts = lines.filter { $0.hasPrefix("PROBE ") || $0.hasPrefix("fio_test:") || $0.contains("FAILED") }
         print(verdicts.filter { $0.hasPrefix("PROBE BENCH") || $0.hasPrefix("PROBE INFO") }.joined(separator: "\n"))
         #expect(status == 0, "\(verdicts.joined(separator: "\n"))\n\(run.output.suffix(3000))")
-        #expect(lines.contains { $0.hasPrefix("fio_test:") && $0.hasSuffix(" 0 failed") }, "the C tests ran on the chip")
+        #expect(lines.filter { $0.hasPrefix("fio_test:") && $0.hasSuffix(" 0 failed") }.count == 2, "the C tests ran on the chip, against libgpiod 1.6 and 2.x")
         for name in ["open-by-label", "line-names", "bias-and-consumer", "busy", "edges-both-ways", "edge-sequence-numbers",
-                     "edge-timestamps", "output", "pulse-count", "pulse-rate-lossless", "edges-become-readings"] {
+                     "edge-timestamps", "debounce", "debounce-short-press", "output", "pulse-count", "pulse-rate-lossless", "edges-become-readings"] {
             #expect(lines.contains("PROBE PASS \(name)"), "\(name): \(verdicts.joined(separator: "\n"))")
         }
     }

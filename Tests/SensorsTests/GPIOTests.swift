@@ -34,3 +34,18 @@ struct GPIOTests {
         }
     }
 }
+
+@testable import Sensors
+
+extension GPIOTests {
+    /// No permission on the chip: the message names the device's group, the user and the command.
+    @Test func aPermissionErrorSaysWhichGroupToJoin() {
+        let user = String(cString: getpwuid(geteuid())!.pointee.pw_name)
+        var st = stat()
+        stat("/dev/null", &st)
+        let group = String(cString: getgrgid(st.st_gid)!.pointee.gr_name)
+        let e = GPIO.permissionHelp("/dev/null", SensorError(.permission, "open GPIO chip /dev/null: Permission denied", code: EACCES))
+        #expect(e.kind == .permission && e.code == EACCES)
+        #expect(e.message.contains("no permission on /dev/null") && e.message.contains("group '\(group)'") && e.message.contains("usermod -aG <group> \(user)"), "\(e)")
+    }
+}

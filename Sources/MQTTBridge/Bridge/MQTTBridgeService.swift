@@ -71,6 +71,11 @@ public struct MQTTBridgeService: Service {
                     await ingestBatches(from: batcher, client: client, complaints: complaints)
                     return .ingest
                 }
+                // A TLS broker that wants a client certificate we do not have may end the handshake
+                // with an alert ("certificate required") or just close the connection: say what to check.
+                var connectedOnce = false
+                let tlsHint = brokerConfiguration.tls.map { $0.certificateFile == nil } == true
+                    ? " (over TLS without a client certificate: if the broker requires one, configure certificate and key)" : ""
                 for await event in client.events {
                     switch event {
                     case let .message(m):
@@ -78,12 +83,13 @@ public struct MQTTBridgeService: Service {
                             await batcher.add(submission, message: m)
                         }
                     case let .connected(sessionPresent):
+                        connectedOnce = true
                         logger.notice("MQTT bridge: connected to \(broker)\(sessionPresent ? " (session resumed)" : "")")
                         if let out = configuration.outbound {
                             _ = try? client.publish(topic: out.statusTopic, payload: Array("online".utf8), qos: 1, retain: true)
                         }
                     case let .disconnected(error?):
-                        complaints.warn("disconnected", "MQTT bridge: \(error); reconnecting")
+                        complaints.warn("disconnected", "MQTT bridge: \(error); reconnecting\(connectedOnce ? "" : tlsHint)")
                     case .disconnected(nil):
                         logger.info("MQTT bridge: disconnected from \(broker)")
                     case let .refused(error):

@@ -49,6 +49,13 @@ public enum GPIO {
         }
     }
 
+    /// CLOCK_MONOTONIC now, in ns: the clock of the kernel's edge timestamps.
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
     /// A monotonic kernel timestamp on the wall clock (ms since the epoch).
     static func wallMilliseconds(monotonic ns: UInt64) -> Int64 {
         var mono = timespec(), real = timespec()

@@ -40,18 +40,20 @@ public struct SensorReader: Sendable {
     }
 
     /// Samples as they come: every interval for periodic sensors, on each change for a digital
-    /// input, at the end of each interval for a pulse counter. Throws when the sensor fails.
-    public func samples() -> AsyncThrowingStream<SensorSample, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await produce { continuation.yield($0) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+    /// input, at the end of each interval for a pulse counter. Throws when the sensor fails. The
+    /// sensor is read only while iterated: when the iterator goes away (a `break`, the end of a
+    /// scope) or its task is cancelled, reading stops and the line is released.
+    public func samples() -> SensorSamples { SensorSamples(reader: self) }
+
+    /// Drives `produce` for one iterator.
+    func start(_ continuation: AsyncThrowingStream<SensorSample, any Error>.Continuation) -> Task<Void, Never> {
+        Task {
+            do {
+                try await produce { continuation.yield($0) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 
@@ -65,23 +67,56 @@ public struct SensorReader: Sendable {
             let (c, offset) = try open(chip, line)
             let input = try c.input(offset, consumer: consumer, edge: .both, bias: bias, activeLow: activeLow, debounce: debounce)
             defer { input.stopWatching() }
-            var last = try input.value()
-            emit(SensorSample(payload: ["value": .number(last ? "1" : "0"), "initial": .bool(true), "line": .string(line), "chip": .string(c.info.name)],
+            let initial = try input.value()
+            let chipName = c.info.name
+            emit(SensorSample(payload: ["value": .number(initial ? "1" : "0"), "initial": .bool(true), "line": .string(line), "chip": .string(chipName)],
                               time: Self.nowMilliseconds()))
-            // The kernel debounces with libgpiod 2.x; with 1.6 an edge within `debounce` of the
-            // last accepted one is bounce.
+            let change: @Sendable (Bool, [String: JSONValue], Int64) -> Void = { rising, extra, time in
+                emit(SensorSample(payload: ["value": .number(rising ? "1" : "0"), "edge": .string(rising ? "rising" : "falling"),
+                                            "line": .string(line), "chip": .string(chipName)].merging(extra) { a, _ in a }, time: time))
+            }
+            // The kernel debounces with libgpiod 2.x. With 1.6 this does: an edge within
+            // `debounce` of the last accepted one is bounce, and once the contact has had
+            // `debounce` to settle its value is read again, so a change inside the window (a
+            // quick press and release) is not lost.
             let softDebounce = input.kernelDebounce ? 0 : UInt64(debounce.components.seconds) * 1_000_000_000 + UInt64(debounce.components.attoseconds / 1_000_000_000)
-            var lastAccepted: UInt64 = 0
+            let state = DebounceState(initial)
+            var settle: Task<Void, Never>? = nil
+            defer { settle?.cancel() }
             for try await edge in input.edges() {
-                if softDebounce > 0, lastAccepted > 0, edge.monotonicNanoseconds - lastAccepted < softDebounce { continue }
-                guard edge.rising != last else { continue }
-                last = edge.rising
-                lastAccepted = edge.monotonicNanoseconds
-                emit(SensorSample(payload: [
-                    "value": .number(edge.rising ? "1" : "0"), "edge": .string(edge.rising ? "rising" : "falling"),
-                    "line": .string(line), "chip": .string(c.info.name),
-                    "kernelTimeNs": .number("\(edge.monotonicNanoseconds)"), "lineSeq": .number("\(edge.lineSequence)"),
-                ], time: edge.wallMilliseconds))
+                enum Decision { case accept, ignore, settle }
+                let ns = edge.monotonicNanoseconds
+                let decision = state.value.withLock { s -> Decision in
+                    if softDebounce > 0, s.lastAccepted > 0, ns - s.lastAccepted < softDebounce {
+                        guard !s.settling else { return .ignore }
+                        s.settling = true
+                        return .settle
+                    }
+                    guard edge.rising != s.last else { return .ignore }
+                    s.last = edge.rising
+                    s.lastAccepted = ns
+                    return .accept
+                }
+                switch decision {
+                case .accept:
+                    change(edge.rising, ["kernelTimeNs": .number("\(ns)"), "lineSeq": .number("\(edge.lineSequence)")], edge.wallMilliseconds)
+                case .settle:
+                    let wait = Duration.nanoseconds(Int64(softDebounce - min(softDebounce, GPIO.monotonicNanoseconds() - ns)))
+                    settle = Task {
+                        try? await Task.sleep(for: wait)
+                        guard !Task.isCancelled, let now = try? input.value() else { return }
+                        let changed = state.value.withLock { s -> Bool in
+                            s.settling = false
+                            guard now != s.last else { return false }
+                            s.last = now
+                            s.lastAccepted = GPIO.monotonicNanoseconds()
+                            return true
+                        }
+                        if changed { change(now, ["settled": .bool(true)], Self.nowMilliseconds()) }
+                    }
+                case .ignore:
+                    break
+                }
             }
         case let .pulseCounter(chip, line, edge, bias, debounce, interval):
             let (c, offset) = try open(chip, line)
@@ -152,6 +187,39 @@ public struct SensorReader: Sendable {
         payload["units"] = .object(units)
         return SensorSample(payload: payload, time: Self.nowMilliseconds())
     }
+}
+
+/// A sensor's samples (`SensorReader.samples()`). Each iterator reads the sensor for as long as it
+/// exists: an `AsyncThrowingStream` alone would keep its producer alive after the consumer broke
+/// out of its loop (the producer holds the continuation), and with it the GPIO line.
+public struct SensorSamples: AsyncSequence, Sendable {
+    public typealias Element = SensorSample
+    let reader: SensorReader
+
+    public func makeAsyncIterator() -> Iterator { Iterator(reader) }
+
+    public final class Iterator: AsyncIteratorProtocol {
+        private var base: AsyncThrowingStream<SensorSample, any Error>.Iterator
+        private let task: Task<Void, Never>
+
+        init(_ reader: SensorReader) {
+            let (stream, continuation) = AsyncThrowingStream<SensorSample, any Error>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+            base = stream.makeAsyncIterator()
+            let task = reader.start(continuation)
+            continuation.onTermination = { _ in task.cancel() }
+            self.task = task
+        }
+
+        deinit { task.cancel() }
+
+        public func next() async throws -> SensorSample? { try await base.next() }
+    }
+}
+
+/// A digital input's debouncing state, shared by the edge loop and the settle check.
+final class DebounceState: Sendable {
+    let value: Mutex<(last: Bool, lastAccepted: UInt64, settling: Bool)>
+    init(_ initial: Bool) { value = Mutex((initial, 0, false)) }
 }
 
 /// Edges counted between two intervals' ends; `missed` counts kernel sequence numbers skipped

@@ -52,11 +52,37 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
 }
 
+/// Debounce, through a reader (the iterator lives in this function's scope: released on return).
+func debounceChecks(button: Int) async throws {
+    // Debounce: a contact that bounces (up, down, up within a few µs) is one change of state.
+    pull(button, false)
+    let reader = SensorReader(SensorConfiguration(name: "door", kind: .gpioInput(chip: label, line: "button", bias: .asIs, activeLow: false,
+                                                                                 debounce: .milliseconds(50))))
+    let it = reader.samples().makeAsyncIterator()
+    let initial = try await it.next()
+    pull(button, true); pull(button, false); pull(button, true)     // bounce, then settled high
+    let first = try await it.next()
+    try await Task.sleep(for: .milliseconds(200))
+    pull(button, false)                                              // released, well after
+    let second = try await it.next()
+    check("debounce", initial?.payload["value"] == .number("0") && first?.payload["edge"] == .string("rising")
+          && second?.payload["edge"] == .string("falling"),
+          "\(initial?.json ?? "-") / \(first?.json ?? "-") / \(second?.json ?? "-")")
+    // A press shorter than the debounce period is not lost: the settled value is read again.
+    try await Task.sleep(for: .milliseconds(200))
+    pull(button, true)
+    usleep(10_000)       // pressed for 10 ms, within the 50 ms debounce period
+    pull(button, false)
+    let press = try await it.next(), release = try await it.next()
+    check("debounce-short-press", press?.payload["edge"] == .string("rising") && release?.payload["edge"] == .string("falling")
+          && release?.payload["value"] == .number("0"), "\(press?.json ?? "-") / \(release?.json ?? "-")")
+}
+
 print("PROBE START \(GPIO.backend) chip \(label) sim \(sim)")
 // Every wait below is for an edge this probe causes; if one never comes, say so and stop.
 Thread.detachNewThread {
-    sleep(300)
-    print("PROBE FAIL watchdog: still running after 300 s (an awaited edge never came)")
+    sleep(150)
+    print("PROBE FAIL watchdog: still running after 150 s (an awaited edge never came)")
     print("PROBE RESULT FAIL (timeout)")
     exit(1)
 }
@@ -105,6 +131,11 @@ do {
         check("edge-timestamps", zip(events, events.dropFirst()).allSatisfy { $0.monotonicNanoseconds < $1.monotonicNanoseconds }
               && abs(Double(events.last?.wallMilliseconds ?? 0) - Date().timeIntervalSince1970 * 1000) < 5_000, "\(events.map(\.monotonicNanoseconds))")
     }
+
+    try await debounceChecks(button: button)
+
+    // A reader's line is released once its stream is dropped (asynchronously): wait for it.
+    for _ in 0..<200 where (try chip.line(button)).used { try await Task.sleep(for: .milliseconds(10)) }
 
     // Outputs drive the line.
     do {
@@ -169,7 +200,7 @@ do {
     do {
         let reader = SensorReader(SensorConfiguration(name: "door", kind: .gpioInput(chip: label, line: "button", bias: .asIs, activeLow: false, debounce: .zero)))
         var latencies: [Double] = []
-        var it = reader.samples().makeAsyncIterator()
+        let it = reader.samples().makeAsyncIterator()
         _ = try await it.next()   // the initial value
         for i in 1...100 {
             pull(button, i % 2 == 1)
