@@ -27,5 +27,11 @@ struct VMGPIOTests {
                      "edge-timestamps", "debounce", "debounce-short-press", "output", "pulse-count", "pulse-rate-lossless", "edges-become-readings"] {
             #expect(lines.contains("PROBE PASS \(name)"), "\(name): \(verdicts.joined(separator: "\n"))")
         }
+        // The tool and a node on the board-like VM: list shows the chip and its named lines, read
+        // reads one, and a node records the line's edges as readings.
+        #expect(lines.contains { $0.hasPrefix("VM: list:") && $0.contains("label flowchain-sim") }, "\(run.output.suffix(2000))")
+        #expect(lines.contains { $0.hasPrefix("VM: list:") && $0.contains("button") })
+        #expect(lines.contains { $0.hasPrefix("VM: read: {") && $0.contains("\"value\":0") })
+        #expect(lines.contains { $0.hasPrefix("VM: readings:") && $0.contains("\"edge\":\"rising\"") && $0.contains("\"edge\":\"falling\"") })
     }
 }
