@@ -82,7 +82,7 @@ public enum MQTTBench {
             }
         }
         let n0 = ContinuousClock.now
-        let cpu0 = node.cpuSeconds(), broker0 = brokerProcess.cpuSeconds(), self0 = Self.ownCPUSeconds()
+        let cpu0 = node.cpuSeconds(), broker0 = brokerProcess.cpuSeconds(), self0 = processCPUSeconds()
         try await publish(load, acks: acks, count: messages) { i in "bench/d\(i % 8)" }
         let deadline = ContinuousClock.now + .seconds(300)
         let got = try await RPCConnection.with(node.url) { rpc in
@@ -95,7 +95,7 @@ public enum MQTTBench {
         }
         let seconds = (ContinuousClock.now - n0).seconds
         let cpu = node.cpuSeconds() - cpu0
-        let brokerCPU = brokerProcess.cpuSeconds() - broker0, loadCPU = Self.ownCPUSeconds() - self0
+        let brokerCPU = brokerProcess.cpuSeconds() - broker0, loadCPU = processCPUSeconds() - self0
         sampler.cancel()
         watcher.cancel()
         let rate = Double(got) / seconds
@@ -113,13 +113,6 @@ public enum MQTTBench {
         if got < messages { report.note("only \(got) of \(messages) readings were seen committed within 300 s") }
         report.note("latency: from the publisher's clock in the payload to the commit notification over RPC (device d0, 1 in 8; same machine)")
         return report
-    }
-
-    /// CPU time of this process (the load generator and the latency watcher), in seconds.
-    static func ownCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Publishes `count` QoS 1 messages `{"n","t"}`, at most `window` awaiting the broker's PUBACK

@@ -20,24 +20,24 @@ public enum SensorBench {
         let sysfs = Sysfs(root: dir)
 
         progress("reference: reading the sensor files themselves, \(samples) times")
-        let c0 = cpuSeconds()
+        let c0 = processCPUSeconds()
         for _ in 0..<samples {
             _ = try String(contentsOfFile: w1 + "/w1_slave", encoding: .utf8)
             _ = try String(contentsOfFile: iio + "/in_temp_input", encoding: .utf8)
             _ = try String(contentsOfFile: iio + "/in_humidityrelative_input", encoding: .utf8)
         }
-        let bare = (cpuSeconds() - c0) / Double(samples) * 1000 * 1000
+        let bare = (processCPUSeconds() - c0) / Double(samples) * 1000 * 1000
         report.add("bare_file_reads_cpu_ms_per_1000", bare, "ms")
 
         progress("samples (parse, CRC, units, JSON): \(samples) 1-Wire + \(samples) IIO")
         let w1Reader = SensorReader(SensorConfiguration(name: "tank", kind: .w1(id: "28-000005e2fdc3", interval: .seconds(1))), sysfs: sysfs)
         let iioReader = SensorReader(SensorConfiguration(name: "greenhouse", kind: .iio(device: "dht11", channels: [], interval: .seconds(1))), sysfs: sysfs)
-        let c1 = cpuSeconds()
+        let c1 = processCPUSeconds()
         for _ in 0..<samples {
             _ = try await w1Reader.readOnce()
             _ = try await iioReader.readOnce()
         }
-        let sampled = (cpuSeconds() - c1) / Double(samples) * 1000 * 1000
+        let sampled = (processCPUSeconds() - c1) / Double(samples) * 1000 * 1000
         report.add("samples_cpu_ms_per_1000", sampled / 2, "ms")
 
         progress("samples ingested: signed by the node and committed durably, one at a time")
@@ -47,22 +47,16 @@ public enum SensorBench {
         let running = Task { try await engine.run() }
         defer { running.cancel() }
         let n = min(samples, 2_000)
-        let c2 = cpuSeconds()
+        let c2 = processCPUSeconds()
         for _ in 0..<n {
             let s = try await w1Reader.readOnce()
             _ = try await engine.ingest(.unsigned(device: "tank", payload: Array(s.json.utf8), time: s.time, timeQuality: .synced, source: .w1))
         }
-        let ingested = (cpuSeconds() - c2) / Double(n) * 1000 * 1000
+        let ingested = (processCPUSeconds() - c2) / Double(n) * 1000 * 1000
         report.add("samples_ingested_cpu_ms_per_1000", ingested, "ms")
         report.add("sampling_vs_bare_reads", (sampled / 2) / (bare / 3 * 1.5), "ratio")
         report.note("bare reads: three small sysfs files per pair of samples; a sample reads one (1-Wire) or two (IIO) files and parses them")
         report.note("ingested: each sample awaited through the ledger (sign, fsync'd commit): CPU of the whole process")
         return report
-    }
-
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

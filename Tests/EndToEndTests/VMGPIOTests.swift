@@ -24,7 +24,7 @@ struct VMGPIOTests {
         #expect(status == 0, "\(verdicts.joined(separator: "\n"))\n\(run.output.suffix(3000))")
         #expect(lines.filter { $0.hasPrefix("fio_test:") && $0.hasSuffix(" 0 failed") }.count == 2, "the C tests ran on the chip, against libgpiod 1.6 and 2.x")
         for name in ["open-by-label", "line-names", "bias-and-consumer", "busy", "edges-both-ways", "edge-sequence-numbers",
-                     "edge-timestamps", "debounce", "debounce-short-press", "output", "pulse-count", "pulse-rate-lossless", "edges-become-readings"] {
+                     "edge-timestamps", "debounce", "debounce-short-press", "output", "pulse-count", "edges-become-readings"] {
             #expect(lines.contains("PROBE PASS \(name)"), "\(name): \(verdicts.joined(separator: "\n"))")
         }
         // The tool and a node on the board-like VM: list shows the chip and its named lines, read
