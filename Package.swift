@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "NodeServer", targets: ["NodeServer"]),
         .library(name: "MQTTBridge", targets: ["MQTTBridge"]),
         .library(name: "Sensors", targets: ["Sensors"]),
+        .library(name: "PeerNetwork", targets: ["PeerNetwork"]),
         .library(name: "FlowchainNode", targets: ["FlowchainNode"]),
         .library(name: "FlowchainTesting", targets: ["FlowchainTesting"]),
     ],
@@ -150,6 +151,12 @@ let package = Package(
             ]
         ),
 
+        // The peer network: the /peer transport and its handshake, routing, replication (issue 13)
+        .target(
+            name: "PeerNetwork",
+            dependencies: ["Chord", "FlowchainCrypto", "FlowchainWire", "Ledger"]
+        ),
+
         // The node's own sensors: GPIO (through CFlowchainIO), Linux IIO and 1-Wire, and the sampler
         .target(
             name: "Sensors",
@@ -261,6 +268,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "PeerNetworkTests", dependencies: ["PeerNetwork", "Chord", "FlowchainCrypto", "Ledger", "FlowchainTesting"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Ledger", "FlowchainCrypto", "FlowchainTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(
