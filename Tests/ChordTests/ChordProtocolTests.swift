@@ -154,6 +154,28 @@ import Testing
         #expect(heir.owned == RingRange(after: live[1].id, upTo: live[4].id))
     }
 
+    /// A node that restarts with its id (its key) before the others notice it was gone: its
+    /// successor still names it as predecessor, which must not make it its own successor.
+    @Test func aNodeRestartedWithItsIdJoinsWithARealSuccessorNotItself() throws {
+        let sim = Self.simulator()
+        let members = Self.grow(sim, to: 12)
+        sim.run(until: sim.now + 20_000)
+        let x = members[5]
+        var joinedWith: [NodeRef] = []
+        sim.onEvent = { node, event in
+            if node.id == x.id, case .joined(let s) = event { joinedWith.append(s) }
+        }
+        sim.crash(x.id)
+        sim.restart(x.id)
+        sim.join(x.id, via: members[0].id)
+        sim.run(until: sim.now + 5_000)
+        let expected = try #require(sim.trueSuccessor(of: x.id &+ ChordID(1)))
+        #expect(joinedWith.map(\.id) == [expected.id], "joined with \(joinedWith), the live successor is \(expected)")
+        sim.run(until: sim.now + 30_000)
+        #expect(sim.wrongPointers() == (0, 0))
+        #expect(Self.correctLookups(sim, count: 100).correct == 100)
+    }
+
     @Test func aSeedReplaysExactly() throws {
         func run() -> (Int, Int, [ChordID]) {
             var c = ChordSimulator.Configuration()

@@ -53,6 +53,10 @@ extension ChordNode {
     private func begin(_ token: UInt64, key: ChordID, purpose: LookupPurpose, start: [NodeRef]) {
         let l = Lookup(key: key, purpose: purpose)
         l.candidates = start.filter { $0.id != me.id }
+        // A node restarting with its id may still be named by others (as the predecessor of its
+        // successor, in successor lists): that earlier self is gone, and it cannot be its own
+        // successor while it joins.
+        if case .join = purpose { l.dead.append(me.id) }
         lookups[token] = l
         switch purpose {
         case .join, .rejoin: advance(token)  // this node's own tables are what is in doubt
@@ -149,7 +153,7 @@ extension ChordNode {
         // 2. Nothing closer: the key's owner is the first live node after the key that any
         //    responder listed, confirmed by asking it for its predecessor.
         guard let best = l.best else {
-            return finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.count)))
+            return finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.filter { $0 != me.id }.count)))
         }
         var owners = best.id == key ? [best] : []
         for o in l.owners where key.isBetween(best.id, upTo: o.id) && !owners.contains(where: { $0.id == o.id }) { owners.append(o) }
@@ -173,7 +177,7 @@ extension ChordNode {
             l.messages += 1
             return send(.neighbours, to: o, purpose: .lookupConfirm(token))
         }
-        finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.count)))
+        finishLookup(token, .failure(.noRoute(key: key, tried: l.dead.filter { $0 != me.id }.count)))
     }
 
     private func answer(_ l: Lookup, _ s: NodeRef) -> LookupAnswer {

@@ -153,6 +153,19 @@ public final class ChordSimulator {
         liveSorted = nil
     }
 
+    /// A crashed node's process started again: the same id (its key), none of its state. Its old
+    /// timers and the messages in flight to it are lost, as they are with a real restart.
+    public func restart(_ id: ChordID) {
+        guard let i = index[id] else { return }
+        peers[i].alive = false
+        let ref = peers[i].node.me
+        let peer = Peer(node: ChordNode(me: ref, configuration: configuration.chord, seed: random.next()),
+                        link: SimulatedLink(simulator: self, owner: ref.id))
+        index[ref.id] = peers.count
+        peers.append(peer)
+        liveSorted = nil
+    }
+
     /// Starts a lookup at node `from`; `completion` runs when it finishes.
     public func lookup(from: ChordID, key: ChordID, completion: @escaping (Result<LookupAnswer, LookupError>) -> Void) {
         guard let i = index[from], peers[i].alive else { return completion(.failure(.notInRing)) }
