@@ -139,7 +139,7 @@ public enum GPIO {
             var e = fio_error()
             let edges: [Edge: fio_edge] = [.none: FIO_EDGE_NONE, .rising: FIO_EDGE_RISING, .falling: FIO_EDGE_FALLING, .both: FIO_EDGE_BOTH]
             let biases: [Bias: fio_bias] = [.asIs: FIO_BIAS_AS_IS, .disabled: FIO_BIAS_DISABLED, .pullUp: FIO_BIAS_PULL_UP, .pullDown: FIO_BIAS_PULL_DOWN]
-            let us = UInt32(clamping: debounce.components.seconds * 1_000_000 + debounce.components.attoseconds / 1_000_000_000_000)
+            let us = UInt32(clamping: debounce.nanoseconds / 1_000)
             guard let r = fio_request_input(handle, UInt32(offset), consumer, edges[edge]!, biases[bias]!, activeLow, us, &e) else {
                 throw requestError(e, offset)
             }

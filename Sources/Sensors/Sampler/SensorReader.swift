@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import Ledger
 
-/// Turns one configured sensor into samples. `run` yields samples until cancelled and throws
-/// when the sensor fails (the sampler then retries with backoff); `readOnce` takes one sample.
+/// Turns one configured sensor into samples. `samples()` yields them until its iterator goes away
+/// and throws when the sensor fails (the sampler then retries with backoff); `readOnce` takes one.
 public struct SensorReader: Sendable {
     public let configuration: SensorConfiguration
     public let sysfs: Sysfs
@@ -79,7 +79,7 @@ public struct SensorReader: Sendable {
             // `debounce` of the last accepted one is bounce, and once the contact has had
             // `debounce` to settle its value is read again, so a change inside the window (a
             // quick press and release) is not lost.
-            let softDebounce = input.kernelDebounce ? 0 : UInt64(debounce.components.seconds) * 1_000_000_000 + UInt64(debounce.components.attoseconds / 1_000_000_000)
+            let softDebounce = input.kernelDebounce ? 0 : debounce.nanoseconds
             let state = DebounceState(initial)
             var settle: Task<Void, Never>? = nil
             defer { settle?.cancel() }
@@ -121,21 +121,27 @@ public struct SensorReader: Sendable {
         case let .pulseCounter(chip, line, edge, bias, debounce, interval):
             let (c, offset) = try open(chip, line)
             let input = try c.input(offset, consumer: consumer, edge: edge, bias: bias, debounce: debounce)
-            let softDebounce = input.kernelDebounce ? 0 : UInt64(debounce.components.seconds) * 1_000_000_000 + UInt64(debounce.components.attoseconds / 1_000_000_000)
+            let softDebounce = input.kernelDebounce ? 0 : debounce.nanoseconds
             let counter = PulseCount()
             let watcher = Task {
                 var lastAccepted: UInt64 = 0
-                for try await e in input.edges() {
-                    if softDebounce > 0, lastAccepted > 0, e.monotonicNanoseconds - lastAccepted < softDebounce { continue }
-                    lastAccepted = e.monotonicNanoseconds
-                    counter.add(e.lineSequence)
+                do {
+                    for try await e in input.edges() {
+                        if softDebounce > 0, lastAccepted > 0, e.monotonicNanoseconds - lastAccepted < softDebounce { continue }
+                        lastAccepted = e.monotonicNanoseconds
+                        counter.add(e.lineSequence)
+                    }
+                } catch {
+                    // The line failed: the interval loop reports it rather than counting zeros.
+                    counter.fail(error)
                 }
             }
-            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+            let seconds = Double(interval.nanoseconds) / 1e9
             var emitted = 0
             do {
                 while !Task.isCancelled {
                     try await Task.sleep(for: interval)
+                    if let failure = counter.failure { throw failure }
                     let (count, lost) = counter.take()
                     emit(SensorSample(payload: [
                         "count": .number("\(count)"), "rate": .measured(Double(count) / seconds), "unit": .string("pulses/s"),
@@ -226,6 +232,11 @@ final class DebounceState: Sendable {
 /// (events the kernel's buffer dropped).
 final class PulseCount: Sendable {
     private let state = Mutex<(count: Int, lastSeq: UInt64, missed: Int)>((0, 0, 0))
+    private let failed = Mutex<(any Error)?>(nil)
+
+    /// Why the edges stopped, once they have.
+    var failure: (any Error)? { failed.withLock { $0 } }
+    func fail(_ error: any Error) { failed.withLock { $0 = error } }
 
     func add(_ seq: UInt64) {
         state.withLock { s in
@@ -240,5 +251,14 @@ final class PulseCount: Sendable {
             defer { s.count = 0; s.missed = 0 }
             return (s.count, s.missed)
         }
+    }
+}
+
+extension Duration {
+    /// The whole duration in nanoseconds (negative durations count as zero).
+    var nanoseconds: UInt64 {
+        let (s, a) = components
+        guard s >= 0, a >= 0 else { return 0 }
+        return UInt64(s) * 1_000_000_000 + UInt64(a / 1_000_000_000)
     }
 }
