@@ -154,7 +154,12 @@ let package = Package(
         // The peer network: the /peer transport and its handshake, routing, replication (issue 13)
         .target(
             name: "PeerNetwork",
-            dependencies: ["Chord", "FlowchainCrypto", "FlowchainWire", "Ledger"]
+            dependencies: [
+                "Chord", "FlowchainCrypto", "FlowchainWire", "Ledger",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         // The node's own sensors: GPIO (through CFlowchainIO), Linux IIO and 1-Wire, and the sampler
@@ -178,6 +183,8 @@ let package = Package(
                 "FlowchainWire",
                 "MQTTBridge",
                 "Sensors",
+                "PeerNetwork",
+                "Chord",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -195,6 +202,7 @@ let package = Package(
                 "FlowchainWire",
                 "Consensus",
                 "Chord",
+                "PeerNetwork",
                 "Ledger",
                 "FlowchainCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

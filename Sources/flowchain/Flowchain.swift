@@ -11,7 +11,7 @@ struct Flowchain: AsyncParsableCommand {
             The read commands (readings, blocks, verify, check) work while the node runs, on the \
             data directory or, with --node URL, on a running node.
             """,
-        subcommands: [NodeCommand.self, SendCommand.self, TailCommand.self, ReadingsCommand.self, BlocksCommand.self],
+        subcommands: [NodeCommand.self, SendCommand.self, TailCommand.self, ReadingsCommand.self, BlocksCommand.self, RingCommand.self],
         groupedSubcommands: [
             CommandGroup(name: "Proofs and integrity", subcommands: [VerifyCommand.self, ProofCommand.self, CheckCommand.self]),
             CommandGroup(name: "Keys, devices and networks", subcommands: [KeygenCommand.self, DevicesCommand.self, SensorsCommand.self, GenesisCommand.self]),

@@ -310,3 +310,12 @@ public final class ChordNode {
         }
     }
 }
+
+extension ChordNode {
+    /// The distinct fingers, in finger order (closest first).
+    public var fingerTable: [NodeRef] {
+        var out: [NodeRef] = []
+        for case let f? in fingers where f.id != me.id && !out.contains(where: { $0.id == f.id }) { out.append(f) }
+        return out
+    }
+}

@@ -25,12 +25,22 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var mqtt: OneOrMany<MQTTSection>?
     /// The node's own sensors.
     public var sensors: [SensorSection]?
+    /// The peer network.
+    public var peers: PeersSection?
+
+    public struct PeersSection: Decodable, Sendable, Equatable {
+        /// host:port of peers to join through.
+        public var join: [String]?
+        /// host:port other nodes reach this one at.
+        public var advertise: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case join, advertise }
+    }
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
-        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors
+        case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors, peers
     }
 
     /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.
@@ -145,7 +155,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
 
     static let schema: Schema = {
         var root: [String: Schema] = [:]
-        for key in CodingKeys.allCases where key != .mqtt && key != .sensors { root[key.rawValue] = .value }
+        for key in CodingKeys.allCases where key != .mqtt && key != .sensors && key != .peers { root[key.rawValue] = .value }
+        root["peers"] = .object(Dictionary(uniqueKeysWithValues: PeersSection.CodingKeys.allCases.map { ($0.rawValue, Schema.value) }))
         root["sensors"] = .list(.object(Dictionary(uniqueKeysWithValues: SensorSection.CodingKeys.allCases.map { ($0.rawValue, Schema.value) })))
         var mqtt: [String: Schema] = [:]
         for key in MQTTSection.CodingKeys.allCases where key != .rules { mqtt[key.rawValue] = .value }

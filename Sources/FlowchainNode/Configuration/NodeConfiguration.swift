@@ -3,6 +3,7 @@ import Ledger
 import MQTTBridge
 import Sensors
 import NodeServer
+import PeerNetwork
 
 /// Everything `flowchain node` can be told; defaults are the embedded ones a newcomer runs with.
 public struct NodeConfiguration: Sendable {
@@ -28,6 +29,9 @@ public struct NodeConfiguration: Sendable {
     public var mqtt: [BridgeConfiguration] = []
     /// The node's own sensors (none: it reads none).
     public var sensors: [SensorConfiguration] = []
+    /// The peer network (`ws /peer`, the Chord ring, routing); nil runs the node on its own.
+    /// Needs the server.
+    public var peers: PeerNode.Configuration? = PeerNode.Configuration()
     /// Where every part of the node reads the time (tests inject their own).
     public var clock: WallClock = .system
 

@@ -1,11 +1,13 @@
 import Consensus
 import FlowchainCrypto
+import FlowchainWire
 import Foundation
 import Ledger
 import Logging
 import MQTTBridge
 import Sensors
 import NodeServer
+import PeerNetwork
 import ServiceLifecycle
 import CoreMetrics
 import Synchronization
@@ -23,6 +25,8 @@ public final class Node: Sendable {
     public let metrics: NodeMetrics
     public let genesis: Genesis
     public let anchor: AnchorNode
+    /// The node's part in the ring (nil without the server or with the peer network off).
+    public let peer: PeerNode?
     let logger: Logger
     /// The running service group, and whether `shutdown()` was asked for before it existed.
     private let running = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
@@ -46,6 +50,38 @@ public final class Node: Sendable {
         engine = try IngestEngine(store: store, key: key, configuration: ingest, now: configuration.clock.milliseconds, feed: feed, logger: logger)
         genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
+        if let peers = configuration.peers, configuration.server != nil {
+            let path = configuration.genesisPath ?? (dir.path as NSString).appendingPathComponent("genesis.json")
+            let file = Array(FileManager.default.contents(atPath: path) ?? Data())
+            let engine = self.engine
+            let box = ServicesBox()
+            self.servicesBox = box
+            peer = PeerNode(
+                configuration: peers, key: key, engine: engine, genesis: genesis.hash, chainID: genesis.chainID, genesisFile: file,
+                counters: .init(connected: { metrics.peerConnected() }, disconnected: { metrics.peerDisconnected() },
+                                dialFailed: { metrics.error("peer_dial_failed") }, handshakeFailed: { metrics.error("peer_handshake_failed") }),
+                routing: .init(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
+                               served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) }),
+                logger: logger
+            ) { method, params in
+                guard let services = box.services else { return .failure(.init(code: -32603, message: "the server is not running")) }
+                return await services.answerLocally(method: method, params: params).mapError { .init(code: $0.code, message: $0.message) }
+            }
+        } else {
+            peer = nil
+            servicesBox = ServicesBox()
+        }
+    }
+
+    /// The server's services, once `run` made them (forwarded queries are answered through them).
+    private let servicesBox: ServicesBox
+    final class ServicesBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: NodeServices?
+        var services: NodeServices? {
+            get { lock.withLock { value } }
+            set { lock.withLock { value = newValue } }
+        }
     }
 
     /// The configured genesis file, or `<data-dir>/genesis.json`, created on first run as a
@@ -76,16 +112,33 @@ public final class Node: Sendable {
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger)) }
         if let server = configuration.server {
             let anchor = self.anchor
-            let nodeServices = NodeServices(engine: engine, metrics: metrics, configuration: server, version: Self.version, logger: logger) { proof, withChain in
+            let nodeServices = NodeServices(engine: engine, metrics: metrics, configuration: server, version: Self.version, logger: logger,
+                                            ingest: peer?.router, ring: peer.map(RingAccessAdapter.init)) { proof, withChain in
                 guard let anchored = try? await anchor.anchored(proof) else { return nil }
                 guard withChain else { return anchored.portable }
                 guard let chain = try? await anchor.activeBlocks(through: anchored.anchor.height) else { return anchored.portable }
                 return anchored.portable(chain: chain)
             }
+            servicesBox.services = nodeServices
+            var routes = routes
+            var onListening = onListening
+            if let peer {
+                let transport = peer.transport
+                routes.append(WebSocketRoute(path: "/peer") { inbound, outbound, remote in
+                    await transport.accept(inbound: inbound, outbound: outbound, remote: remote)
+                })
+                let outer = onListening
+                onListening = { host, port in
+                    peer.listening(host: host, port: port)
+                    outer(host, port)
+                }
+                services.append(peer)
+            }
             services.append(FlowchainServer(services: nodeServices, logger: logger, routes: routes, onListening: onListening))
             services.append(FeedCloser(feed: feed))
         }
         let nodeID = String(key.publicKey.hex.prefix(12))
+        let ingestPoint: any ReadingIngest = peer?.router ?? engine
         for var bridge in configuration.mqtt {
             if bridge.broker.clientID.isEmpty { bridge.broker.clientID = "flowchain-\(nodeID)" }
             if var out = bridge.outbound {
@@ -95,16 +148,16 @@ public final class Node: Sendable {
             bridge.deadLetter = bridge.deadLetter?.replacingOccurrences(of: "{node}", with: nodeID)
             let metrics = self.metrics
             services.append(MQTTBridgeService(
-                configuration: bridge, engine: engine, counters: .init(refused: { metrics.error("mqtt_\($0)") }),
+                configuration: bridge, engine: engine, ingest: ingestPoint, counters: .init(refused: { metrics.error("mqtt_\($0)") }),
                 now: configuration.clock.milliseconds, logger: logger))
         }
         if !configuration.sensors.isEmpty {
             let metrics = self.metrics
-            services.append(SamplerService(sensors: configuration.sensors, engine: engine,
+            services.append(SamplerService(sensors: configuration.sensors, engine: ingestPoint,
                                            counters: .init(failed: { metrics.error("sensor_\($0)") }), logger: logger))
         }
         if let demo = configuration.demo {
-            services.append(DemoFeeder(engine: engine, configuration: demo, clock: configuration.clock, logger: logger))
+            services.append(DemoFeeder(ingest: ingestPoint, configuration: demo, clock: configuration.clock, logger: logger))
         }
         var groupLogger = logger
         groupLogger.logLevel = max(logger.logLevel, .notice)
@@ -146,5 +199,19 @@ struct FeedCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         feed.finishClients()
+    }
+}
+
+/// The peer network as the server sees it.
+struct RingAccessAdapter: RingAccess {
+    let peer: PeerNode
+    func status() async -> [UInt8] { await peer.status() }
+    func route(method: String, params: [UInt8], device: String) async -> RingQueryRoute {
+        switch await peer.route(method: method, params: params, device: device) {
+        case .local: .local
+        case let .answered(result): .answered(result)
+        case let .refused(e): .refused(code: e.code, message: e.message)
+        case let .unreachable(why): .unreachable(why)
+        }
     }
 }

@@ -6,14 +6,13 @@ import ServiceLifecycle
 
 /// Feeds synthetic temperature/humidity readings from `demo-0`… so a newcomer sees blocks grow.
 struct DemoFeeder: Service {
-    let engine: IngestEngine
+    /// Where readings go: the engine, or the ring's router.
+    let ingest: any ReadingIngest
     let configuration: DemoConfiguration
     let clock: WallClock
     let logger: Logger
 
     func run() async throws {
-        let key = engine.key
-        var seqs = try engine.store.lastSeqs()
         let ackLog = try configuration.ackLogPath.map(AckLog.init)
         let devices = (0..<configuration.devices).map { "demo-\($0)" }
         let period = Duration.seconds(1.0 / max(configuration.rate, 0.01))
@@ -22,26 +21,19 @@ struct DemoFeeder: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             tick += 1
             let now = clock.milliseconds()
-            var batch: [Reading] = []
+            var batch: [Submission] = []
             for (i, device) in devices.enumerated() {
-                let seq = (seqs[device] ?? 0) + 1
-                seqs[device] = seq
                 let phase = Double(tick) / 40 + Double(i)
                 let payload = String(format: #"{"temperature":%.2f,"humidity":%.1f}"#,
                                      21 + 3 * sin(phase) + Double.random(in: -0.2...0.2),
                                      50 + 10 * cos(phase / 2) + Double.random(in: -1...1))
-                batch.append(try Reading(device: device, seq: seq, time: now, source: .demo, payload: Array(payload.utf8), signedBy: key))
+                // Numbered and signed by the node that owns the device (this one, alone).
+                batch.append(.unsigned(device: device, payload: Array(payload.utf8), time: now, timeQuality: .synced, source: .demo))
             }
-            await withTaskGroup(of: Void.self) { group in
-                for reading in batch {
-                    group.addTask {
-                        do {
-                            let ack = try await engine.submit(reading)
-                            ackLog?.append(ack.id.hex)
-                        } catch {
-                            logger.warning("demo reading refused", metadata: ["device": "\(reading.device)", "error": "\(error)"])
-                        }
-                    }
+            for (submission, outcome) in zip(batch, await ingest.ingest(batch, after: nil)) {
+                switch outcome {
+                case let .success(ack): ackLog?.append(ack.id.hex)
+                case let .failure(error): logger.warning("demo reading refused", metadata: ["device": "\(submission.device)", "error": "\(error)"])
                 }
             }
             do {

@@ -18,6 +18,11 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The store failed; the reading was not acknowledged and may be re-sent.
     case storeFailed(String)
     case shuttingDown
+    /// The device's owner in the ring refused the reading; `kind` and `message` are its own.
+    case relayed(kind: String, message: String)
+    /// The device belongs to another node of the ring, which could not be reached: the reading
+    /// was not stored and may be re-sent.
+    case ownerUnreachable(String)
 
     public var description: String {
         switch self {
@@ -37,6 +42,8 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
             return "not allowed to write for device \(device): present its own token or the node's (?token=… or Authorization: Bearer …)"
         case let .storeFailed(why): return "not stored: \(why)"
         case .shuttingDown: return "the node is shutting down; not stored"
+        case let .relayed(_, message): return message
+        case let .ownerUnreachable(why): return "not stored: \(why)"
         }
     }
 
@@ -55,6 +62,8 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unauthorized: "unauthorized"
         case .storeFailed: "store_failed"
         case .shuttingDown: "shutting_down"
+        case let .relayed(kind, _): kind
+        case .ownerUnreachable: "owner_unreachable"
         }
     }
 }

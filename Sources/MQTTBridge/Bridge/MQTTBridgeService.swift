@@ -19,14 +19,17 @@ public struct MQTTBridgeService: Service {
 
     let configuration: BridgeConfiguration
     let engine: IngestEngine
+    /// Where readings go: the engine, or the ring's router.
+    let ingest: any ReadingIngest
     let counters: Counters
     let now: @Sendable () -> Int64
     let logger: Logger
 
-    public init(configuration: BridgeConfiguration, engine: IngestEngine, counters: Counters = .init(),
+    public init(configuration: BridgeConfiguration, engine: IngestEngine, ingest: (any ReadingIngest)? = nil, counters: Counters = .init(),
                 now: @escaping @Sendable () -> Int64, logger: Logger) {
         self.configuration = configuration
         self.engine = engine
+        self.ingest = ingest ?? engine
         self.counters = counters
         self.now = now
         var logger = logger
@@ -131,7 +134,7 @@ public struct MQTTBridgeService: Service {
                 }
                 let turn = order.next()
                 running.addTask {
-                    let outcomes = await engine.ingest(batch.map(\.submission), after: turn)
+                    let outcomes = await ingest.ingest(batch.map(\.submission), after: turn)
                     for (item, outcome) in zip(batch, outcomes) {
                         switch outcome {
                         case .success: counters.ingested()

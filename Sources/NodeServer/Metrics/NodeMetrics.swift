@@ -13,6 +13,12 @@ public final class NodeMetrics: Sendable {
     public let connectionsOpened: CoreMetrics.Counter
     public let droppedFrames: CoreMetrics.Counter
     public let ackLatency: CoreMetrics.Timer
+    /// Readings this node forwarded to their owner in the ring, and readings it stored for peers.
+    public let forwarded: CoreMetrics.Counter
+    public let servedForPeers: CoreMetrics.Counter
+    /// Hops of each Chord lookup this node made to route a reading.
+    public let lookupHops: CoreMetrics.Recorder
+    private let peers: CoreMetrics.Gauge
     private let connectionGauges: [String: CoreMetrics.Gauge]
     private let ingested: [String: CoreMetrics.Counter]
 
@@ -28,6 +34,10 @@ public final class NodeMetrics: Sendable {
         connectionsOpened = Counter(label: "flowchain_connections_opened_total", factory: f)
         droppedFrames = Counter(label: "flowchain_dropped_frames_total", factory: f)
         ackLatency = Timer(label: "flowchain_ack_latency_seconds", preferredDisplayUnit: .seconds, factory: f)
+        forwarded = Counter(label: "flowchain_readings_forwarded_total", factory: f)
+        servedForPeers = Counter(label: "flowchain_readings_stored_for_peers_total", factory: f)
+        lookupHops = Recorder(label: "flowchain_lookup_hops", factory: f)
+        peers = Gauge(label: "flowchain_peers", factory: f)
         var gauges: [String: CoreMetrics.Gauge] = [:]
         for kind in ["send", "viewer", "status", "rpc", "peer"] {
             gauges[kind] = Gauge(label: "flowchain_connections", dimensions: [("kind", kind)], factory: f)
@@ -46,9 +56,13 @@ public final class NodeMetrics: Sendable {
     public func readingIngested(source: String, count: Int = 1) { ingested[source]?.increment(by: Int64(count)) }
 
     /// Counts an error by kind (`bad_signature`, `parse_error`, `rate_limited`, …).
-    public func error(_ kind: String) {
-        Counter(label: "flowchain_errors_total", dimensions: [("kind", kind)], factory: factory).increment()
+    public func error(_ kind: String, count: Int = 1) {
+        Counter(label: "flowchain_errors_total", dimensions: [("kind", kind)], factory: factory).increment(by: Int64(count))
     }
+
+    /// Authenticated peer connections.
+    public func peerConnected() { peers.record(connectionCounts.add("authenticated-peers", 1)) }
+    public func peerDisconnected() { peers.record(connectionCounts.add("authenticated-peers", -1)) }
 
     public func connectionOpened(_ kind: String) {
         connectionsOpened.increment()

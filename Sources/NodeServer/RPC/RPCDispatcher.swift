@@ -13,18 +13,22 @@ struct RPCDispatcher: Sendable {
     /// in its connection's submission order; it is always finished when this returns.
     func handle(_ request: RPCRequest, turn: IngestTurn? = nil) async -> [UInt8]? {
         defer { turn?.finish() }
-        let result: Result<[UInt8], RPCError>
-        do {
-            result = .success(try await call(request, turn: turn))
-        } catch {
-            // Refused readings are counted by kind where they are ingested; everything else here.
-            if !error.counted { services.metrics.error(error.kind ?? "rpc") }
-            result = .failure(error)
-        }
+        let result = await self.result(of: request, turn: turn)
         if request.isNotification { return nil }
         switch result {
         case let .success(bytes): return RPCResponse.result(id: request.id) { $0.raw(bytes) }
         case let .failure(error): return RPCResponse.error(id: request.id, error)
+        }
+    }
+
+    /// The method's result, or the error to answer with.
+    func result(of request: RPCRequest, turn: IngestTurn? = nil) async -> Result<[UInt8], RPCError> {
+        do {
+            return .success(try await call(request, turn: turn))
+        } catch {
+            // Refused readings are counted by kind where they are ingested; everything else here.
+            if !error.counted { services.metrics.error(error.kind ?? "rpc") }
+            return .failure(error)
         }
     }
 
@@ -34,7 +38,21 @@ struct RPCDispatcher: Sendable {
         if r.method == "submit" { return try await submit(p, turn: turn) }
         turn?.finish()
         if !session.mayRead { throw .unauthorized }
+        if let ring = services.ring, !session.forwarded, let device = p["device"]?.stringValue, r.method == "readings" {
+            if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
+            var w = JSONWriter()
+            w.value(.object(p))
+            switch await ring.route(method: r.method, params: w.bytes, device: device) {
+            case .local: break
+            case let .answered(result): return result
+            case let .refused(code, message): throw RPCError(code: code, message: message)
+            case let .unreachable(why): throw RPCError(code: -32010, message: "device \(device) belongs to another node of the ring, which could not be asked: \(why)", kind: "owner_unreachable")
+            }
+        }
         switch r.method {
+        case "ring":
+            guard let ring = services.ring else { return json { $0.raw(Array(#"{"active":false,"reason":"this node runs without the peer network"}"#.utf8)) } }
+            return await ring.status()
         case "readings": return try await readings(p)
         case "reading": return try await reading(p)
         case "proof": return try await proof(p)

@@ -9,6 +9,8 @@ final class RPCSession: Sendable {
     /// The credential the client connected with (`?token=` or a bearer header), if any.
     let token: String?
     let mayRead: Bool
+    /// A query another node of the ring forwarded here: answered from this node's store only.
+    let forwarded: Bool
     /// Sends one text message to the client; returns false once the connection is gone.
     let send: @Sendable ([UInt8]) async -> Bool
     private let subscriptions = Mutex<[UInt64: Task<Void, Never>]>([:])
@@ -17,9 +19,10 @@ final class RPCSession: Sendable {
     /// Most live subscriptions one connection may hold.
     static let maxSubscriptions = 64
 
-    init(services: NodeServices, token: String?, send: @escaping @Sendable ([UInt8]) async -> Bool) {
+    init(services: NodeServices, token: String?, forwarded: Bool = false, send: @escaping @Sendable ([UInt8]) async -> Bool) {
         self.services = services
         self.token = token
+        self.forwarded = forwarded
         mayRead = services.mayRead(presented: token)
         self.send = send
     }

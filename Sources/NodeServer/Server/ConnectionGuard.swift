@@ -184,4 +184,7 @@ public struct ServerRequestContext: RequestContext, WebSocketRequestContext {
         webSocket = .init()
         channel = source.channel
     }
+
+    /// The client's address, for logs.
+    public var remoteAddress: String { channel.remoteAddress.map { "\($0)" } ?? "unknown" }
 }

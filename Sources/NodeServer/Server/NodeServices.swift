@@ -8,6 +8,10 @@ import CoreMetrics
 /// Everything the server's handlers need from the node, in one place.
 public final class NodeServices: Sendable {
     public let engine: IngestEngine
+    /// Where readings go: the engine, or the ring's router (which forwards what others own).
+    public let ingestPoint: any ReadingIngest
+    /// The ring, when this node is part of one: answers `ring` and forwards device queries.
+    public let ring: (any RingAccess)?
     public let store: LedgerStore
     public let feed: CommitFeed
     public let presence: DevicePresence
@@ -25,12 +29,14 @@ public final class NodeServices: Sendable {
     public let anchorProof: @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable?
 
     public init(engine: IngestEngine, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
-                logger: Logger = Logger(label: "flowchain"),
+                logger: Logger = Logger(label: "flowchain"), ingest: (any ReadingIngest)? = nil, ring: (any RingAccess)? = nil,
                 anchorProof: @escaping @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable? = { _, _ in nil }) {
         self.logger = logger
         now = engine.now
         self.anchorProof = anchorProof
         self.engine = engine
+        ingestPoint = ingest ?? engine
+        self.ring = ring
         store = engine.store
         feed = engine.feed
         presence = DevicePresence()
@@ -102,7 +108,7 @@ public final class NodeServices: Sendable {
             guard result == nil, case let .success(s) = item else { return nil }
             return s
         }
-        var outcomes = admitted.isEmpty ? [] : await engine.ingest(admitted, after: turn)[...]
+        var outcomes = admitted.isEmpty ? [] : await ingestPoint.ingest(admitted, after: turn)[...]
         if admitted.isEmpty { turn?.finish() }
         for i in results.indices where results[i] == nil { results[i] = outcomes.popFirst() }
         let elapsed = Int64((ContinuousClock.now - start).nanoseconds)

@@ -89,6 +89,9 @@ public enum PeerHandshakeError: Error, Sendable, Equatable, CustomStringConverti
     case foreignGenesis(String)
     case connectedToItself
     case noGenesis
+    /// The peer ended the handshake and said why.
+    case refusedByPeer(String)
+    case timedOut(Duration)
 
     public var description: String {
         switch self {
@@ -97,6 +100,8 @@ public enum PeerHandshakeError: Error, Sendable, Equatable, CustomStringConverti
         case let .foreignGenesis(why): why
         case .connectedToItself: "peer handshake: the peer is this node itself (same key)"
         case .noGenesis: "peer handshake: neither node has a genesis; start one of them with --genesis or let it create its own"
+        case let .refusedByPeer(why): "the peer refused the handshake: \(why)"
+        case let .timedOut(limit): "peer handshake: not completed within \(limit)"
         }
     }
 }

@@ -18,13 +18,14 @@ public struct SamplerService: Service {
     }
 
     let sensors: [SensorConfiguration]
-    let engine: IngestEngine
+    /// Where readings go: the engine, or the ring's router.
+    let engine: any ReadingIngest
     let sysfs: Sysfs
     let counters: Counters
     let logger: Logger
     let maxBackoff: Duration
 
-    public init(sensors: [SensorConfiguration], engine: IngestEngine, sysfs: Sysfs = .current, counters: Counters = .init(),
+    public init(sensors: [SensorConfiguration], engine: any ReadingIngest, sysfs: Sysfs = .current, counters: Counters = .init(),
                 maxBackoff: Duration = .seconds(60), logger: Logger) {
         self.sensors = sensors
         self.engine = engine

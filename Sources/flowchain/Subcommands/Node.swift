@@ -7,6 +7,7 @@ import Logging
 import FlowchainClient
 import FlowchainWire
 import Ledger
+import PeerNetwork
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -119,6 +120,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --mqtt: republish messages that cannot become readings, unchanged, to <prefix>/<reason>/<original topic> ({node} allowed). Several brokers: see docs/configuration.md.", valueName: "prefix"))
     var mqttDeadLetter: String?
 
+    @Option(help: ArgumentHelp("Join the ring this peer belongs to: host:port of its server (repeat for more; env PEER_ADDR and PEER_PORT). Without it the node starts a ring of its own that others can join. A node without a genesis adopts the peer's.", valueName: "host:port"))
+    var join: [String] = []
+
+    @Option(help: ArgumentHelp("host:port other nodes reach this one at. Default: --host and the listening port (set it when listening on 0.0.0.0).", valueName: "host:port"))
+    var advertise: String?
+
+    @Flag(help: "Run without the peer network: no /peer endpoint, no ring; the node stores every reading itself.")
+    var noPeers = false
+
     func validate() throws {
         guard demoRate > 0, demoRate <= 10_000 else { throw ValidationError("--demo-rate must be in (0, 10000]") }
         guard (1...64).contains(demoDevices) else { throw ValidationError("--demo-devices must be 1…64") }
@@ -209,11 +219,37 @@ struct NodeCommand: AsyncParsableCommand {
             }
         }
         c.sensors = try file.sensors?.sensorConfigurations() ?? []
+        if noPeers || noServer {
+            if !join.isEmpty { throw ValidationError(noServer ? "--join needs the server (drop --no-server)" : "--join and --no-peers contradict each other") }
+            c.peers = nil
+        } else {
+            var p = c.peers ?? .init()
+            var joins = join
+            if joins.isEmpty, let addr = env["PEER_ADDR"], !addr.isEmpty {
+                let port = env["PEER_PORT"] ?? "8000"
+                guard let n = Int(port), (1...65535).contains(n) else { throw ValidationError("environment PEER_PORT='\(port)' is not a port number") }
+                joins = ["\(addr.contains(":") ? "[\(addr)]" : addr):\(n)"]
+            }
+            if joins.isEmpty { joins = file.peers?.join ?? [] }
+            for j in joins { try Self.checkAddress(j, "--join") }
+            p.join = joins
+            p.advertise = advertise ?? file.peers?.advertise
+            if let a = p.advertise { try Self.checkAddress(a, "--advertise") }
+            c.peers = p
+        }
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         return (c, level)
+    }
+
+    /// host:port, with a port in 1…65535 (a bracketed IPv6 host allowed).
+    static func checkAddress(_ text: String, _ flag: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+              colon > text.startIndex, !text.contains("/") else {
+            throw ValidationError("\(flag) '\(text)' is not host:port (e.g. 192.168.1.20:8000)")
+        }
     }
 
     func run() async throws {
@@ -233,6 +269,7 @@ struct NodeCommand: AsyncParsableCommand {
         let logger = Logger(label: "flowchain")
         let node: Node
         do {
+            try await Node.adoptGenesisIfNeeded(config, logger: logger)
             node = try Node(configuration: config, logger: logger)
         } catch {
             throw failure("\(error)")

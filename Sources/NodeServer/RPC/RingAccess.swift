@@ -1,0 +1,36 @@
+import FlowchainWire
+import Ledger
+
+/// What the server needs of the ring, when this node is part of one: its view of the ring (the
+/// `ring` method) and the owner's answer to a query about a device this node does not own.
+public protocol RingAccess: Sendable {
+    func status() async -> [UInt8]
+    func route(method: String, params: [UInt8], device: String) async -> RingQueryRoute
+}
+
+public enum RingQueryRoute: Sendable {
+    /// This node answers (it owns the device, or is alone).
+    case local
+    /// The owner's result (JSON).
+    case answered([UInt8])
+    /// The owner refused, with this JSON-RPC error.
+    case refused(code: Int, message: String)
+    /// No node holding the device's readings could be asked.
+    case unreachable(String)
+}
+
+extension NodeServices {
+    /// Answers a JSON-RPC read method here, from this node's own store: what the owner of a
+    /// device runs for a query another node forwarded to it. Never forwards again.
+    public func answerLocally(method: String, params: [UInt8]) async -> Result<[UInt8], RPCError> {
+        guard ["readings"].contains(method) else { return .failure(.methodNotFound(method)) }
+        let session = RPCSession(services: self, token: configuration.token, forwarded: true) { _ in false }
+        let dispatcher = RPCDispatcher(services: self, session: session)
+        var w = JSONWriter()
+        w.beginObject(); w.field("jsonrpc", "2.0"); w.field("id", 1); w.field("method", method); w.key("params"); w.raw(params); w.endObject()
+        guard let value = try? StrictJSON.parse(w.bytes), case let .request(request) = RPCRequest.from(value) else {
+            return .failure(.invalidParams("the forwarded params are not a JSON object"))
+        }
+        return await dispatcher.result(of: request)
+    }
+}

@@ -1,0 +1,240 @@
+import Chord
+import FlowchainCrypto
+import FlowchainWire
+import Foundation
+import Ledger
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// This node's part in the ring, as a `Service`: serves `/peer` (through `accept`), starts a
+/// ring or joins one through `join` once the server listens, routes readings and device queries,
+/// and leaves the ring gracefully on shutdown.
+public final class PeerNode: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// host:port of peers to join through (none: start a ring of one).
+        public var join: [String] = []
+        /// host:port peers reach this node at; nil: the server's listening address.
+        public var advertise: String? = nil
+        public var chord = ChordConfiguration()
+        public var transport = PeerTransport.Configuration()
+        public init() {}
+    }
+
+    /// How the owner answers a device query forwarded to it: a JSON-RPC method's result, or an
+    /// error message.
+    public typealias LocalQuery = @Sendable (_ method: String, _ params: [UInt8]) async -> Result<[UInt8], QueryError>
+
+    public struct QueryError: Error, Sendable {
+        public let code: Int
+        public let message: String
+        public init(code: Int, message: String) { self.code = code; self.message = message }
+    }
+
+    public let configuration: Configuration
+    public let transport: PeerTransport
+    public let router: RingRouter
+    let genesisFile: [UInt8]
+    let localQuery: LocalQuery
+    let logger: Logger
+    private let listening: AsyncStream<String>
+    private let listeningInput: AsyncStream<String>.Continuation
+    private let driverState = Mutex<ChordDriver?>(nil)
+
+    public init(configuration: Configuration, key: PrivateKey, engine: IngestEngine, genesis: Digest32, chainID: String,
+                genesisFile: [UInt8], counters: PeerCounters = .init(), routing: RoutingCounters = .init(),
+                logger: Logger, localQuery: @escaping LocalQuery) {
+        self.configuration = configuration
+        self.logger = logger
+        self.genesisFile = genesisFile
+        self.localQuery = localQuery
+        transport = PeerTransport(key: key, genesis: genesis, chainID: chainID, configuration: configuration.transport, counters: counters, logger: logger)
+        router = RingRouter(engine: engine, counters: routing, logger: logger)
+        (listening, listeningInput) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        let router = self.router
+        transport.setHandlers(.init(
+            chord: { [weak self] envelope, connection in
+                guard let driver = self?.driver else { return }
+                await driver.received(envelope, from: connection.id)
+            },
+            serve: { [weak self] method, body, connection, turn in
+                guard let self else { return (.error, Array("shutting down".utf8)) }
+                switch method {
+                case .ingest:
+                    guard let driver = self.driver else { return (.error, Array("not in a ring yet".utf8)) }
+                    return await router.serveIngest(body, view: driver.view, turn: turn)
+                case .query:
+                    return await self.serveQuery(body)
+                case .genesis:
+                    return (.ok, self.genesisFile)
+                case .ring:
+                    guard let driver = self.driver else { return (.error, Array("not in a ring yet".utf8)) }
+                    return (.ok, await driver.status().json)
+                }
+            }))
+    }
+
+    public var driver: ChordDriver? { driverState.withLock { $0 } }
+
+    /// Tell it where the server listens (host, port): the ring starts then.
+    public func listening(host: String, port: Int) {
+        let address = configuration.advertise ?? "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        listeningInput.yield(address)
+    }
+
+    public func run() async throws {
+        var address: String?
+        for await a in listening.cancelOnGracefulShutdown() { address = a; break }
+        guard let address else { return }
+        transport.address = address
+        if configuration.advertise == nil, address.hasPrefix("0.0.0.0:") || address.hasPrefix("[::]:") {
+            logger.warning("peers will be told to reach this node at \(address), which is no address: set --advertise host:port")
+        }
+        let driver = ChordDriver(transport: transport, configuration: configuration.chord, logger: logger)
+        driverState.withLock { $0 = driver }
+        router.attach(driver, transport)
+        logger.info("peer network: id \(transport.id.hex), listening for peers at ws://\(address)/peer")
+        if configuration.join.isEmpty {
+            await driver.create()
+            logger.info("started a ring of one; other nodes join with --join \(address)")
+        } else {
+            await withTaskCancellationOrGracefulShutdownHandler {
+                await self.join(driver)
+            } onCancelOrGracefulShutdown: {}
+        }
+        try? await gracefulShutdown()
+        await driver.leave()
+        transport.shutdown()
+    }
+
+    /// Dials the bootstraps until one answers, then joins the ring through them.
+    private func join(_ driver: ChordDriver) async {
+        var delay = Duration.milliseconds(500)
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            var refs: [NodeRef] = []
+            for address in configuration.join {
+                do {
+                    let c = try await transport.connection(to: address)
+                    refs.append(NodeRef(id: c.id, address: c.peer.address.isEmpty ? address : c.peer.address))
+                } catch {
+                    logger.warning("cannot reach peer \(address): \(error)")
+                }
+            }
+            if !refs.isEmpty {
+                logger.info("joining the ring through \(refs.map(\.address).joined(separator: ", "))")
+                await driver.join(via: refs)
+                return
+            }
+            logger.info("no peer reachable yet; trying again in \(delay)")
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(10))
+        }
+    }
+
+    // MARK: Queries
+
+    /// Where a device query is answered.
+    public enum QueryRoute: Sendable {
+        /// By this node (it owns the device, or is alone).
+        case local
+        /// By the owner: the method's result (JSON).
+        case answered([UInt8])
+        /// The owner refused the query, as a JSON-RPC error.
+        case refused(QueryError)
+        /// No node that holds the device's readings could be asked.
+        case unreachable(String)
+    }
+
+    /// Sends a query about `device` to its owner, unless this node owns it.
+    public func route(method: String, params: [UInt8], device: String) async -> QueryRoute {
+        guard let driver, !driver.view.alone else { return .local }
+        let key = RingRouter.key(ofDevice: device)
+        if driver.view.owns(key) { return .local }
+        switch await router.owner(of: key, driver: driver) {
+        case let .failure(e):
+            return .unreachable("no route to the owner of device \(device): \(e)")
+        case let .success(owner) where owner.id == transport.id:
+            return .local
+        case let .success(owner):
+            var w = JSONWriter()
+            w.beginObject(); w.field("method", method); w.key("params"); w.raw(params); w.endObject()
+            do {
+                let c = try await transport.connection(to: owner)
+                switch await c.request(.query, w.bytes, timeout: .seconds(10)) {
+                case let .success(body): return .answered(body)
+                case let .failure(.refused(_, text)):
+                    let v = try? JSONValue(parsing: Array(text.utf8))
+                    return .refused(QueryError(code: Int(v?["code"]?.int64Value ?? -32603), message: v?["message"]?.stringValue ?? text))
+                case let .failure(e):
+                    router.forget(owner: owner.id)
+                    return .unreachable("owner \(owner.address) of device \(device): \(e)")
+                }
+            } catch {
+                router.forget(owner: owner.id)
+                return .unreachable("owner \(owner.address) of device \(device): \(error)")
+            }
+        }
+    }
+
+    private func serveQuery(_ body: [UInt8]) async -> (PeerStatus, [UInt8]) {
+        guard let v = try? JSONValue(parsing: body), let method = v["method"]?.stringValue, let params = v["params"] else {
+            return (.error, Array(#"{"code":-32600,"message":"malformed forwarded query"}"#.utf8))
+        }
+        var w = JSONWriter()
+        w.value(params)
+        switch await localQuery(method, w.bytes) {
+        case let .success(result): return (.ok, result)
+        case let .failure(e):
+            var w = JSONWriter()
+            w.beginObject(); w.field("code", e.code); w.field("message", e.message); w.endObject()
+            return (.error, w.bytes)
+        }
+    }
+
+    /// This node's view of the ring (the `ring` RPC method's result).
+    public func status() async -> [UInt8] {
+        guard let driver else { return Array(#"{"active":false,"reason":"the server is not listening yet"}"#.utf8) }
+        return await driver.status().json
+    }
+}
+
+extension RingStatus {
+    /// The JSON `flowchain ring` prints.
+    public var json: [UInt8] {
+        var w = JSONWriter()
+        func node(_ n: NodeRef) {
+            w.beginObject(); w.field("id", n.id.hex); w.field("address", n.address); w.endObject()
+        }
+        w.beginObject()
+        w.field("id", me.id.hex)
+        w.field("address", me.address)
+        w.field("active", active)
+        w.key("predecessor"); if let p = predecessor { node(p) } else { w.null() }
+        w.key("successors"); w.beginArray(); for s in successors { node(s) }; w.endArray()
+        w.key("fingers"); w.beginArray(); for f in fingers { node(f) }; w.endArray()
+        w.key("range")
+        if let owned {
+            w.beginObject(); w.field("after", owned.lower.hex); w.field("upTo", owned.upper.hex)
+            w.key("share"); w.double(owned.share); w.endObject()
+        } else { w.null() }
+        w.key("ring"); w.beginArray(); for n in known { node(n) }; w.endArray()
+        w.key("chord")
+        w.beginObject()
+        w.field("requestsSent", statistics.requestsSent); w.field("requestsAnswered", statistics.requestsAnswered)
+        w.field("retries", statistics.retries); w.field("timeouts", statistics.timeouts); w.field("rejected", statistics.rejected)
+        w.endObject()
+        w.endObject()
+        return w.bytes
+    }
+}
+
+extension RingRange {
+    /// The fraction of the ring this range covers (1 for a lone node).
+    public var share: Double {
+        if lower == upper { return 1 }
+        let d = lower.distance(to: upper).bytes
+        // The top 8 bytes are precise enough for a share.
+        let top = d.prefix(8).reduce(0.0) { $0 * 256 + Double($1) }
+        return top / pow(2, 64)
+    }
+}

@@ -1,0 +1,176 @@
+import Chord
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs this node's `ChordNode` in real time: feeds it the envelopes its peers send and the
+/// timers it asked for (on an injected clock), and carries out what it emits over the peer
+/// transport. The protocol code is the one the simulator runs; only the driver differs.
+public actor ChordDriver {
+    public let node: ChordNode
+    let transport: PeerTransport
+    let clock: any Clock<Duration>
+    let logger: Logger
+    /// The ring as the rest of the node reads it without waiting on this actor.
+    public nonisolated let view: RingView
+    private var lookups: [LookupToken: CheckedContinuation<Result<LookupAnswer, LookupError>, Never>] = [:]
+    private var joinWaiters: [CheckedContinuation<Void, Never>] = []
+    private var timers: [Task<Void, Never>] = []
+    public private(set) var events = Statistics()
+
+    public struct Statistics: Sendable {
+        public var lookups = 0
+        public var lookupHops = 0
+        public var rejected = 0
+    }
+
+    public init(transport: PeerTransport, configuration: ChordConfiguration = .init(), clock: any Clock<Duration> = ContinuousClock(), logger: Logger) {
+        node = ChordNode(me: transport.me, configuration: configuration, seed: UInt64.random(in: 0 ... .max))
+        self.transport = transport
+        self.clock = clock
+        self.logger = logger
+        view = RingView(me: transport.me)
+    }
+
+    /// Starts a ring of one.
+    public func create() {
+        node.create()
+        pump()
+    }
+
+    /// Joins through `bootstraps` (retrying on its own until it succeeds); returns once joined.
+    public func join(via bootstraps: [NodeRef]) async {
+        node.join(via: bootstraps)
+        pump()
+        if node.isActive { return }
+        await withCheckedContinuation { joinWaiters.append($0) }
+    }
+
+    /// Looks up the live node owning `key`.
+    public func lookup(_ key: ChordID) async -> Result<LookupAnswer, LookupError> {
+        let token = node.lookup(key)
+        return await withCheckedContinuation { k in
+            lookups[token] = k
+            pump()
+        }
+    }
+
+    /// An envelope from the peer the transport authenticated.
+    public func received(_ envelope: ChordEnvelope, from peer: ChordID) {
+        node.receive(envelope, from: peer)
+        pump()
+    }
+
+    /// Leaves gracefully (successor and predecessor hear it), then stops the timers.
+    public func leave() async {
+        node.leave()
+        pump()
+        // Give the leave notices a moment to go out before connections close.
+        try? await clock.sleep(for: .milliseconds(200))
+        for t in timers { t.cancel() }
+        timers.removeAll()
+    }
+
+    func fire(_ timer: ChordTimer) {
+        node.timerFired(timer)
+        pump()
+    }
+
+    private func pump() {
+        for effect in node.takeEffects() {
+            switch effect {
+            case let .send(envelope, peer):
+                let transport = self.transport
+                Task {
+                    guard let c = try? await transport.connection(to: peer) else { return }  // the request's timeout covers it
+                    c.enqueue(.chord(ChordWire.encode(envelope)))
+                }
+            case let .schedule(timer, ms):
+                let clock = self.clock
+                timers.removeAll { $0.isCancelled }
+                let task = Task { [weak self] in
+                    do { try await clock.sleep(for: .milliseconds(ms)) } catch { return }
+                    await self?.fire(timer)
+                }
+                if case .requestTimeout = timer {} else { timers.append(task) }
+            case let .event(event):
+                handle(event)
+            }
+        }
+        view.update(node)
+    }
+
+    private func handle(_ event: ChordEvent) {
+        switch event {
+        case let .joined(successor):
+            logger.info("joined the ring: successor \(successor)")
+            for w in joinWaiters { w.resume() }
+            joinWaiters.removeAll()
+        case let .joinFailed(error):
+            logger.warning("joining the ring failed (\(error)); retrying in \(node.configuration.joinRetryDelay) ms")
+        case let .lookupFinished(token, result):
+            events.lookups += 1
+            if case let .success(a) = result { events.lookupHops += a.hops }
+            lookups.removeValue(forKey: token)?.resume(returning: result)
+        case let .rangeChanged(change):
+            switch change {
+            case let .grew(gained): logger.info("key range grew by \(gained)")
+            case let .shrank(lost, to): logger.info("key range shrank: \(lost) now belongs to \(to)")
+            }
+        case let .handOff(range, to):
+            logger.info("leaving: keys \(range) go to \(to)")
+        case let .rejected(error):
+            events.rejected += 1
+            logger.warning("refused a Chord message: \(error)")
+        }
+    }
+
+    /// A snapshot of this node's tables.
+    public func status() -> RingStatus {
+        RingStatus(me: node.me, predecessor: node.predecessor, successors: node.successors, fingers: node.fingerTable,
+                   owned: node.owned, active: node.isActive, statistics: node.statistics)
+    }
+}
+
+/// What `flowchain ring` shows: this node's place in the ring.
+public struct RingStatus: Sendable {
+    public let me: NodeRef
+    public let predecessor: NodeRef?
+    public let successors: [NodeRef]
+    public let fingers: [NodeRef]
+    public let owned: RingRange?
+    public let active: Bool
+    public let statistics: ChordNode.Statistics
+
+    /// Every node this one knows, in ring order from itself.
+    public var known: [NodeRef] {
+        var seen = Set<ChordID>([me.id])
+        var out = [me]
+        for n in [predecessor].compactMap({ $0 }) + successors + fingers where seen.insert(n.id).inserted { out.append(n) }
+        return out.sorted { me.id.distance(to: $0.id) < me.id.distance(to: $1.id) }
+    }
+}
+
+/// The parts of the ring the ingest path reads on every reading, without an actor hop.
+public final class RingView: Sendable {
+    public let me: NodeRef
+    private let state = Mutex<(owned: RingRange?, alone: Bool, successors: [NodeRef])>((nil, true, []))
+
+    init(me: NodeRef) { self.me = me }
+
+    func update(_ node: ChordNode) {
+        let alone = node.successors.allSatisfy { $0.id == node.me.id } && (node.predecessor.map { $0.id == node.me.id } ?? true)
+        state.withLock { $0 = (node.owned, alone, node.successors) }
+    }
+
+    /// True while this node knows no other: it owns every key.
+    public var alone: Bool { state.withLock { $0.alone } }
+
+    /// Whether this node owns `key` now (a node that does not yet know its predecessor owns
+    /// nothing it can vouch for, unless it is alone).
+    public func owns(_ key: ChordID) -> Bool {
+        state.withLock { s in s.alone || (s.owned?.contains(key) ?? false) }
+    }
+
+    public var successors: [NodeRef] { state.withLock { $0.successors } }
+}

@@ -1,0 +1,171 @@
+import Chord
+import FlowchainCrypto
+import Foundation
+import Ledger
+import Logging
+import Synchronization
+
+/// The ingest entry point of a node in a ring: readings of devices this node owns go to its
+/// engine; the rest are forwarded to the device's owner, `successor(SHA-1(device))`, and
+/// acknowledged only with the owner's acknowledgement. A reading whose owner cannot be reached
+/// is refused with `owner_unreachable` (nothing is acknowledged that is not stored).
+public final class RingRouter: ReadingIngest {
+    let engine: IngestEngine
+    let ring: Mutex<(driver: ChordDriver?, transport: PeerTransport?)> = Mutex((nil, nil))
+    /// device key → owner, as last looked up.
+    private let owners = Mutex<[ChordID: (owner: NodeRef, until: ContinuousClock.Instant)]>([:])
+    let forwardTimeout: Duration
+    let logger: Logger
+    public let counters: RoutingCounters
+
+    public init(engine: IngestEngine, forwardTimeout: Duration = .seconds(10), counters: RoutingCounters = .init(), logger: Logger) {
+        self.engine = engine
+        self.forwardTimeout = forwardTimeout
+        self.counters = counters
+        self.logger = logger
+    }
+
+    func attach(_ driver: ChordDriver, _ transport: PeerTransport) {
+        ring.withLock { $0 = (driver, transport) }
+    }
+
+    public static func key(ofDevice device: String) -> ChordID { ChordID.hashing(Array(device.utf8)) }
+
+    public func ingest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
+        let (driver, transport) = ring.withLock { ($0.driver, $0.transport) }
+        guard let driver, let transport, !driver.view.alone else { return await engine.ingest(submissions, after: turn) }
+        let view = driver.view
+        let keys = submissions.map { Self.key(ofDevice: $0.device) }
+        var results = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
+        var remaining = Array(submissions.indices)
+        var turn = turn
+        for attempt in 0..<3 where !remaining.isEmpty {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
+            var local: [Int] = []
+            var byOwner: [ChordID: (owner: NodeRef, items: [Int])] = [:]
+            var ownerOrder: [ChordID] = []
+            for i in remaining {
+                if view.owns(keys[i]) { local.append(i); continue }
+                switch await owner(of: keys[i], driver: driver) {
+                case let .success(o) where o.id == view.me.id:
+                    local.append(i)
+                case let .success(o):
+                    if byOwner[o.id] == nil { ownerOrder.append(o.id); byOwner[o.id] = (o, []) }
+                    byOwner[o.id]!.items.append(i)
+                case let .failure(e):
+                    results[i] = .failure(.ownerUnreachable("no route to the owner of device \(submissions[i].device): \(e)"))
+                }
+            }
+            // Forwards go out in the order of this node's own submissions: once the turns before
+            // this one are queued, the requests are queued on their connections before the turn ends.
+            await turn?.waitForPrevious()
+            var sent: [(owner: NodeRef, items: [Int], pending: PeerConnection.PendingRequest?, error: String?)] = []
+            for id in ownerOrder {
+                let (o, items) = byOwner[id]!
+                do {
+                    let c = try await transport.connection(to: o)
+                    sent.append((o, items, c.send(.ingest, SubmissionCodec.encode(items.map { submissions[$0] })), nil))
+                } catch {
+                    sent.append((o, items, nil, "\(error)"))
+                }
+            }
+            if local.isEmpty {
+                turn?.finish()
+            } else {
+                let outcomes = await engine.ingest(local.map { submissions[$0] }, after: turn)
+                for (i, o) in zip(local, outcomes) { results[i] = o }
+            }
+            turn = nil
+            var retry: [Int] = []
+            for s in sent {
+                counters.forwarded(s.items.count)
+                let reply: Result<[UInt8], PeerRequestError>
+                if let pending = s.pending { reply = await pending.wait(timeout: forwardTimeout) } else { reply = .failure(.unreachable(s.error ?? "unreachable")) }
+                switch reply {
+                case let .success(body):
+                    do {
+                        let outcomes = try SubmissionCodec.decodeOutcomes(body, expected: s.items.count)
+                        for (i, o) in zip(s.items, outcomes) {
+                            if case .failure(.relayed(kind: RingRouter.notOwnerKind, _)) = o { retry.append(i) } else { results[i] = o }
+                        }
+                    } catch {
+                        for i in s.items { results[i] = .failure(.ownerUnreachable("owner \(s.owner) answered with a malformed reply: \(error)")) }
+                    }
+                case let .failure(e):
+                    forget(owner: s.owner.id)
+                    counters.forwardFailed(s.items.count)
+                    for i in s.items { results[i] = .failure(.ownerUnreachable("owner \(s.owner.address) of device \(submissions[i].device): \(e)")) }
+                }
+            }
+            for i in retry { forget(key: keys[i]) }
+            remaining = retry
+        }
+        turn?.finish()
+        for i in remaining {
+            results[i] = .failure(.ownerUnreachable("the ring is changing: no node accepted device \(submissions[i].device) yet; re-send it"))
+        }
+        return results.map { $0 ?? .failure(.ownerUnreachable("no outcome")) }
+    }
+
+    static let notOwnerKind = "not_owner"
+
+    /// The owner of `key`: from the cache, else by a Chord lookup.
+    func owner(of key: ChordID, driver: ChordDriver) async -> Result<NodeRef, LookupError> {
+        let now = ContinuousClock.now
+        if let hit = owners.withLock({ $0[key] }), hit.until > now { return .success(hit.owner) }
+        let answer = await driver.lookup(key)
+        if case let .success(a) = answer {
+            owners.withLock { cache in
+                if cache.count > 100_000 { cache.removeAll() }
+                cache[key] = (a.successor, now + .seconds(30))
+            }
+            counters.lookup(a.hops)
+        }
+        return answer.map(\.successor)
+    }
+
+    func forget(key: ChordID) { _ = owners.withLock { $0.removeValue(forKey: key) } }
+    func forget(owner: ChordID) { owners.withLock { cache in cache = cache.filter { $0.value.owner.id != owner } } }
+
+    /// Forgets every cached owner (the ring changed around this node).
+    public func flushOwners() { owners.withLock { $0.removeAll() } }
+
+    /// What the owner side does with a forwarded `ingest`: stores what it owns, refuses the rest
+    /// as `not_owner` so the sender looks again.
+    func serveIngest(_ body: [UInt8], view: RingView, turn: IngestTurn) async -> (PeerStatus, [UInt8]) {
+        let submissions: [Submission]
+        do { submissions = try SubmissionCodec.decodeSubmissions(body) } catch {
+            return (.error, Array("malformed ingest request: \(error)".utf8))
+        }
+        var outcomes = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
+        var mine: [Int] = []
+        for (i, s) in submissions.enumerated() {
+            if view.owns(Self.key(ofDevice: s.device)) {
+                mine.append(i)
+            } else {
+                outcomes[i] = .failure(.relayed(kind: Self.notOwnerKind, message: "node \(view.me) does not own device \(s.device)"))
+            }
+        }
+        if mine.isEmpty { turn.finish() } else {
+            let stored = await engine.ingest(mine.map { submissions[$0] }, after: turn)
+            for (i, o) in zip(mine, stored) { outcomes[i] = o }
+        }
+        counters.served(mine.count)
+        return (.ok, SubmissionCodec.encode(outcomes.map { $0! }))
+    }
+}
+
+/// Counters the node's metrics read.
+public struct RoutingCounters: Sendable {
+    public var forwarded: @Sendable (Int) -> Void
+    public var forwardFailed: @Sendable (Int) -> Void
+    public var served: @Sendable (Int) -> Void
+    public var lookup: @Sendable (Int) -> Void
+    public init(forwarded: @escaping @Sendable (Int) -> Void = { _ in }, forwardFailed: @escaping @Sendable (Int) -> Void = { _ in },
+                served: @escaping @Sendable (Int) -> Void = { _ in }, lookup: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.forwarded = forwarded
+        self.forwardFailed = forwardFailed
+        self.served = served
+        self.lookup = lookup
+    }
+}
