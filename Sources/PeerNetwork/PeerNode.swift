@@ -18,12 +18,23 @@ public final class PeerNode: Service, Sendable {
         public var advertise: String? = nil
         public var chord = ChordConfiguration()
         public var transport = PeerTransport.Configuration()
+        /// Copies of each reading in the ring: the owner's and r − 1 on its successors.
+        public var replicationFactor = 3
+        /// When a reading is acknowledged: after the owner's durable commit, or after a replica's too.
+        public var ack = AckLevel.owner
+        /// Where copies of other nodes' chains are kept (`<data-dir>/replicas`).
+        public var replicaDirectory = "replicas"
         public init() {}
+    }
+
+    public enum AckLevel: String, Sendable, CaseIterable {
+        case owner
+        case replica
     }
 
     /// How the owner answers a device query forwarded to it: a JSON-RPC method's result, or an
     /// error message.
-    public typealias LocalQuery = @Sendable (_ method: String, _ params: [UInt8]) async -> Result<[UInt8], QueryError>
+    public typealias LocalQuery = @Sendable (_ method: String, _ params: [UInt8], _ stores: [(tag: Int64, store: LedgerStore)]) async -> Result<[UInt8], QueryError>
 
     public struct QueryError: Error, Sendable {
         public let code: Int
@@ -34,6 +45,8 @@ public final class PeerNode: Service, Sendable {
     public let configuration: Configuration
     public let transport: PeerTransport
     public let router: RingRouter
+    public let replicas: ReplicaStores
+    let replicator: Replicator
     let genesisFile: [UInt8]
     let localQuery: LocalQuery
     let logger: Logger
@@ -49,7 +62,10 @@ public final class PeerNode: Service, Sendable {
         self.genesisFile = genesisFile
         self.localQuery = localQuery
         transport = PeerTransport(key: key, genesis: genesis, chainID: chainID, configuration: configuration.transport, counters: counters, logger: logger)
+        replicas = ReplicaStores(directory: configuration.replicaDirectory)
+        replicator = Replicator(store: engine.store, feed: engine.feed, transport: transport, factor: configuration.replicationFactor, logger: logger)
         router = RingRouter(engine: engine, counters: routing, logger: logger)
+        router.replicator = configuration.ack == .replica ? replicator : nil
         (listening, listeningInput) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
         let router = self.router
         transport.setHandlers(.init(
@@ -70,6 +86,8 @@ public final class PeerNode: Service, Sendable {
                 case .ring:
                     guard let driver = self.driver else { return (.error, Array("not in a ring yet".utf8)) }
                     return (.ok, await driver.status().json)
+                case .replicate:
+                    return await self.serveReplicate(body, from: connection)
                 }
             }))
     }
@@ -90,7 +108,11 @@ public final class PeerNode: Service, Sendable {
         if configuration.advertise == nil, address.hasPrefix("0.0.0.0:") || address.hasPrefix("[::]:") {
             logger.warning("peers will be told to reach this node at \(address), which is no address: set --advertise host:port")
         }
-        let driver = ChordDriver(transport: transport, configuration: configuration.chord, logger: logger)
+        let router = self.router
+        let driver = ChordDriver(transport: transport, configuration: configuration.chord, logger: logger) {
+            router.flushOwners()
+            await router.engine.forgetLastSeqs()
+        }
         driverState.withLock { $0 = driver }
         router.attach(driver, transport)
         logger.info("peer network: id \(transport.id.hex), listening for peers at ws://\(address)/peer")
@@ -102,7 +124,10 @@ public final class PeerNode: Service, Sendable {
                 await self.join(driver)
             } onCancelOrGracefulShutdown: {}
         }
+        let replication = Task { await replicator.run(view: driver.view) }
         try? await gracefulShutdown()
+        replication.cancel()
+        await replication.value
         await driver.leave()
         transport.shutdown()
     }
@@ -143,36 +168,108 @@ public final class PeerNode: Service, Sendable {
         case refused(QueryError)
         /// No node that holds the device's readings could be asked.
         case unreachable(String)
+        /// By this node, from these stores merged: its own chain (tag 0) and copies of other
+        /// nodes' chains holding the device's readings.
+        case stores([(tag: Int64, store: LedgerStore)])
     }
 
     /// Sends a query about `device` to its owner, unless this node owns it.
     public func route(method: String, params: [UInt8], device: String) async -> QueryRoute {
         guard let driver, !driver.view.alone else { return .local }
         let key = RingRouter.key(ofDevice: device)
-        if driver.view.owns(key) { return .local }
+        if driver.view.owns(key) { return merged(device) }
         switch await router.owner(of: key, driver: driver) {
         case let .failure(e):
             return .unreachable("no route to the owner of device \(device): \(e)")
         case let .success(owner) where owner.id == transport.id:
-            return .local
+            return merged(device)
         case let .success(owner):
-            var w = JSONWriter()
-            w.beginObject(); w.field("method", method); w.key("params"); w.raw(params); w.endObject()
-            do {
-                let c = try await transport.connection(to: owner)
-                switch await c.request(.query, w.bytes, timeout: .seconds(10)) {
-                case let .success(body): return .answered(body)
-                case let .failure(.refused(_, text)):
-                    let v = try? JSONValue(parsing: Array(text.utf8))
-                    return .refused(QueryError(code: Int(v?["code"]?.int64Value ?? -32603), message: v?["message"]?.stringValue ?? text))
-                case let .failure(e):
-                    router.forget(owner: owner.id)
-                    return .unreachable("owner \(owner.address) of device \(device): \(e)")
-                }
-            } catch {
-                router.forget(owner: owner.id)
-                return .unreachable("owner \(owner.address) of device \(device): \(error)")
+            let first = await ask(owner, method: method, params: params, segment: nil)
+            guard case let .unreachable(why) = first else { return first }
+            router.forget(owner: owner.id)
+            // The owner is down: its successors keep copies of its chain.
+            guard case let .success(found) = await driver.lookup(owner.id &+ ChordID(1)), found.successor.id != owner.id else {
+                return .unreachable("owner \(owner.address) of device \(device): \(why); no replica found")
             }
+            let next = found.successor
+            if next.id == transport.id {
+                guard let copy = replicas.owners().first(where: { ChordID.hashing($0.bytes) == owner.id }),
+                      let store = try? replicas.store(for: copy, create: false) else {
+                    return .unreachable("owner \(owner.address) of device \(device): \(why); this node holds no copy of its chain")
+                }
+                return .stores([(Self.tag(copy), store)])
+            }
+            let second = await ask(next, method: method, params: params, segment: owner.id)
+            if case let .unreachable(why2) = second { return .unreachable("owner \(owner.address) of device \(device): \(why); its replica \(next.address): \(why2)") }
+            return second
+        }
+    }
+
+    private func ask(_ node: NodeRef, method: String, params: [UInt8], segment: ChordID?) async -> QueryRoute {
+        var w = JSONWriter()
+        w.beginObject(); w.field("method", method); w.key("params"); w.raw(params)
+        if let segment { w.field("segment", segment.hex) }
+        w.endObject()
+        do {
+            let c = try await transport.connection(to: node)
+            switch await c.request(.query, w.bytes, timeout: .seconds(10)) {
+            case let .success(body): return .answered(body)
+            case let .failure(.refused(_, text)):
+                let v = try? JSONValue(parsing: Array(text.utf8))
+                return .refused(QueryError(code: Int(v?["code"]?.int64Value ?? -32603), message: v?["message"]?.stringValue ?? text))
+            case let .failure(e):
+                return .unreachable("\(e)")
+            }
+        } catch {
+            return .unreachable("\(error)")
+        }
+    }
+
+    /// Where the node that owns `device` answers from: its own chain (tag 0), merged with the
+    /// copies of other nodes' chains that hold readings of the device (their owner failed or
+    /// left, and this node took its keys over). Empty: its own chain alone.
+    func storesHolding(_ device: String) -> [(tag: Int64, store: LedgerStore)] {
+        var out: [(tag: Int64, store: LedgerStore)] = []
+        for owner in replicas.owners() {
+            if let s = try? replicas.store(for: owner, create: false), (try? s.lastSeq(device: device)) ?? nil != nil { out.append((Self.tag(owner), s)) }
+        }
+        return out.isEmpty ? [] : [(0, router.engine.store)] + out
+    }
+
+    private func merged(_ device: String) -> QueryRoute {
+        let stores = storesHolding(device)
+        return stores.isEmpty ? .local : .stores(stores)
+    }
+
+    /// A copy's tag in merged cursors: 1 + 20 bits of its owner's key (its own chain is 0).
+    static func tag(_ owner: PublicKey) -> Int64 {
+        let b = owner.bytes
+        return 1 + (Int64(b[0]) << 12 | Int64(b[1]) << 4 | Int64(b[2]) >> 4)
+    }
+
+    /// The highest seq of `device` in the copies of other nodes' chains: where this node's
+    /// numbering continues after the device's keys moved to it.
+    public func replicatedLastSeq(_ device: String) -> UInt64? {
+        var best: UInt64? = nil
+        for owner in replicas.owners() {
+            if let s = try? replicas.store(for: owner, create: false), let seq = (try? s.lastSeq(device: device)) ?? nil { best = max(best ?? 0, seq) }
+        }
+        return best
+    }
+
+    private func serveReplicate(_ body: [UInt8], from connection: PeerConnection) async -> (PeerStatus, [UInt8]) {
+        do {
+            let request = try ReplicationCodec.decodeRequest(body)
+            // Only asked where it is: a replica not yet holding anything gets no file for nothing.
+            guard let store = try replicas.store(for: connection.peer.key, create: request.expected >= 0) else {
+                return (.ok, ReplicationCodec.encode(.init(position: 0, height: nil)))
+            }
+            let here = try store.replicaPosition()
+            guard request.expected >= 0, request.expected == here.position else { return (.ok, ReplicationCodec.encode(here)) }
+            return (.ok, ReplicationCodec.encode(try await store.appendReplica(readings: request.readings, blocks: request.blocks)))
+        } catch {
+            logger.warning("refused a replication batch from \(connection.name): \(error)")
+            return (.error, Array("\(error)".utf8))
         }
     }
 
@@ -182,7 +279,18 @@ public final class PeerNode: Service, Sendable {
         }
         var w = JSONWriter()
         w.value(params)
-        switch await localQuery(method, w.bytes) {
+        var stores: [(tag: Int64, store: LedgerStore)] = []
+        if let segment = v["segment"]?.stringValue {
+            // Asked as a replica: answer from the copy of that node's chain.
+            guard let owner = replicas.owners().first(where: { ChordID.hashing($0.bytes).hex == segment }),
+                  let s = try? replicas.store(for: owner, create: false) else {
+                return (.error, Array(#"{"code":-32011,"message":"this node holds no copy of that node's chain"}"#.utf8))
+            }
+            stores = [(Self.tag(owner), s)]
+        } else if let device = params["device"]?.stringValue {
+            stores = storesHolding(device)
+        }
+        switch await localQuery(method, w.bytes, stores) {
         case let .success(result): return (.ok, result)
         case let .failure(e):
             var w = JSONWriter()

@@ -50,7 +50,8 @@ public final class Node: Sendable {
         engine = try IngestEngine(store: store, key: key, configuration: ingest, now: configuration.clock.milliseconds, feed: feed, logger: logger)
         genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
-        if let peers = configuration.peers, configuration.server != nil {
+        if var peers = configuration.peers, configuration.server != nil {
+            peers.replicaDirectory = (dir.path as NSString).appendingPathComponent("replicas")
             let path = configuration.genesisPath ?? (dir.path as NSString).appendingPathComponent("genesis.json")
             let file = Array(FileManager.default.contents(atPath: path) ?? Data())
             let engine = self.engine
@@ -63,10 +64,11 @@ public final class Node: Sendable {
                 routing: .init(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
                                served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) }),
                 logger: logger
-            ) { method, params in
+            ) { method, params, stores in
                 guard let services = box.services else { return .failure(.init(code: -32603, message: "the server is not running")) }
-                return await services.answerLocally(method: method, params: params).mapError { .init(code: $0.code, message: $0.message) }
+                return await services.answerLocally(method: method, params: params, stores: stores).mapError { .init(code: $0.code, message: $0.message) }
             }
+            if let peer { engine.seqFloor.set { [weak peer] device in peer?.replicatedLastSeq(device) } }
         } else {
             peer = nil
             servicesBox = ServicesBox()
@@ -212,6 +214,7 @@ struct RingAccessAdapter: RingAccess {
         case let .answered(result): .answered(result)
         case let .refused(e): .refused(code: e.code, message: e.message)
         case let .unreachable(why): .unreachable(why)
+        case let .stores(stores): .stores(stores)
         }
     }
 }

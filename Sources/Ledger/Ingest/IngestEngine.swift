@@ -2,6 +2,7 @@ import FlowchainCrypto
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Takes readings, validates them, and acknowledges each only after it is durably committed.
 ///
@@ -35,6 +36,9 @@ public actor IngestEngine {
     public nonisolated let now: @Sendable () -> Int64
     /// Where every committed reading and sealed block is published: the one way out.
     public nonisolated let feed: CommitFeed
+    /// In a ring: the highest seq of a device held elsewhere (copies of other nodes' chains), so
+    /// a node that takes a device's keys over numbers its readings on from there.
+    public nonisolated let seqFloor = SeqFloor()
 
     private var queue: [(reading: Reading, promise: AckPromise)] = []
     /// Wakes `run()`'s commit loop when readings are queued (at most one wake-up pending).
@@ -173,7 +177,8 @@ public actor IngestEngine {
         var out: [String: Result<UInt64, IngestError>] = [:]
         for device in unknown {
             do {
-                out[device] = .success(try await store.offload { try $0.lastSeq(device: device) ?? 0 })
+                let floor = seqFloor.value(device) ?? 0
+                out[device] = .success(max(floor, try await store.offload { try $0.lastSeq(device: device) ?? 0 }))
             } catch {
                 out[device] = .failure(.storeFailed(String(describing: error)))
             }
@@ -182,6 +187,10 @@ public actor IngestEngine {
     }
 
     private func uncached(_ devices: Set<String>) -> [String] { devices.filter { lastSeq[$0] == nil } }
+
+    /// Forgets the cached last seqs: this node's key range grew, and devices it numbered before
+    /// may have been numbered elsewhere since.
+    public func forgetLastSeqs() { lastSeq.removeAll() }
 
     /// A validated submission with its place fixed: refused, ready to store, or numbered and
     /// stamped by the node but not signed yet.
@@ -376,4 +385,12 @@ extension IngestEngine: Service {
         logger.info("sealing pending readings before shutdown")
         try await drain()
     }
+}
+
+/// A hook the engine asks for a device's seq floor (set once the ring exists).
+public final class SeqFloor: Sendable {
+    private let hook = Mutex<(@Sendable (String) -> UInt64?)?>(nil)
+    public init() {}
+    public func set(_ body: @escaping @Sendable (String) -> UInt64?) { hook.withLock { $0 = body } }
+    func value(_ device: String) -> UInt64? { hook.withLock { $0 }?(device) }
 }

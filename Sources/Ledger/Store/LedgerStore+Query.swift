@@ -30,6 +30,34 @@ extension LedgerStore {
         return Page(items: page, nextCursor: next)
     }
 
+    /// One page of `device`'s readings across several stores (this node's chain and copies of
+    /// other nodes' chains, after keys moved), merged in (time, store, position) order. Each
+    /// store has a tag (0 for the node's own); a cursor's position carries the tag in its top
+    /// bits, so a page can be continued whatever store it ended in. With one store of tag 0 this
+    /// is exactly `readings(device:from:to:limit:after:)`.
+    public static func readings(in stores: [(tag: Int64, store: LedgerStore)], device: String, from: Int64 = .min, to: Int64 = .max,
+                                limit: Int = 100, after cursor: ReadingCursor? = nil) throws -> Page<StoredReading> {
+        let shift: Int64 = 40, mask: Int64 = (1 << 40) - 1
+        var merged: [(time: Int64, tag: Int64, reading: StoredReading)] = []
+        var more = false
+        for (tag, store) in stores {
+            var after: ReadingCursor? = nil
+            if let cursor {
+                let ctag = cursor.rowid >> shift, crow = cursor.rowid & mask
+                after = tag < ctag ? ReadingCursor(time: cursor.time, rowid: .max)
+                    : tag == ctag ? ReadingCursor(time: cursor.time, rowid: crow)
+                    : ReadingCursor(time: cursor.time, rowid: .min)
+            }
+            let page = try store.readings(device: device, from: from, to: to, limit: limit, after: after)
+            more = more || page.nextCursor != nil
+            merged += page.items.map { ($0.reading.time, tag, $0) }
+        }
+        merged.sort { ($0.time, $0.tag, $0.reading.rowid) < ($1.time, $1.tag, $1.reading.rowid) }
+        let page = Array(merged.prefix(limit))
+        let next = (more || merged.count > limit) ? page.last.map { ReadingCursor(time: $0.time, rowid: $0.tag << shift | $0.reading.rowid).text } : nil
+        return Page(items: page.map(\.reading), nextCursor: next)
+    }
+
     /// The SQLite query plan of the device/time-range query, to show it uses the index.
     public func readingsQueryPlan() throws -> [String] {
         try read("explain query plan") { db in

@@ -44,6 +44,9 @@ struct RPCDispatcher: Sendable {
             w.value(.object(p))
             switch await ring.route(method: r.method, params: w.bytes, device: device) {
             case .local: break
+            case let .stores(stores):
+                let forwarded = RPCDispatcher(services: services, session: RPCSession(services: services, token: session.token, forwarded: true, stores: stores) { _ in false })
+                return try await forwarded.readings(p)
             case let .answered(result): return result
             case let .refused(code, message): throw RPCError(code: code, message: message)
             case let .unreachable(why): throw RPCError(code: -32010, message: "device \(device) belongs to another node of the ring, which could not be asked: \(why)", kind: "owner_unreachable")
@@ -188,7 +191,7 @@ struct RPCDispatcher: Sendable {
         return key
     }
 
-    private func readings(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
+    func readings(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         guard let device = p["device"]?.stringValue else { throw .invalidParams("'device' (a string) is required") }
         if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
         let from = try int(p["from"], "from") ?? .min
@@ -202,7 +205,14 @@ struct RPCDispatcher: Sendable {
         }
         let page: Page<StoredReading>
         let after = cursor
-        do { page = try await services.store.offload { try $0.readings(device: device, from: from, to: to, limit: limit, after: after) } } catch { throw .internalError("\(error)") }
+        let stores = session.stores
+        do {
+            if stores.isEmpty {
+                page = try await services.store.offload { try $0.readings(device: device, from: from, to: to, limit: limit, after: after) }
+            } else {
+                page = try await services.store.offload { _ in try LedgerStore.readings(in: stores, device: device, from: from, to: to, limit: limit, after: after) }
+            }
+        } catch { throw .internalError("\(error)") }
         return json { ReadingWire.write(page, into: &$0) }
     }
 

@@ -11,6 +11,9 @@ final class RPCSession: Sendable {
     let mayRead: Bool
     /// A query another node of the ring forwarded here: answered from this node's store only.
     let forwarded: Bool
+    /// Where reads are answered from, when not just this node's own chain: tagged stores (its
+    /// own and copies of other nodes' chains), merged.
+    let stores: [(tag: Int64, store: LedgerStore)]
     /// Sends one text message to the client; returns false once the connection is gone.
     let send: @Sendable ([UInt8]) async -> Bool
     private let subscriptions = Mutex<[UInt64: Task<Void, Never>]>([:])
@@ -19,10 +22,11 @@ final class RPCSession: Sendable {
     /// Most live subscriptions one connection may hold.
     static let maxSubscriptions = 64
 
-    init(services: NodeServices, token: String?, forwarded: Bool = false, send: @escaping @Sendable ([UInt8]) async -> Bool) {
+    init(services: NodeServices, token: String?, forwarded: Bool = false, stores: [(tag: Int64, store: LedgerStore)] = [], send: @escaping @Sendable ([UInt8]) async -> Bool) {
         self.services = services
         self.token = token
         self.forwarded = forwarded
+        self.stores = stores
         mayRead = services.mayRead(presented: token)
         self.send = send
     }

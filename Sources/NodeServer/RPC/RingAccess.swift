@@ -17,14 +17,17 @@ public enum RingQueryRoute: Sendable {
     case refused(code: Int, message: String)
     /// No node holding the device's readings could be asked.
     case unreachable(String)
+    /// This node answers from these stores merged: its own chain (tag 0) and copies of other
+    /// nodes' chains that hold the device's readings (after its keys moved).
+    case stores([(tag: Int64, store: LedgerStore)])
 }
 
 extension NodeServices {
     /// Answers a JSON-RPC read method here, from this node's own store: what the owner of a
     /// device runs for a query another node forwarded to it. Never forwards again.
-    public func answerLocally(method: String, params: [UInt8]) async -> Result<[UInt8], RPCError> {
+    public func answerLocally(method: String, params: [UInt8], stores: [(tag: Int64, store: LedgerStore)] = []) async -> Result<[UInt8], RPCError> {
         guard ["readings"].contains(method) else { return .failure(.methodNotFound(method)) }
-        let session = RPCSession(services: self, token: configuration.token, forwarded: true) { _ in false }
+        let session = RPCSession(services: self, token: configuration.token, forwarded: true, stores: stores) { _ in false }
         let dispatcher = RPCDispatcher(services: self, session: session)
         var w = JSONWriter()
         w.beginObject(); w.field("jsonrpc", "2.0"); w.field("id", 1); w.field("method", method); w.key("params"); w.raw(params); w.endObject()

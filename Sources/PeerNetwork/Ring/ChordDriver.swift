@@ -24,7 +24,12 @@ public actor ChordDriver {
         public var rejected = 0
     }
 
-    public init(transport: PeerTransport, configuration: ChordConfiguration = .init(), clock: any Clock<Duration> = ContinuousClock(), logger: Logger) {
+    /// Called when this node's key range changes (owners cached elsewhere may be stale).
+    let onRangeChanged: @Sendable () async -> Void
+
+    public init(transport: PeerTransport, configuration: ChordConfiguration = .init(), clock: any Clock<Duration> = ContinuousClock(),
+                logger: Logger, onRangeChanged: @escaping @Sendable () async -> Void = {}) {
+        self.onRangeChanged = onRangeChanged
         node = ChordNode(me: transport.me, configuration: configuration, seed: UInt64.random(in: 0 ... .max))
         self.transport = transport
         self.clock = clock
@@ -113,6 +118,8 @@ public actor ChordDriver {
             if case let .success(a) = result { events.lookupHops += a.hops }
             lookups.removeValue(forKey: token)?.resume(returning: result)
         case let .rangeChanged(change):
+            let hook = onRangeChanged
+            Task { await hook() }
             switch change {
             case let .grew(gained): logger.info("key range grew by \(gained)")
             case let .shrank(lost, to): logger.info("key range shrank: \(lost) now belongs to \(to)")

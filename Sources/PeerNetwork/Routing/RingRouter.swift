@@ -15,6 +15,8 @@ public final class RingRouter: ReadingIngest {
     /// device key → owner, as last looked up.
     private let owners = Mutex<[ChordID: (owner: NodeRef, until: ContinuousClock.Instant)]>([:])
     let forwardTimeout: Duration
+    /// Set when acknowledgements wait for a replica too.
+    nonisolated(unsafe) var replicator: Replicator?
     let logger: Logger
     public let counters: RoutingCounters
 
@@ -31,6 +33,20 @@ public final class RingRouter: ReadingIngest {
 
     public static func key(ofDevice device: String) -> ChordID { ChordID.hashing(Array(device.utf8)) }
 
+    /// Stores readings this node owns: after its durable commit, and (with acknowledgements at
+    /// the replica level) once a replica holds them too.
+    func storeOwned(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
+        let outcomes = await engine.ingest(submissions, after: turn)
+        guard let replicator, outcomes.contains(where: { (try? $0.get()) != nil }) else { return outcomes }
+        // Every acknowledged reading's position is at most the newest one now.
+        guard let newest = (try? engine.store.pendingBounds())?.newest, !replicator.targets(ring.withLock { $0.driver }?.view ?? RingView(me: .init(id: .zero))).isEmpty else { return outcomes }
+        if await replicator.waitReplicated(newest, timeout: forwardTimeout) { return outcomes }
+        return outcomes.map { o in
+            guard case let .success(ack) = o else { return o }
+            return .failure(.ownerUnreachable("reading \(ack.id.hex.prefix(16)) of device \(ack.device) is stored at its owner but no replica confirmed it within \(forwardTimeout); re-send it (it is stored once)"))
+        }
+    }
+
     public func ingest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
         let (driver, transport) = ring.withLock { ($0.driver, $0.transport) }
         guard let driver, let transport, !driver.view.alone else { return await engine.ingest(submissions, after: turn) }
@@ -39,8 +55,11 @@ public final class RingRouter: ReadingIngest {
         var results = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
         var remaining = Array(submissions.indices)
         var turn = turn
-        for attempt in 0..<3 where !remaining.isEmpty {
-            if attempt > 0 { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
+        // A dead owner is noticed by the ring within seconds (a timed-out request, then
+        // stabilization): the attempts wait 0.25, 0.5, 1, 2 and 2 s for it to heal.
+        var failures: [Int: String] = [:]
+        for attempt in 0..<6 where !remaining.isEmpty {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(min(2000, 250 << (attempt - 1)))) }
             var local: [Int] = []
             var byOwner: [ChordID: (owner: NodeRef, items: [Int])] = [:]
             var ownerOrder: [ChordID] = []
@@ -72,7 +91,7 @@ public final class RingRouter: ReadingIngest {
             if local.isEmpty {
                 turn?.finish()
             } else {
-                let outcomes = await engine.ingest(local.map { submissions[$0] }, after: turn)
+                let outcomes = await storeOwned(local.map { submissions[$0] }, after: turn)
                 for (i, o) in zip(local, outcomes) { results[i] = o }
             }
             turn = nil
@@ -94,7 +113,13 @@ public final class RingRouter: ReadingIngest {
                 case let .failure(e):
                     forget(owner: s.owner.id)
                     counters.forwardFailed(s.items.count)
-                    for i in s.items { results[i] = .failure(.ownerUnreachable("owner \(s.owner.address) of device \(submissions[i].device): \(e)")) }
+                    if case .timedOut = e {
+                        // It may have stored them: the sender decides whether to re-send (a
+                        // re-sent signed reading is stored once).
+                        for i in s.items { results[i] = .failure(.ownerUnreachable("owner \(s.owner.address) of device \(submissions[i].device): \(e)")) }
+                    } else {
+                        for i in s.items { failures[i] = "owner \(s.owner.address) of device \(submissions[i].device): \(e)"; retry.append(i) }
+                    }
                 }
             }
             for i in retry { forget(key: keys[i]) }
@@ -102,7 +127,7 @@ public final class RingRouter: ReadingIngest {
         }
         turn?.finish()
         for i in remaining {
-            results[i] = .failure(.ownerUnreachable("the ring is changing: no node accepted device \(submissions[i].device) yet; re-send it"))
+            results[i] = .failure(.ownerUnreachable(failures[i] ?? "the ring is changing: no node accepted device \(submissions[i].device) yet; re-send it"))
         }
         return results.map { $0 ?? .failure(.ownerUnreachable("no outcome")) }
     }
@@ -147,7 +172,7 @@ public final class RingRouter: ReadingIngest {
             }
         }
         if mine.isEmpty { turn.finish() } else {
-            let stored = await engine.ingest(mine.map { submissions[$0] }, after: turn)
+            let stored = await storeOwned(mine.map { submissions[$0] }, after: turn)
             for (i, o) in zip(mine, stored) { outcomes[i] = o }
         }
         counters.served(mine.count)

@@ -63,6 +63,8 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
     case genesis = 3
     /// This node's view of the ring (JSON), for `flowchain ring` asked elsewhere.
     case ring = 4
+    /// Keep a copy of the sender's segment chain: readings and blocks after a position.
+    case replicate = 5
 
     public var description: String {
         switch self {
@@ -70,6 +72,7 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
         case .query: "query"
         case .genesis: "genesis"
         case .ring: "ring"
+        case .replicate: "replicate"
         }
     }
 }
