@@ -53,6 +53,7 @@ public final class PeerNode: Service, Sendable {
     private let listening: AsyncStream<String>
     private let listeningInput: AsyncStream<String>.Continuation
     private let driverState = Mutex<ChordDriver?>(nil)
+    private let pulling = Mutex(false)
 
     public init(configuration: Configuration, key: PrivateKey, engine: IngestEngine, genesis: Digest32, chainID: String,
                 genesisFile: [UInt8], counters: PeerCounters = .init(), routing: RoutingCounters = .init(),
@@ -88,6 +89,8 @@ public final class PeerNode: Service, Sendable {
                     return (.ok, await driver.status().json)
                 case .replicate:
                     return await self.serveReplicate(body, from: connection)
+                case .pull:
+                    return await self.servePull(body)
                 }
             }))
     }
@@ -109,9 +112,10 @@ public final class PeerNode: Service, Sendable {
             logger.warning("peers will be told to reach this node at \(address), which is no address: set --advertise host:port")
         }
         let router = self.router
-        let driver = ChordDriver(transport: transport, configuration: configuration.chord, logger: logger) {
+        let driver = ChordDriver(transport: transport, configuration: configuration.chord, logger: logger) { [weak self] grew in
             router.flushOwners()
             await router.engine.forgetLastSeqs()
+            if grew { await self?.takeOver() }
         }
         driverState.withLock { $0 = driver }
         router.attach(driver, transport)
@@ -241,6 +245,30 @@ public final class PeerNode: Service, Sendable {
         return stores.isEmpty ? .local : .stores(stores)
     }
 
+    /// Every copy of another node's chain this node keeps, tagged.
+    public func copies() -> [(tag: Int64, store: LedgerStore)] {
+        replicas.owners().compactMap { owner in (try? replicas.store(for: owner, create: false)).flatMap { $0.map { (Self.tag(owner), $0) } } }
+    }
+
+    /// Asks the nodes this one knows, nearest first, until one answers (a reading by id that no
+    /// chain here holds). At most 16 are asked.
+    public func find(method: String, params: [UInt8]) async -> QueryRoute {
+        guard let driver, !driver.view.alone else { return .local }
+        var lastRefusal: QueryRoute = .refused(QueryError(code: -32004, message: "not found anywhere in the ring"))
+        var unreachable: [String] = []
+        for node in await driver.status().known.dropFirst().prefix(16) {
+            switch await ask(node, method: method, params: params, segment: nil) {
+            case let .answered(body): return .answered(body)
+            case let .unreachable(why): unreachable.append("\(node.address): \(why)")
+            case let other: lastRefusal = other
+            }
+        }
+        if case let .refused(e) = lastRefusal, e.code == -32004, !unreachable.isEmpty {
+            return .unreachable("not found at the nodes that answered; \(unreachable.joined(separator: "; "))")
+        }
+        return lastRefusal
+    }
+
     /// A copy's tag in merged cursors: 1 + 20 bits of its owner's key (its own chain is 0).
     static func tag(_ owner: PublicKey) -> Int64 {
         let b = owner.bytes
@@ -255,6 +283,47 @@ public final class PeerNode: Service, Sendable {
             if let s = try? replicas.store(for: owner, create: false), let seq = (try? s.lastSeq(device: device)) ?? nil { best = max(best ?? 0, seq) }
         }
         return best
+    }
+
+    /// This node's key range grew: the readings of its new keys may be in its successor's chain
+    /// (committed there while this node was away, or before it joined). It pulls a copy of that
+    /// chain, so its answers and its numbering include them. One pull at a time.
+    func takeOver() async {
+        guard let driver, let successor = driver.view.successors.first, successor.id != transport.id else { return }
+        guard pulling.withLock({ p in defer { p = true }; return !p }) else { return }
+        defer { pulling.withLock { $0 = false } }
+        do {
+            let c = try await transport.connection(to: successor)
+            guard let store = try replicas.store(for: c.peer.key, create: true) else { return }
+            var pulled = 0
+            while true {
+                let here = try store.replicaPosition()
+                var w = BinaryWriter(capacity: 16)
+                w.i64(here.position); w.i64(here.height.map { Int64($0) } ?? -1)
+                let body = try await c.request(.pull, w.bytes, timeout: .seconds(30)).get()
+                let batch = try ReplicationCodec.decodeRequest(body)
+                if batch.readings.isEmpty, batch.blocks.isEmpty { break }
+                _ = try await store.appendReplica(readings: batch.readings, blocks: batch.blocks)
+                pulled += batch.readings.count
+            }
+            await router.engine.forgetLastSeqs()
+            if pulled > 0 { logger.info("took over keys from \(successor.address): copied \(pulled) reading(s) of its chain") }
+        } catch {
+            logger.warning("could not copy the chain of \(successor.address) after taking keys over: \(error)")
+        }
+    }
+
+    /// Serves `pull`: this node's own chain after the position asked for.
+    private func servePull(_ body: [UInt8]) async -> (PeerStatus, [UInt8]) {
+        do {
+            var r = BinaryReader(body)
+            let position = try r.i64("position"), height = try r.i64("height")
+            try r.finish()
+            let batch = try await router.engine.store.offload { try $0.replicationBatch(after: position, height: height < 0 ? nil : UInt64(height), limit: 2000) }
+            return (.ok, ReplicationCodec.encode(expected: position, readings: batch.readings, blocks: batch.blocks))
+        } catch {
+            return (.error, Array("\(error)".utf8))
+        }
     }
 
     private func serveReplicate(_ body: [UInt8], from connection: PeerConnection) async -> (PeerStatus, [UInt8]) {
@@ -287,6 +356,8 @@ public final class PeerNode: Service, Sendable {
                 return (.error, Array(#"{"code":-32011,"message":"this node holds no copy of that node's chain"}"#.utf8))
             }
             stores = [(Self.tag(owner), s)]
+        } else if method == "reading" || method == "proof" {
+            stores = [(0, router.engine.store)] + copies()
         } else if let device = params["device"]?.stringValue {
             stores = storesHolding(device)
         }

@@ -217,4 +217,13 @@ struct RingAccessAdapter: RingAccess {
         case let .stores(stores): .stores(stores)
         }
     }
+    func copies() -> [(tag: Int64, store: LedgerStore)] { peer.copies() }
+    func find(method: String, params: [UInt8]) async -> RingQueryRoute {
+        switch await peer.find(method: method, params: params) {
+        case .local, .stores: .refused(code: -32004, message: "not found")
+        case let .answered(result): .answered(result)
+        case let .refused(e): .refused(code: e.code, message: e.message)
+        case let .unreachable(why): .unreachable(why)
+        }
+    }
 }

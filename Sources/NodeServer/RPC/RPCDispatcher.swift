@@ -38,6 +38,31 @@ struct RPCDispatcher: Sendable {
         if r.method == "submit" { return try await submit(p, turn: turn) }
         turn?.finish()
         if !session.mayRead { throw .unauthorized }
+        if let ring = services.ring, !session.forwarded, r.method == "reading" || r.method == "proof" {
+            // By id: this node's chain and its copies first, then the owner (given the device), then around the ring.
+            let id = try readingID(p)
+            let here = [(tag: Int64(0), store: services.store)] + ring.copies()
+            let holder = try? await services.store.offload { _ in here.first { (try? $0.store.reading(id: id)) ?? nil != nil } }
+            if let holder = holder ?? nil {
+                let local = RPCDispatcher(services: services, session: RPCSession(services: services, token: session.token, forwarded: true, stores: [holder]) { _ in false })
+                return r.method == "reading" ? try await local.reading(p) : try await local.proof(p)
+            }
+            var w = JSONWriter()
+            w.value(.object(p))
+            let route: RingQueryRoute
+            if let device = p["device"]?.stringValue {
+                if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
+                route = await ring.route(method: r.method, params: w.bytes, device: device)
+            } else {
+                route = await ring.find(method: r.method, params: w.bytes)
+            }
+            switch route {
+            case .local, .stores: throw .notFound("reading \(id)")
+            case let .answered(result): return result
+            case let .refused(code, message): throw RPCError(code: code, message: message)
+            case let .unreachable(why): throw RPCError(code: -32010, message: "reading \(id) is not here, and the nodes that may hold it could not be asked: \(why)", kind: "owner_unreachable")
+            }
+        }
         if let ring = services.ring, !session.forwarded, let device = p["device"]?.stringValue, r.method == "readings" {
             if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
             var w = JSONWriter()
@@ -221,18 +246,29 @@ struct RPCDispatcher: Sendable {
         return id
     }
 
-    private func reading(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
+    /// A reading by id, from whichever of the session's stores holds it.
+    private func findReading(_ id: Digest32) async throws(RPCError) -> (StoredReading, LedgerStore)? {
+        let stores = session.stores.isEmpty ? [services.store] : session.stores.map(\.store)
+        do {
+            return try await services.store.offload { _ in
+                for s in stores { if let r = try s.reading(id: id) { return (r, s) } }
+                return nil
+            }
+        } catch { throw .internalError("\(error)") }
+    }
+
+    func reading(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
-        let found: StoredReading?
-        do { found = try await services.store.offload { try $0.reading(id: id) } } catch { throw .internalError("\(error)") }
+        let found = try await findReading(id)?.0
         guard let found else { throw .notFound("reading \(id)") }
         return json { ReadingWire.write(found, into: &$0) }
     }
 
-    private func proof(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
+    func proof(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let proof: ReadingProof?
-        do { proof = try await services.store.offload { try $0.proof(for: id) } } catch { throw .internalError("\(error)") }
+        guard let (_, store) = try await findReading(id) else { throw .notFound("reading \(id)") }
+        do { proof = try await store.offload { try $0.proof(for: id) } } catch { throw .internalError("\(error)") }
         guard let proof else { throw .notFound("reading \(id)") }
         let withChain = p["anchorChain"]?.boolValue ?? false
         let portable = await services.anchorProof(proof, withChain) ?? proof.portable

@@ -24,11 +24,11 @@ public actor ChordDriver {
         public var rejected = 0
     }
 
-    /// Called when this node's key range changes (owners cached elsewhere may be stale).
-    let onRangeChanged: @Sendable () async -> Void
+    /// Called when this node's key range changes (true: it grew).
+    let onRangeChanged: @Sendable (Bool) async -> Void
 
     public init(transport: PeerTransport, configuration: ChordConfiguration = .init(), clock: any Clock<Duration> = ContinuousClock(),
-                logger: Logger, onRangeChanged: @escaping @Sendable () async -> Void = {}) {
+                logger: Logger, onRangeChanged: @escaping @Sendable (Bool) async -> Void = { _ in }) {
         self.onRangeChanged = onRangeChanged
         node = ChordNode(me: transport.me, configuration: configuration, seed: UInt64.random(in: 0 ... .max))
         self.transport = transport
@@ -119,7 +119,8 @@ public actor ChordDriver {
             lookups.removeValue(forKey: token)?.resume(returning: result)
         case let .rangeChanged(change):
             let hook = onRangeChanged
-            Task { await hook() }
+            let grew = if case .grew = change { true } else { false }
+            Task { await hook(grew) }
             switch change {
             case let .grew(gained): logger.info("key range grew by \(gained)")
             case let .shrank(lost, to): logger.info("key range shrank: \(lost) now belongs to \(to)")

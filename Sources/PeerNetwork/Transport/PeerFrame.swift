@@ -65,6 +65,8 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
     case ring = 4
     /// Keep a copy of the sender's segment chain: readings and blocks after a position.
     case replicate = 5
+    /// Send me your own segment chain after a position (a node taking keys over from its successor).
+    case pull = 6
 
     public var description: String {
         switch self {
@@ -73,6 +75,7 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
         case .genesis: "genesis"
         case .ring: "ring"
         case .replicate: "replicate"
+        case .pull: "pull"
         }
     }
 }
