@@ -72,6 +72,23 @@ public final class RawWebSocket {
         }
     }
 
+    /// Reads until `count` text messages arrived (or the connection ended or went quiet); the
+    /// rest stays for the next read.
+    public func readTexts(_ count: Int) -> [String] {
+        var texts: [String] = []
+        while texts.count < count {
+            while texts.count < count, let (opcode, payload, used) = Self.parse(pending) {
+                pending.removeFirst(used)
+                if opcode == 1 { texts.append(String(decoding: payload, as: UTF8.self)) }
+                if opcode == 8 { return texts }
+            }
+            if texts.count == count { break }
+            guard let more = readSome() else { return texts }
+            pending += more
+        }
+        return texts
+    }
+
     /// One unmasked server frame from the front of `b`: opcode, payload, bytes used.
     static func parse(_ b: [UInt8]) -> (UInt8, [UInt8], Int)? {
         guard b.count >= 2 else { return nil }

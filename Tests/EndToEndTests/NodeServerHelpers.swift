@@ -29,6 +29,13 @@ final class RunningNode: @unchecked Sendable {
         self.port = port
     }
 
+    /// A node process the test started itself (e.g. restarted on an existing data directory).
+    init(adopting process: FlowchainProcess, port: Int, dir: TemporaryDirectory) {
+        self.dir = dir
+        self.process = process
+        self.port = port
+    }
+
     struct NodeStartError: Error, CustomStringConvertible {
         let output: String
         var description: String { "the node did not start listening:\n\(output.suffix(3000))" }

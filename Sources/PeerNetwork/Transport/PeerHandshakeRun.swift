@@ -45,10 +45,12 @@ struct HandshakeRunner: Sendable {
 
     func respond(_ channel: PeerChannel) async throws -> Outcome {
         try await withDeadline(timeout) {
-            let theirs = try PeerHello(json: try await nextText(channel, "the peer's hello"))
+            let theirs = try await check(channel) { try PeerHello(json: try await nextText(channel, "the peer's hello")) }
             let mine = try hello()
-            let decision = try await check(channel) { try PeerHandshake.decide(local: mine, remote: theirs) }
+            // The hello goes out before the genesis check, so a peer of another ring can tell
+            // its own operator which rings differ.
             try await channel.send(text: String(decoding: mine.json, as: UTF8.self))
+            let decision = try await check(channel) { try PeerHandshake.decide(local: mine, remote: theirs) }
             let signature = try PeerHandshake.sign(.responder, initiator: theirs, responder: mine, key: key)
             try await channel.send(text: Self.proofJSON(signature))
             let proof = try Self.proof(try await nextText(channel, "the peer's proof"))
@@ -59,9 +61,9 @@ struct HandshakeRunner: Sendable {
 
     /// Runs a check; if it fails, tells the peer why before giving up.
     @discardableResult
-    private func check<T>(_ channel: PeerChannel, _ body: () throws -> T) async throws -> T {
+    private func check<T>(_ channel: PeerChannel, _ body: () async throws -> T) async throws -> T {
         do {
-            return try body()
+            return try await body()
         } catch {
             var w = JSONWriter()
             w.beginObject(); w.field("type", "refused"); w.field("reason", "\(error)"); w.endObject()

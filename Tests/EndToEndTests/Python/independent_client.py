@@ -2,13 +2,17 @@
 """An independent client (Python `websockets` + `cryptography`, no Flowchain code) that speaks to a
 running node's device endpoints and /rpc, and re-verifies a proof from first principles.
 
-Usage: independent_client.py ws://127.0.0.1:PORT      exit 0 when every check holds."""
+Usage: independent_client.py ws://127.0.0.1:PORT      exit 0 when every check holds.
+       independent_client.py --proof ws://127.0.0.1:PORT READING-ID OWNER-KEY
+           asks that node (any node of a ring) for the reading's proof and verifies it against
+           the key of the node whose chain holds it."""
 import asyncio, hashlib, json, struct, sys
 
 import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-BASE = sys.argv[1].rstrip("/")
+PROOF_MODE = sys.argv[1] == "--proof"
+BASE = (sys.argv[2] if PROOF_MODE else sys.argv[1]).rstrip("/")
 
 
 def check(cond, what):
@@ -116,7 +120,21 @@ async def rpc():
         verify_proof(proof, info["publicKey"])
 
 
+async def proof_only(reading_id, owner_key):
+    async with websockets.connect(f"{BASE}/rpc") as ws:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "proof", "params": {"id": reading_id}}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        check("result" in reply, f"the node answered the proof of {reading_id[:16]}: {reply.get('error')}")
+        proof = reply["result"]
+        check(proof.get("block") is not None, "the reading is sealed into a block")
+        verify_proof(proof, owner_key)
+
+
 async def main():
+    if PROOF_MODE:
+        await proof_only(sys.argv[3], sys.argv[4])
+        print("independent client: proof verified")
+        return
     await device_endpoints()
     await rpc()
     print("independent client: all checks passed")
