@@ -37,6 +37,22 @@ import Testing
         #expect(sim.node(target.id)?.statistics.rejected == 1)
     }
 
+    @Test func aNodeThatNotifiesAndFallsSilentNeverBecomesThePredecessor() throws {
+        let (sim, ring) = Self.ring(8)
+        let target = ring[4]
+        var changes: [RangeChange] = []
+        sim.onEvent = { node, e in if node.id == target.id, case .rangeChanged(let c) = e { changes.append(c) } }
+        // An authenticated node just before the target says it is the target's predecessor, and
+        // never answers anything: it would take the target's keys were notices trusted at once.
+        let silent = NodeRef(id: target.id &- ChordID(1))
+        sim.inject(ChordEnvelope(sender: silent, requestID: 9, payload: .request(.notify)), to: target.id, authenticatedAs: silent.id)
+        #expect(sim.node(target.id)?.predecessor?.id == ring[3].id, "not adopted before it answered")
+        sim.run(until: sim.now + 10_000)
+        #expect(sim.node(target.id)?.predecessor?.id == ring[3].id, "a silent notifier is never adopted")
+        #expect(sim.node(target.id)?.owned == RingRange(after: ring[3].id, upTo: target.id))
+        #expect(changes.isEmpty, "the target's keys never moved: \(changes)")
+    }
+
     @Test func responsesNobodyAskedForAreRefused() throws {
         let (sim, ring) = Self.ring(8)
         var rejected: [ChordInputError] = []

@@ -47,11 +47,21 @@ extension ChordNode {
         return out
     }
 
+    /// Any authenticated node may say it is our predecessor; it becomes one (and the keys
+    /// between it and us its keys) only after it answers a ping of ours, so a node that notifies
+    /// and falls silent, or a notice replayed from a node long gone, moves no keys.
     func notified(by peer: NodeRef) {
         guard peer.id != me.id, !hasDeparted(peer.id) else { return }
-        if predecessor.map({ peer.id.isBetween($0.id, me.id) }) ?? true { setPredecessor(peer) }
         // A lone node learns its first successor this way.
         if successor?.id == me.id { successors = [peer] }
+        guard predecessor.map({ peer.id.isBetween($0.id, me.id) }) ?? true else { return }
+        if pending.values.contains(where: { if case .confirmPredecessor = $0.purpose { $0.peer.id == peer.id } else { false } }) { return }
+        send(.ping, to: peer, purpose: .confirmPredecessor)
+    }
+
+    func predecessorConfirmed(_ peer: NodeRef) {
+        guard isActive, !hasDeparted(peer.id), predecessor.map({ peer.id.isBetween($0.id, me.id) }) ?? true else { return }
+        setPredecessor(peer)
     }
 
     func checkPredecessor() {

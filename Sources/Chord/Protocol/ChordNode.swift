@@ -11,6 +11,8 @@ public final class ChordNode {
     enum Purpose {
         case lookupStep(UInt64), lookupConfirm(UInt64)
         case stabilize, notify, checkPredecessor, leaving
+        /// A node that notified us and would become our predecessor: adopted once it answers.
+        case confirmPredecessor
     }
 
     struct Pending {
@@ -233,6 +235,8 @@ public final class ChordNode {
             lookupConfirmed(token, peer, predecessor: pred)
         case (.stabilize, .neighbours(let pred, let succs)):
             stabilized(successor: peer, predecessor: pred, successors: succs)
+        case (.confirmPredecessor, .ack):
+            predecessorConfirmed(peer)
         case (.notify, .ack), (.checkPredecessor, .ack), (.leaving, .ack):
             break
         default:
@@ -253,7 +257,7 @@ public final class ChordNode {
             if reason == .timedOut { stabilize() }
         case .checkPredecessor:
             if reason == .timedOut, predecessor?.id == p.peer.id { predecessor = nil }
-        case .notify, .leaving:
+        case .notify, .leaving, .confirmPredecessor:
             break
         }
     }
