@@ -1,4 +1,5 @@
 import FlowchainNode
+import FlowchainTesting
 import Foundation
 import MQTTBridge
 import Testing
@@ -48,6 +49,7 @@ struct ConfigFileTests {
         ("port: [1\n", "not valid YAML or JSON"),
         ("mqtt:\n  - broker: mqtt://a\n    rules: [{topic: x}]\n  - broker: mqtt://b\n    rulez: []\n", "line 5: unknown key 'mqtt[1].rulez'"),
         ("- 1\n- 2\n", "must hold a mapping"),
+        ("peers:\n  join: [a:1]\n  advertize: b:2\n", "line 3: unknown key 'peers.advertize'"),
     ])
     func mistakesAreNamedWithTheirLineAndKey(text: String, expected: String) {
         do {
@@ -56,6 +58,26 @@ struct ConfigFileTests {
         } catch {
             #expect("\(error)".contains(expected), "\(error)")
         }
+    }
+
+    @Test func thePeersSectionReads() throws {
+        let file = try ConfigFile.parse("peers:\n  join: [\"10.0.0.1:8000\", \"10.0.0.2:8000\"]\n  advertise: 10.0.0.3:8000\n  replicas: 2\n  ack: replica\n")
+        #expect(file.peers?.join == ["10.0.0.1:8000", "10.0.0.2:8000"])
+        #expect(file.peers?.advertise == "10.0.0.3:8000" && file.peers?.replicas == 2 && file.peers?.ack == "replica")
+    }
+
+    @Test(arguments: [
+        (["--join", "nohost"], "--join 'nohost' is not host:port"),
+        (["--join", "a:99999"], "is not host:port"),
+        (["--ack", "sometimes"], "--ack must be 'owner' or 'replica'"),
+        (["--replicas", "0"], "--replicas must be 1…8"),
+        (["--no-peers", "--join", "a:1"], "contradict"),
+    ])
+    func badPeerFlagsAreNamed(args: [String], expected: String) async throws {
+        let dir = TemporaryDirectory("peer-flags")
+        let (status, output) = try await runFlowchain(["node", "--data-dir", dir.file("d"), "--port", "0"] + args, timeout: .seconds(30))
+        #expect(status != 0, "\(args) was accepted")
+        #expect(output.contains(expected), "\(output)")
     }
 
     @Test func badMQTTSettingsNameTheirKey() throws {

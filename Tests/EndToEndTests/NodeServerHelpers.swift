@@ -22,7 +22,7 @@ final class RunningNode: @unchecked Sendable {
     init(_ extra: [String] = [], label: String = "node", environment: [String: String]? = nil) async throws {
         dir = TemporaryDirectory(label)
         process = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "200"] + extra,
-                                       outputPath: dir.file("node.log"))
+                                       outputPath: dir.file("node.log"), environment: environment ?? [:])
         guard let port = try await process.waitForPort() else {
             throw NodeStartError(output: process.output)
         }

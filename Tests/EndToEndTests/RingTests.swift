@@ -29,6 +29,17 @@ final class TestRing: @unchecked Sendable {
         }
     }
 
+    /// A ring of nodes the test started itself.
+    init(adopting nodes: [RunningNode]) async throws {
+        extra = []
+        self.nodes = nodes
+        for n in nodes {
+            let key = try await Self.call(n.url, "info")["publicKey"]?.stringValue ?? ""
+            keys.append(key)
+            ids.append(Hex.encode(SHA1.hash(Hex.decode(key) ?? [])))
+        }
+    }
+
     static func call(_ url: String, _ method: String, _ params: [String: JSONValue] = [:]) async throws -> JSONValue {
         try await RPCConnection.with(url) { try await $0.call(method, params) }
     }
@@ -186,6 +197,16 @@ struct RingTests {
         for (i, _) in ring.live { #expect(try await ring.readingIDs(device, at: i) == acked, "asked at node \(i) after the restart") }
         let after = try await ring.submit(device, at: 1, #"{"n":"after"}"#)
         #expect(after["seq"]?.int64Value == 8, "\(after)")
+        await ring.stopAll()
+    }
+
+    @Test func peerAddrAndPeerPortJoinLikeTheOriginal() async throws {
+        let seed = try await RunningNode(label: "env-seed")
+        let joiner = try await RunningNode(label: "env-joiner", environment: ["PEER_ADDR": "127.0.0.1", "PEER_PORT": "\(seed.port)"])
+        let ring = try await TestRing(adopting: [seed, joiner])
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+        #expect(try await joiner.process.waitForOutput("adopted the genesis of ring", timeout: .seconds(5)))
         await ring.stopAll()
     }
 

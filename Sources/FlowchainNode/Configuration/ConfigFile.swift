@@ -33,7 +33,11 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         public var join: [String]?
         /// host:port other nodes reach this one at.
         public var advertise: String?
-        enum CodingKeys: String, CodingKey, CaseIterable { case join, advertise }
+        /// Copies of each reading (r).
+        public var replicas: Int?
+        /// owner or replica.
+        public var ack: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case join, advertise, replicas, ack }
     }
 
     public init() {}

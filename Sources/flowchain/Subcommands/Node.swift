@@ -129,6 +129,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Run without the peer network: no /peer endpoint, no ring; the node stores every reading itself.")
     var noPeers = false
 
+    @Option(help: ArgumentHelp("Copies of each reading in the ring: its owner's and r − 1 on the owner's next successors. Default 3; 1 keeps no copies.", valueName: "r"))
+    var replicas: Int?
+
+    @Option(help: ArgumentHelp("When a reading is acknowledged: 'owner' (after the owner's durable commit, the default) or 'replica' (after a replica's too).", valueName: "level"))
+    var ack: String?
+
     func validate() throws {
         guard demoRate > 0, demoRate <= 10_000 else { throw ValidationError("--demo-rate must be in (0, 10000]") }
         guard (1...64).contains(demoDevices) else { throw ValidationError("--demo-devices must be 1…64") }
@@ -220,6 +226,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         c.sensors = try file.sensors?.sensorConfigurations() ?? []
         if noPeers || noServer {
+            if replicas != nil || ack != nil || advertise != nil { throw ValidationError("--replicas, --ack and --advertise need the peer network (drop --no-peers / --no-server)") }
             if !join.isEmpty { throw ValidationError(noServer ? "--join needs the server (drop --no-server)" : "--join and --no-peers contradict each other") }
             c.peers = nil
         } else {
@@ -235,6 +242,11 @@ struct NodeCommand: AsyncParsableCommand {
             p.join = joins
             p.advertise = advertise ?? file.peers?.advertise
             if let a = p.advertise { try Self.checkAddress(a, "--advertise") }
+            p.replicationFactor = replicas ?? file.peers?.replicas ?? p.replicationFactor
+            guard (1...8).contains(p.replicationFactor) else { throw ValidationError("--replicas must be 1…8, not \(p.replicationFactor)") }
+            let level = ack ?? file.peers?.ack ?? p.ack.rawValue
+            guard let parsed = PeerNode.AckLevel(rawValue: level) else { throw ValidationError("--ack must be 'owner' or 'replica', not '\(level)'") }
+            p.ack = parsed
             c.peers = p
         }
         let levelName = logLevel ?? file.logLevel ?? "info"
