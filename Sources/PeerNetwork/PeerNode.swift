@@ -114,7 +114,7 @@ public final class PeerNode: Service, Sendable {
         let router = self.router
         let driver = ChordDriver(transport: transport, configuration: configuration.chord, logger: logger) { [weak self] grew in
             router.flushOwners()
-            await router.engine.forgetLastSeqs()
+            await router.engine.raiseSeqsToFloors()
             if grew { await self?.takeOver() }
         }
         driverState.withLock { $0 = driver }
@@ -306,7 +306,7 @@ public final class PeerNode: Service, Sendable {
                 _ = try await store.appendReplica(readings: batch.readings, blocks: batch.blocks)
                 pulled += batch.readings.count
             }
-            await router.engine.forgetLastSeqs()
+            await router.engine.raiseSeqsToFloors()
             if pulled > 0 { logger.info("took over keys from \(successor.address): copied \(pulled) reading(s) of its chain") }
         } catch {
             logger.warning("could not copy the chain of \(successor.address) after taking keys over: \(error)")

@@ -188,9 +188,14 @@ public actor IngestEngine {
 
     private func uncached(_ devices: Set<String>) -> [String] { devices.filter { lastSeq[$0] == nil } }
 
-    /// Forgets the cached last seqs: this node's key range grew, and devices it numbered before
-    /// may have been numbered elsewhere since.
-    public func forgetLastSeqs() { lastSeq.removeAll() }
+    /// Raises the cached last seqs to the seq floors: this node's key range grew, and devices it
+    /// numbered before may have been numbered elsewhere since. (The cache is never cleared: it
+    /// also counts readings numbered and queued but not yet committed.)
+    public func raiseSeqsToFloors() {
+        for (device, last) in lastSeq {
+            if let floor = seqFloor.value(device), floor > last { lastSeq[device] = floor }
+        }
+    }
 
     /// A validated submission with its place fixed: refused, ready to store, or numbered and
     /// stamped by the node but not signed yet.
