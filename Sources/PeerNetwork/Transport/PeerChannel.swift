@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 import WSClient
 
 /// One WebSocket as the peer protocol uses it: whole messages in, whole messages out. The
@@ -24,5 +25,21 @@ final class PeerChannel: @unchecked Sendable {
     }
 
     func send(text: String) async throws { try await outbound.write(.text(text)) }
-    func send(binary: [UInt8]) async throws { try await outbound.write(.binary(ByteBuffer(bytes: binary))) }
+    /// Frames a message is cut into, whatever this side's own frame limit: the peer's server
+    /// refuses frames over its `--max-frame` (at least this much while the peer network is on).
+    static let fragment = 16 * 1024
+
+    /// Sends one binary message as frames of at most `fragment` bytes.
+    func send(binary: [UInt8]) async throws {
+        var buffer = ByteBuffer(bytes: binary)
+        guard buffer.readableBytes > Self.fragment else {
+            return try await outbound.write(.binary(buffer))
+        }
+        var opcode = WebSocketOpcode.binary
+        while buffer.readableBytes > 0 {
+            let slice = buffer.readSlice(length: min(Self.fragment, buffer.readableBytes))!
+            try await outbound.write(.custom(WebSocketFrame(fin: buffer.readableBytes == 0, opcode: opcode, data: slice)))
+            opcode = .continuation
+        }
+    }
 }

@@ -151,7 +151,10 @@ public final class PeerConnection: Sendable {
             group.addTask {
                 for await bytes in self.outbox {
                     self.state.withLock { $0.queued -= 1 }
-                    do { try await self.channel.send(binary: bytes) } catch { break }
+                    do { try await self.channel.send(binary: bytes) } catch {
+                        self.logger.debug("peer \(self.name): sending failed: \(error)")
+                        break
+                    }
                 }
             }
             group.addTask {

@@ -136,9 +136,9 @@ public final class PeerTransport: Sendable {
         let runner = self.runner
         let logger = self.logger
         var config = WebSocketClientConfiguration()
-        // Frames (not messages: a message may span many) no larger than the server's default
-        // WebSocket frame limit, which the peer's server enforces.
-        config.maxFrameSize = 1 << 16
+        // The largest frame this side accepts from the peer's server (which frames its messages
+        // at its own --max-frame). This side sends frames of `PeerChannel.fragment` bytes.
+        config.maxFrameSize = PeerFrame.maxBytes
         config.closeTimeout = .seconds(2)
         Task {
             do {

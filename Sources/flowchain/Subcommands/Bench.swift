@@ -38,16 +38,19 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, all
+        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
     @Option(help: "Offered load for the ingest latency measurement, readings/s.") var rate = 1000
     @Option(help: "Anchor blocks of the long chain in the pos scenario (0 skips it).") var anchorBlocks = 1_000_000
     @Option(help: "QoS 1 messages for the mqtt scenario (each run: the reference, then the node).") var messages = 100_000
+    @Option(help: "Nodes in the cluster scenario's ring.") var nodes = 5
+    @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level).") var seconds = 10.0
+    @Option(help: "Readings a node joining the cluster scenario's ring takes over (0 skips it).") var takeover = 100_000
 
     func validate() throws {
         guard (1000...1_000_000).contains(messages) else { throw ValidationError("--messages must be 1000…1000000") }
@@ -55,13 +58,16 @@ struct BenchCommand: AsyncParsableCommand {
         guard (1...100_000).contains(rate) else { throw ValidationError("--rate must be 1…100000") }
         guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1…256") }
         guard anchorBlocks >= 0 else { throw ValidationError("--anchor-blocks must be 0 or more") }
+        guard (2...16).contains(nodes) else { throw ValidationError("--nodes must be 2…16") }
+        guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be 1…600") }
+        guard (0...10_000_000).contains(takeover) else { throw ValidationError("--takeover must be 0…10000000") }
     }
 
     func run() async throws {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .sensors, .chord] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .sensors, .chord, .cluster] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -84,6 +90,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .mqtt: report = try await MQTTBench.run(messages: messages, progress: progress)
             case .sensors: report = try await SensorBench.run(progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
+            case .cluster: report = try await ClusterBench.run(nodes: nodes, seconds: seconds, clients: clients, takeover: takeover, progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }

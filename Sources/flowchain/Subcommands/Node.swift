@@ -247,6 +247,9 @@ struct NodeCommand: AsyncParsableCommand {
             let level = ack ?? file.peers?.ack ?? p.ack.rawValue
             guard let parsed = PeerNode.AckLevel(rawValue: level) else { throw ValidationError("--ack must be 'owner' or 'replica', not '\(level)'") }
             p.ack = parsed
+            if let server = c.server, server.maxFrameBytes < 16384 {
+                throw ValidationError("--max-frame must be at least 16384 bytes while the peer network is on (peers send frames of 16 KiB); or use --no-peers")
+            }
             c.peers = p
         }
         let levelName = logLevel ?? file.logLevel ?? "info"
