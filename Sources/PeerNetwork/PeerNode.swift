@@ -24,6 +24,8 @@ public final class PeerNode: Service, Sendable {
         public var ack = AckLevel.owner
         /// Where copies of other nodes' chains are kept (`<data-dir>/replicas`).
         public var replicaDirectory = "replicas"
+        /// Readings the forward queue holds at most (0: no queue; such readings are refused).
+        public var forwardQueueLimit = 100_000
         public init() {}
     }
 
@@ -67,6 +69,13 @@ public final class PeerNode: Service, Sendable {
         replicator = Replicator(store: engine.store, feed: engine.feed, transport: transport, factor: configuration.replicationFactor, logger: logger)
         router = RingRouter(engine: engine, counters: routing, logger: logger)
         router.replicator = configuration.ack == .replica ? replicator : nil
+        if configuration.forwardQueueLimit > 0 {
+            do {
+                router.queue = try ForwardQueue(store: engine.store, limit: configuration.forwardQueueLimit, logger: logger, depth: routing.queueDepth)
+            } catch {
+                logger.error("forward queue unavailable (readings whose owner cannot be reached will be refused): \(error)")
+            }
+        }
         (listening, listeningInput) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
         let router = self.router
         transport.setHandlers(.init(
@@ -129,9 +138,19 @@ public final class PeerNode: Service, Sendable {
             } onCancelOrGracefulShutdown: {}
         }
         let replication = Task { await replicator.run(view: driver.view) }
+        let delivery = Task { [router] in
+            guard let queue = router.queue else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if Task.isCancelled { break }
+                while await queue.drain(deliver: { await router.route($0, after: nil) }) > 0, !Task.isCancelled {}
+            }
+        }
         try? await gracefulShutdown()
         replication.cancel()
+        delivery.cancel()
         await replication.value
+        await delivery.value
         await driver.leave()
         transport.shutdown()
     }
@@ -304,6 +323,7 @@ public final class PeerNode: Service, Sendable {
                 let batch = try ReplicationCodec.decodeRequest(body)
                 if batch.readings.isEmpty, batch.blocks.isEmpty { break }
                 _ = try await store.appendReplica(readings: batch.readings, blocks: batch.blocks)
+                await router.engine.raiseSeqs(Self.newestSeqs(batch.readings.map(\.reading)))
                 pulled += batch.readings.count
             }
             await router.engine.raiseSeqsToFloors()
@@ -311,6 +331,13 @@ public final class PeerNode: Service, Sendable {
         } catch {
             logger.warning("could not copy the chain of \(successor.address) after taking keys over: \(error)")
         }
+    }
+
+    /// The highest seq per device among `readings`.
+    static func newestSeqs(_ readings: [Reading]) -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for r in readings where r.seq > out[r.device] ?? 0 { out[r.device] = r.seq }
+        return out
     }
 
     /// Serves `pull`: this node's own chain after the position asked for.
@@ -335,7 +362,9 @@ public final class PeerNode: Service, Sendable {
             }
             let here = try store.replicaPosition()
             guard request.expected >= 0, request.expected == here.position else { return (.ok, ReplicationCodec.encode(here)) }
-            return (.ok, ReplicationCodec.encode(try await store.appendReplica(readings: request.readings, blocks: request.blocks)))
+            let position = try await store.appendReplica(readings: request.readings, blocks: request.blocks)
+            await router.engine.raiseSeqs(Self.newestSeqs(request.readings.map(\.reading)))
+            return (.ok, ReplicationCodec.encode(position))
         } catch {
             logger.warning("refused a replication batch from \(connection.name): \(error)")
             return (.error, Array("\(error)".utf8))

@@ -62,7 +62,8 @@ public final class Node: Sendable {
                 counters: .init(connected: { metrics.peerConnected() }, disconnected: { metrics.peerDisconnected() },
                                 dialFailed: { metrics.error("peer_dial_failed") }, handshakeFailed: { metrics.error("peer_handshake_failed") }),
                 routing: .init(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
-                               served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) }),
+                               served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) },
+                               queueDepth: { metrics.forwardQueue.record($0) }),
                 logger: logger
             ) { method, params, stores in
                 guard let services = box.services else { return .failure(.init(code: -32603, message: "the server is not running")) }

@@ -33,6 +33,7 @@ struct DemoFeeder: Service {
             for (submission, outcome) in zip(batch, await ingest.ingest(batch, after: nil)) {
                 switch outcome {
                 case let .success(ack): ackLog?.append(ack.id.hex)
+                case .failure(.queued): logger.debug("demo reading of \(submission.device) waits in the forward queue for its owner")
                 case let .failure(error): logger.warning("demo reading refused", metadata: ["device": "\(submission.device)", "error": "\(error)"])
                 }
             }

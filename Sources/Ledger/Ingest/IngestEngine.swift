@@ -188,6 +188,14 @@ public actor IngestEngine {
 
     private func uncached(_ devices: Set<String>) -> [String] { devices.filter { lastSeq[$0] == nil } }
 
+    /// Raises the cached last seq of each device to at least the given seq: readings of these
+    /// devices were numbered elsewhere (copies of another node's chain just arrived).
+    public func raiseSeqs(_ seqs: [String: UInt64]) {
+        for (device, seq) in seqs {
+            if let last = lastSeq[device], last < seq { lastSeq[device] = seq }
+        }
+    }
+
     /// Raises the cached last seqs to the seq floors: this node's key range grew, and devices it
     /// numbered before may have been numbered elsewhere since. (The cache is never cleared: it
     /// also counts readings numbered and queued but not yet committed.)

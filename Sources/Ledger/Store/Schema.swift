@@ -92,6 +92,19 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v6-forward-queue") { db in
+            try db.execute(sql: """
+                -- Readings from sources that cannot send again (MQTT, sensors) whose owner in the
+                -- ring could not be reached: delivered in this order when it can be.
+                CREATE TABLE forward_queue (
+                    id INTEGER PRIMARY KEY,
+                    device TEXT NOT NULL,
+                    submission BLOB NOT NULL,
+                    queued_at INTEGER NOT NULL
+                );
+                CREATE INDEX forward_queue_device ON forward_queue(device);
+                """)
+        }
         return m
     }
 }

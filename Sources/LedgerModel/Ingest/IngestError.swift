@@ -23,6 +23,9 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The device belongs to another node of the ring, which could not be reached: the reading
     /// was not stored and may be re-sent.
     case ownerUnreachable(String)
+    /// Not stored yet: held durably in this node's forward queue until the device's owner can be
+    /// reached (for sources that cannot send again: MQTT, sensors). Not an acknowledgement.
+    case queued(String)
 
     public var description: String {
         switch self {
@@ -44,6 +47,7 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
         case .shuttingDown: return "the node is shutting down; not stored"
         case let .relayed(_, message): return message
         case let .ownerUnreachable(why): return "not stored: \(why)"
+        case let .queued(why): return "queued: \(why)"
         }
     }
 
@@ -64,6 +68,7 @@ public enum IngestError: Error, Equatable, Sendable, CustomStringConvertible {
         case .shuttingDown: "shutting_down"
         case let .relayed(kind, _): kind
         case .ownerUnreachable: "owner_unreachable"
+        case .queued: "queued"
         }
     }
 }

@@ -138,6 +138,8 @@ public struct MQTTBridgeService: Service {
                     for (item, outcome) in zip(batch, outcomes) {
                         switch outcome {
                         case .success: counters.ingested()
+                        // Held by the ring's forward queue until the device's owner can be reached.
+                        case .failure(.queued): counters.ingested()
                         case let .failure(error): refuse(error.kind, item.message, client, complaints)
                         }
                     }

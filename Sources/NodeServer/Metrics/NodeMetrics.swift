@@ -19,6 +19,8 @@ public final class NodeMetrics: Sendable {
     /// Hops of each Chord lookup this node made to route a reading.
     public let lookupHops: CoreMetrics.Recorder
     private let peers: CoreMetrics.Gauge
+    /// Readings waiting in the forward queue for an owner that cannot be reached.
+    public let forwardQueue: CoreMetrics.Gauge
     private let connectionGauges: [String: CoreMetrics.Gauge]
     private let ingested: [String: CoreMetrics.Counter]
 
@@ -38,6 +40,7 @@ public final class NodeMetrics: Sendable {
         servedForPeers = Counter(label: "flowchain_readings_stored_for_peers_total", factory: f)
         lookupHops = Recorder(label: "flowchain_lookup_hops", factory: f)
         peers = Gauge(label: "flowchain_peers", factory: f)
+        forwardQueue = Gauge(label: "flowchain_forward_queue", factory: f)
         var gauges: [String: CoreMetrics.Gauge] = [:]
         for kind in ["send", "viewer", "status", "rpc", "peer"] {
             gauges[kind] = Gauge(label: "flowchain_connections", dimensions: [("kind", kind)], factory: f)

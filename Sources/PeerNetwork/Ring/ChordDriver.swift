@@ -129,7 +129,8 @@ public actor ChordDriver {
             logger.info("leaving: keys \(range) go to \(to)")
         case let .rejected(error):
             events.rejected += 1
-            logger.warning("refused a Chord message: \(error)")
+            // A late answer to a request that already timed out is normal after a pause; the rest is not.
+            if case .unsolicitedResponse = error { logger.debug("refused a Chord message: \(error)") } else { logger.warning("refused a Chord message: \(error)") }
         }
     }
 

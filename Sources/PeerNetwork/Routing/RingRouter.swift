@@ -47,7 +47,44 @@ public final class RingRouter: ReadingIngest {
         }
     }
 
+    /// Set when the node keeps a forward queue.
+    nonisolated(unsafe) var queue: ForwardQueue?
+
     public func ingest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
+        guard let queue, ring.withLock({ $0.driver.map { !$0.view.alone } ?? false }) else { return await route(submissions, after: turn) }
+        // Readings of a device that already has readings waiting queue behind them.
+        let held = submissions.indices.filter { ForwardQueue.canQueue(submissions[$0]) && queue.isWaiting(submissions[$0].device) }
+        var results = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
+        var rest = Array(submissions.indices)
+        if !held.isEmpty {
+            await turn?.waitForPrevious()
+            let ok = await queue.enqueue(held.map { submissions[$0] }, now: engine.now())
+            for i in held { results[i] = ok ? .failure(.queued(Self.queuedText(submissions[i].device, queue))) : .failure(.ownerUnreachable("the forward queue is full (\(queue.limit) readings)")) }
+            rest.removeAll { held.contains($0) }
+        }
+        let routed = rest.isEmpty ? [] : await route(rest.map { submissions[$0] }, after: turn)
+        if rest.isEmpty { turn?.finish() }
+        var toQueue: [Int] = []
+        for (i, outcome) in zip(rest, routed) {
+            results[i] = outcome
+            if case .failure(.ownerUnreachable) = outcome, ForwardQueue.canQueue(submissions[i]) { toQueue.append(i) }
+        }
+        if !toQueue.isEmpty {
+            if await queue.enqueue(toQueue.map { submissions[$0] }, now: engine.now()) {
+                for i in toQueue { results[i] = .failure(.queued(Self.queuedText(submissions[i].device, queue))) }
+            } else {
+                counters.forwardFailed(toQueue.count)
+            }
+        }
+        return results.map { $0 ?? .failure(.ownerUnreachable("no outcome")) }
+    }
+
+    static func queuedText(_ device: String, _ queue: ForwardQueue) -> String {
+        "the owner of device \(device) cannot be reached; held in this node's forward queue (\(queue.count) waiting) and delivered when it can be"
+    }
+
+    /// Routes without queueing: the way `ingest` and the forward queue's deliveries take.
+    func route(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
         let (driver, transport) = ring.withLock { ($0.driver, $0.transport) }
         guard let driver, let transport, !driver.view.alone else { return await engine.ingest(submissions, after: turn) }
         let view = driver.view
@@ -186,11 +223,15 @@ public struct RoutingCounters: Sendable {
     public var forwardFailed: @Sendable (Int) -> Void
     public var served: @Sendable (Int) -> Void
     public var lookup: @Sendable (Int) -> Void
+    /// Readings in the forward queue now.
+    public var queueDepth: @Sendable (Int) -> Void
     public init(forwarded: @escaping @Sendable (Int) -> Void = { _ in }, forwardFailed: @escaping @Sendable (Int) -> Void = { _ in },
-                served: @escaping @Sendable (Int) -> Void = { _ in }, lookup: @escaping @Sendable (Int) -> Void = { _ in }) {
+                served: @escaping @Sendable (Int) -> Void = { _ in }, lookup: @escaping @Sendable (Int) -> Void = { _ in },
+                queueDepth: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.forwarded = forwarded
         self.forwardFailed = forwardFailed
         self.served = served
         self.lookup = lookup
+        self.queueDepth = queueDepth
     }
 }

@@ -66,6 +66,8 @@ public struct SamplerService: Service {
                     do {
                         _ = try await engine.ingest(submission)
                         counters.ingested(sensor.name)
+                    } catch .queued {
+                        counters.ingested(sensor.name)  // held by the ring's forward queue for its owner
                     } catch {
                         counters.failed("ingest")
                         logger.warning("sensor \(sensor.name): the ledger refused a reading: \(error)")

@@ -1,0 +1,69 @@
+import FlowchainCrypto
+import FlowchainTesting
+import Foundation
+import Ledger
+import Logging
+@testable import PeerNetwork
+import Synchronization
+import Testing
+
+@Suite("Forward queue: durable, in order, bounded")
+struct ForwardQueueTests {
+    static func submission(_ device: String, _ n: Int, source: ReadingSource = .mqtt) -> Submission {
+        .unsigned(device: device, payload: Array(#"{"n":\#(n)}"#.utf8), time: 1_700_000_000_000 + Int64(n), timeQuality: .synced, source: source)
+    }
+
+    static func describe(_ s: Submission) -> String {
+        guard case let .unsigned(device, payload, _, _, _) = s else { return "signed" }
+        return "\(device) \(String(decoding: payload, as: UTF8.self))"
+    }
+
+    @Test func onlySourcesThatCannotSendAgainAreQueued() {
+        #expect(ForwardQueue.canQueue(Self.submission("a", 1, source: .mqtt)))
+        #expect(ForwardQueue.canQueue(Self.submission("a", 1, source: .gpio)))
+        #expect(!ForwardQueue.canQueue(Self.submission("a", 1, source: .rpc)), "an RPC client is told and sends again")
+        #expect(!ForwardQueue.canQueue(Self.submission("a", 1, source: .ws)))
+    }
+
+    @Test func queuedReadingsSurviveAReopenAndLeaveInOrderOnlyWhenDelivered() async throws {
+        let dir = TemporaryDirectory("forward-queue")
+        let key = Fixtures.key(71)
+        let path = dir.file("ledger.sqlite")
+        do {
+            let store = try LedgerStore(path: path, owner: key.publicKey)
+            let queue = try ForwardQueue(store: store, limit: 10, logger: Logger(label: "test")) { _ in }
+            #expect(await queue.enqueue((1...3).map { Self.submission("kitchen", $0) } + [Self.submission("garage", 1)], now: 0))
+            #expect(queue.isWaiting("kitchen") && queue.isWaiting("garage") && !queue.isWaiting("attic"))
+            // Bounded: 4 + 7 would be over 10; nothing of the batch is stored.
+            #expect(await queue.enqueue((1...7).map { Self.submission("attic", $0) }, now: 0) == false)
+            #expect(queue.count == 4)
+            try store.close()
+        }
+        // Reopened (a restart): still there, in order.
+        let store = try LedgerStore(path: path, owner: key.publicKey)
+        let depth = Mutex<[Int]>([])
+        let queue = try ForwardQueue(store: store, limit: 10, logger: Logger(label: "test")) { n in depth.withLock { $0.append(n) } }
+        #expect(queue.count == 4)
+        // Kitchen's owner still cannot be reached: kitchen keeps all three, garage goes.
+        let seen = Mutex<[[String]]>([])
+        let left = await queue.drain { items in
+            seen.withLock { $0.append(items.map(Self.describe)) }
+            return items.map { s -> Result<Ack, IngestError> in
+                s.device == "kitchen" ? .failure(.ownerUnreachable("down")) : .success(Ack(id: Digest32(), device: s.device, seq: 1))
+            }
+        }
+        #expect(left == 1)
+        #expect(seen.withLock { $0 } == [[#"kitchen {"n":1}"#, #"kitchen {"n":2}"#, #"kitchen {"n":3}"#, #"garage {"n":1}"#]])
+        #expect(queue.count == 3 && queue.isWaiting("kitchen") && !queue.isWaiting("garage"))
+        // A refusal that is not about reachability removes the reading (logged, not silent);
+        // the first kitchen reading is delivered, the second refused, the third delivered.
+        let second = await queue.drain { items in
+            items.enumerated().map { i, s -> Result<Ack, IngestError> in
+                i == 1 ? .failure(.seqNotIncreasing(device: s.device, seq: 2, last: 5)) : .success(Ack(id: Digest32(), device: s.device, seq: UInt64(i + 1)))
+            }
+        }
+        #expect(second == 3 && queue.count == 0 && !queue.isWaiting("kitchen"))
+        #expect(try store.forwardQueueSummary().count == 0)
+        #expect(depth.withLock { $0 } == [4, 3, 0])
+    }
+}
