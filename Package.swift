@@ -155,7 +155,7 @@ let package = Package(
         .target(
             name: "PeerNetwork",
             dependencies: [
-                "Chord", "FlowchainCrypto", "FlowchainWire", "Ledger",
+                "Chord", "Consensus", "FlowchainCrypto", "FlowchainWire", "Ledger",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

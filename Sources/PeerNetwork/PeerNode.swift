@@ -1,4 +1,5 @@
 import Chord
+import Consensus
 import FlowchainCrypto
 import FlowchainWire
 import Foundation
@@ -54,17 +55,20 @@ public final class PeerNode: Service, Sendable {
     let logger: Logger
     private let listening: AsyncStream<String>
     private let listeningInput: AsyncStream<String>.Continuation
-    private let driverState = Mutex<ChordDriver?>(nil)
+    private let driverState: DriverBox
+    /// The ring's one anchor chain (nil when the node keeps none).
+    public let gossip: AnchorGossip?
     private let pulling = Mutex(false)
 
-    public init(configuration: Configuration, key: PrivateKey, engine: IngestEngine, genesis: Digest32, chainID: String,
+    public init(configuration: Configuration, key: PrivateKey, engine: IngestEngine, anchor: AnchorNode? = nil, genesis: Digest32, chainID: String,
                 genesisFile: [UInt8], counters: PeerCounters = .init(), routing: RoutingCounters = .init(),
                 logger: Logger, localQuery: @escaping LocalQuery) {
         self.configuration = configuration
         self.logger = logger
         self.genesisFile = genesisFile
         self.localQuery = localQuery
-        transport = PeerTransport(key: key, genesis: genesis, chainID: chainID, configuration: configuration.transport, counters: counters, logger: logger)
+        let transport = PeerTransport(key: key, genesis: genesis, chainID: chainID, configuration: configuration.transport, counters: counters, logger: logger)
+        self.transport = transport
         replicas = ReplicaStores(directory: configuration.replicaDirectory)
         replicator = Replicator(store: engine.store, feed: engine.feed, transport: transport, factor: configuration.replicationFactor, logger: logger)
         router = RingRouter(engine: engine, counters: routing, logger: logger)
@@ -77,6 +81,14 @@ public final class PeerNode: Service, Sendable {
             }
         }
         (listening, listeningInput) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        let state = DriverBox()
+        driverState = state
+        gossip = anchor.map { anchor in
+            AnchorGossip(anchor: anchor, transport: transport, now: engine.now, logger: logger) {
+                guard let driver = state.withLock({ $0 }) else { return nil }
+                return await driver.status()
+            }
+        }
         let router = self.router
         transport.setHandlers(.init(
             chord: { [weak self] envelope, connection in
@@ -100,6 +112,18 @@ public final class PeerNode: Service, Sendable {
                     return await self.serveReplicate(body, from: connection)
                 case .pull:
                     return await self.servePull(body)
+                case .anchorBlock:
+                    guard let gossip = self.gossip else { return (.error, Array("this node keeps no anchor chain".utf8)) }
+                    return await gossip.received(block: body, from: connection)
+                case .anchorSync:
+                    guard let gossip = self.gossip else { return (.error, Array("this node keeps no anchor chain".utf8)) }
+                    return await gossip.serveSync(body)
+                case .segmentHead:
+                    guard let gossip = self.gossip, let head = try? BlockHeader(encoded: body) else { return (.error, Array("malformed segment head".utf8)) }
+                    return gossip.announce(head: head, from: connection.id) ? (.ok, []) : (.error, Array("the head's signature does not verify".utf8))
+                case .stakeRecord:
+                    guard let gossip = self.gossip, let record = try? StakeRecord(encoded: body) else { return (.error, Array("malformed stake record".utf8)) }
+                    return gossip.announce(record: record, from: connection.id) ? (.ok, []) : (.error, Array("the record's signature does not verify".utf8))
                 }
             }))
     }
@@ -138,6 +162,26 @@ public final class PeerNode: Service, Sendable {
             } onCancelOrGracefulShutdown: {}
         }
         let replication = Task { await replicator.run(view: driver.view) }
+        let anchoring = Task { [gossip, router] in
+            guard let gossip else { return }
+            // Catch up before minting (a ring of one has nobody to ask), then every 10 s.
+            let heads = router.engine.feed.subscribeWakeUps(.blocks)
+            defer { router.engine.feed.unsubscribe(heads) }
+            let announcer = Task {
+                for await _ in heads.events {
+                    if let tip = await router.engine.snapshot().tip { _ = gossip.announce(head: tip) }
+                }
+            }
+            defer { announcer.cancel() }
+            while !Task.isCancelled {
+                if let s = driver.view.successors.first(where: { $0.id != driver.view.me.id }), let c = try? await self.transport.connection(to: s) {
+                    await gossip.catchUp(from: c)
+                } else {
+                    gossip.markSynced()
+                }
+                try? await Task.sleep(for: .seconds(10))
+            }
+        }
         let delivery = Task { [router] in
             guard let queue = router.queue else { return }
             while !Task.isCancelled {
@@ -149,6 +193,7 @@ public final class PeerNode: Service, Sendable {
         try? await gracefulShutdown()
         replication.cancel()
         delivery.cancel()
+        anchoring.cancel()
         await replication.value
         await delivery.value
         await driver.leave()
@@ -445,4 +490,10 @@ extension RingRange {
         let top = d.prefix(8).reduce(0.0) { $0 * 256 + Double($1) }
         return top / pow(2, 64)
     }
+}
+
+/// The driver, once the ring started (shared with the anchor gossip).
+final class DriverBox: Sendable {
+    private let value = Mutex<ChordDriver?>(nil)
+    func withLock<T>(_ body: (inout ChordDriver?) -> T) -> T { value.withLock { body(&$0) } }
 }

@@ -233,6 +233,54 @@ struct RingTests {
         await ring.stopAll()
     }
 
+    @Test func theRingSharesOneAnchorChainThatAnchorsEveryNodesSegmentsAndCarriesStake() async throws {
+        let ring = try await TestRing(size: 3, extra: ["--anchor-interval", "1"])
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+        // Readings owned by each of the three nodes.
+        var ids: [Int: String] = [:]
+        for i in 0..<300 where ids.count < 3 {
+            let device = "anchored-\(i)"
+            let owner = ring.owner(of: device)
+            if ids[owner] == nil { ids[owner] = try await ring.submit(device, at: 0, #"{"i":\#(i)}"#)["id"]?.stringValue }
+        }
+        #expect(ids.count == 3)
+        // Every node's segment head gets committed, and all nodes agree on the chain.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            var views: [(height: Int64, hash: String, owners: Set<String>)] = []
+            for (_, n) in ring.live {
+                let a = try await TestRing.call(n.url, "anchor")
+                views.append((a["height"]?.int64Value ?? 0, a["hash"]?.stringValue ?? "", Set((a["heads"]?.arrayValue ?? []).compactMap { $0["owner"]?.stringValue })))
+            }
+            last = "\(views)"
+            // The same tip everywhere (compared at one moment; a block may be in flight: retry).
+            if Set(views.map(\.hash)).count == 1, views[0].owners.isSuperset(of: Set(ring.keys)) { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let tips = try await ring.live.asyncMap { try await TestRing.call($0.node.url, "anchor")["height"]?.int64Value ?? 0 }
+        #expect(tips.allSatisfy { $0 > 0 }, "\(last)")
+        #expect(last.contains(ring.keys[1]) && last.contains(ring.keys[2]), "heads of the joined nodes are committed: \(last)")
+        // A proof asked at any node of a reading owned by a joined node reaches the anchor chain.
+        for (owner, id) in ids where owner != 0 {
+            let proof = try await TestRing.call(ring.nodes[0]!.url, "proof", ["id": .string(id)])
+            #expect(proof["anchor"] != nil && proof["anchor"] != .null, "reading owned by node \(owner): \(proof)")
+        }
+        // A stake record submitted at a joined node reaches the minter (the seed, the only staker).
+        let dir = ring.nodes[0]!.dataDir
+        let (status, output) = try await runFlowchain(["stake", "--node", ring.nodes[2]!.url, "--data-dir", dir, "--amount", "7", "--unbond"])
+        #expect(status == 0, "\(output)")
+        let applied = ContinuousClock.now + .seconds(30)
+        var nonce: Int64 = 0
+        while nonce == 0, ContinuousClock.now < applied {
+            nonce = try await TestRing.call(ring.nodes[1]!.url, "anchor", ["key": .string(ring.keys[0])])["account"]?["nonce"]?.int64Value ?? 0
+            if nonce == 0 { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(nonce == 1, "the unbond was carried by an anchor block every node has")
+        await ring.stopAll()
+    }
+
     @Test func peerAddrAndPeerPortJoinLikeTheOriginal() async throws {
         let seed = try await RunningNode(label: "env-seed")
         let joiner = try await RunningNode(label: "env-joiner", environment: ["PEER_ADDR": "127.0.0.1", "PEER_PORT": "\(seed.port)"])
@@ -327,5 +375,13 @@ enum PeerHelloJSON {
     static func make(key: PublicKey, address: String) throws -> Hello {
         let nonce = Hex.encode(try SecureRandom.bytes(32))
         return Hello(json: #"{"type":"hello","version":1,"key":"\#(key.hex)","nonce":"\#(nonce)","address":"\#(address)"}"#)
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
     }
 }

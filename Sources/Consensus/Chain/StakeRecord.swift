@@ -55,3 +55,18 @@ public struct StakeRecord: Hashable, Sendable {
             amount: try r.u64("stake.amount"), nonce: try r.u64("stake.nonce"), signature: try r.fixed(64, "stake.signature"))
     }
 }
+
+extension StakeRecord {
+    /// The record on its own (kind, chain, key, amount, nonce, signature), as it travels.
+    public var encoded: [UInt8] {
+        var w = BinaryWriter(capacity: Self.encodedLength)
+        write(&w)
+        return w.bytes
+    }
+
+    public init(encoded bytes: [UInt8]) throws {
+        var r = BinaryReader(bytes)
+        self = try Self.read(&r)
+        try r.finish()
+    }
+}

@@ -88,6 +88,12 @@ public actor AnchorNode {
     /// Checks the kernel for this second; mints, stores and returns a block when it wins. The
     /// store is read and written on its I/O threads, never on the actor's.
     public func tick(now: Int64) async throws -> AnchorBlock? {
+        try await tick(now: now, otherHeads: [], records: [])
+    }
+
+    /// `tick`, also committing `otherHeads` (other nodes' segment heads, newest known, heard from
+    /// the ring) and carrying `records`; whatever does not apply cleanly is left out.
+    public func tick(now: Int64, otherHeads: [BlockHeader], records: [StakeRecord]) async throws -> AnchorBlock? {
         guard let key else { return nil }
         // Most seconds nobody wins: check the kernel before touching the store.
         let parent = chain.tip
@@ -103,7 +109,10 @@ public actor AnchorNode {
             let committed = chain.tip.state.heads[key.publicKey]?.height
             if committed.map({ head.height > $0 }) ?? true { heads = [head] }
         }
-        guard let block = chain.mint(key: key, at: now, heads: heads) else { return nil }
+        for h in otherHeads where h.owner != key.publicKey {
+            if chain.tip.state.heads[h.owner].map({ h.height > $0.height }) ?? true { heads.append(h) }
+        }
+        guard let block = chain.mint(key: key, at: now, heads: heads, records: records) else { return nil }
         try chain.accept(block, now: now)
         try await store.offloadAnchorWork { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }
         try await persistFinalized()
@@ -120,6 +129,20 @@ public actor AnchorNode {
         }
         try await persistFinalized()
         return outcome
+    }
+
+    /// Active blocks after `height`, at most `limit` (for a peer catching up).
+    public func blocks(after height: UInt64, limit: Int) async throws -> [AnchorBlock] {
+        let top = min(chain.tip.height, height + UInt64(max(limit, 1)))
+        guard height < top else { return [] }
+        let base = chain.base.height
+        var out: [AnchorBlock] = []
+        if base > height {
+            let range = (height + 1)...min(base, top)
+            out = try await store.offloadAnchorWork { try $0.finalAnchorBlocks(heights: range) }.map { try AnchorBlock(encoded: $0) }
+        }
+        if top > base { out += (max(base, height) + 1...top).compactMap { chain.activeEntry(at: $0)?.block } }
+        return out
     }
 
     /// How `proof`'s anchor block stands against this node's (trusted) chain.

@@ -58,7 +58,7 @@ public final class Node: Sendable {
             let box = ServicesBox()
             self.servicesBox = box
             peer = PeerNode(
-                configuration: peers, key: key, engine: engine, genesis: genesis.hash, chainID: genesis.chainID, genesisFile: file,
+                configuration: peers, key: key, engine: engine, anchor: anchor, genesis: genesis.hash, chainID: genesis.chainID, genesisFile: file,
                 counters: .init(connected: { metrics.peerConnected() }, disconnected: { metrics.peerDisconnected() },
                                 dialFailed: { metrics.error("peer_dial_failed") }, handshakeFailed: { metrics.error("peer_handshake_failed") }),
                 routing: .init(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
@@ -112,11 +112,12 @@ public final class Node: Sendable {
         // The commit observer (metrics, the block log) comes first, so it stops last and still
         // hears the blocks sealed during shutdown.
         var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger), engine]
-        if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger)) }
+        if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger, gossip: peer?.gossip)) }
         if let server = configuration.server {
             let anchor = self.anchor
             let nodeServices = NodeServices(engine: engine, metrics: metrics, configuration: server, version: Self.version, logger: logger,
-                                            ingest: peer?.router, ring: peer.map(RingAccessAdapter.init)) { proof, withChain in
+                                            ingest: peer?.router, ring: peer.map(RingAccessAdapter.init),
+                                            anchor: AnchorAccessAdapter(anchor: anchor, genesis: genesis, gossip: peer?.gossip)) { proof, withChain in
                 guard let anchored = try? await anchor.anchored(proof) else { return nil }
                 guard withChain else { return anchored.portable }
                 guard let chain = try? await anchor.activeBlocks(through: anchored.anchor.height) else { return anchored.portable }
@@ -226,5 +227,52 @@ struct RingAccessAdapter: RingAccess {
         case let .refused(e): .refused(code: e.code, message: e.message)
         case let .unreachable(why): .unreachable(why)
         }
+    }
+}
+
+/// The anchor chain as the server sees it.
+struct AnchorAccessAdapter: AnchorAccess {
+    let anchor: AnchorNode
+    let genesis: Genesis
+    let gossip: AnchorGossip?
+
+    func status(account key: PublicKey?) async -> [UInt8] {
+        let tip = await anchor.tip
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("chainID", genesis.chainID)
+        w.field("genesis", genesis.hash.hex)
+        w.field("height", tip.height)
+        w.field("hash", tip.hash.hex)
+        w.field("time", tip.time)
+        w.key("minter"); if let m = tip.block?.minter { w.string(m.hex) } else { w.null() }
+        w.key("heads"); w.beginArray()
+        for (owner, head) in tip.state.heads.sorted(by: { $0.key.hex < $1.key.hex }) {
+            w.beginObject(); w.field("owner", owner.hex); w.field("height", head.height); w.endObject()
+        }
+        w.endArray()
+        if let key {
+            let account = tip.state.accounts[key]
+            w.key("account"); w.beginObject()
+            w.field("key", key.hex)
+            w.field("stake", account?.stake ?? 0); w.field("balance", account?.balance ?? 0); w.field("nonce", account?.nonce ?? 0)
+            w.endObject()
+        }
+        w.endObject()
+        return w.bytes
+    }
+
+    func submit(stake bytes: [UInt8]) async -> String? {
+        let record: StakeRecord
+        do { record = try StakeRecord(encoded: bytes) } catch { return "not a stake record: \(error)" }
+        guard record.chain == genesis.hash else { return "the record is for another chain (genesis \(record.chain.hex.prefix(16))…, this ring's is \(genesis.hash.hex.prefix(16))…)" }
+        guard record.hasValidSignature else { return "the record's signature does not verify for key \(record.key.hex.prefix(16))…" }
+        let account = await anchor.tip.state.accounts[record.key]
+        guard account != nil else { return "key \(record.key.hex.prefix(16))… has no account in this chain's genesis" }
+        let expected = (account?.nonce ?? 0) + 1
+        guard record.nonce == expected else { return "nonce \(record.nonce) is not the key's next one (\(expected))" }
+        guard let gossip else { return "stake records reach the minters through the peer network; this node runs without it" }
+        _ = gossip.announce(record: record)
+        return nil
     }
 }

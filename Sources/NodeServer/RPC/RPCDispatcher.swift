@@ -78,6 +78,16 @@ struct RPCDispatcher: Sendable {
             }
         }
         switch r.method {
+        case "anchor":
+            guard let a = services.anchorAccess else { throw .internalError("this node keeps no anchor chain") }
+            return await a.status(account: try keyParam(p, required: false))
+        case "stake":
+            // The record is signed by the staker itself; writing to the node is all it needs.
+            guard services.mayWrite(presented: session.token) else { throw .unauthorized }
+            guard let a = services.anchorAccess else { throw .internalError("this node keeps no anchor chain") }
+            guard let hex = p["record"]?.stringValue, let bytes = Hex.decode(hex) else { throw .invalidParams("'record' (a signed stake record in hex, as flowchain stake makes it) is required") }
+            if let refusal = await a.submit(stake: bytes) { throw .invalidParams(refusal) }
+            return json { $0.beginObject(); $0.field("accepted", true); $0.endObject() }
         case "ring":
             guard let ring = services.ring else { return json { $0.raw(Array(#"{"active":false,"reason":"this node runs without the peer network"}"#.utf8)) } }
             return await ring.status()

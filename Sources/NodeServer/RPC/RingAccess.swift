@@ -1,3 +1,4 @@
+import FlowchainCrypto
 import FlowchainWire
 import Ledger
 
@@ -11,6 +12,15 @@ public protocol RingAccess: Sendable {
     /// Asks the other nodes this one knows, in turn, for a reading by id (`reading`, `proof`)
     /// that no chain here holds: the first that has it answers.
     func find(method: String, params: [UInt8]) async -> RingQueryRoute
+}
+
+/// The anchor chain as the server sees it: its tip and a key's account (`anchor`), and where a
+/// signed stake record goes (`stake`).
+public protocol AnchorAccess: Sendable {
+    /// `{"height","hash","time","minter","heads":[{"owner","height"}],"account"?:{"stake","balance","nonce"}}`.
+    func status(account: PublicKey?) async -> [UInt8]
+    /// Checks a stake record (its encoding) and hands it to the minters; the refusal, else nil.
+    func submit(stake record: [UInt8]) async -> String?
 }
 
 public enum RingQueryRoute: Sendable {

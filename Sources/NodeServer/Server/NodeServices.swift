@@ -12,6 +12,8 @@ public final class NodeServices: Sendable {
     public let ingestPoint: any ReadingIngest
     /// The ring, when this node is part of one: answers `ring` and forwards device queries.
     public let ring: (any RingAccess)?
+    /// The anchor chain (`anchor`, `stake`).
+    public let anchorAccess: (any AnchorAccess)?
     public let store: LedgerStore
     public let feed: CommitFeed
     public let presence: DevicePresence
@@ -29,7 +31,7 @@ public final class NodeServices: Sendable {
     public let anchorProof: @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable?
 
     public init(engine: IngestEngine, metrics: NodeMetrics, configuration: ServerConfiguration, version: String,
-                logger: Logger = Logger(label: "flowchain"), ingest: (any ReadingIngest)? = nil, ring: (any RingAccess)? = nil,
+                logger: Logger = Logger(label: "flowchain"), ingest: (any ReadingIngest)? = nil, ring: (any RingAccess)? = nil, anchor: (any AnchorAccess)? = nil,
                 anchorProof: @escaping @Sendable (ReadingProof, Bool) async -> ReadingProof.Portable? = { _, _ in nil }) {
         self.logger = logger
         now = engine.now
@@ -37,6 +39,7 @@ public final class NodeServices: Sendable {
         self.engine = engine
         ingestPoint = ingest ?? engine
         self.ring = ring
+        anchorAccess = anchor
         store = engine.store
         feed = engine.feed
         presence = DevicePresence()

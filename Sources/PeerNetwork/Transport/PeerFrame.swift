@@ -67,6 +67,14 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
     case replicate = 5
     /// Send me your own segment chain after a position (a node taking keys over from its successor).
     case pull = 6
+    /// An anchor block (gossip).
+    case anchorBlock = 7
+    /// Active anchor blocks after a height, for a node catching up.
+    case anchorSync = 8
+    /// A node's newest segment head, for minters to commit (gossip).
+    case segmentHead = 9
+    /// A signed stake record, for minters to carry (gossip).
+    case stakeRecord = 10
 
     public var description: String {
         switch self {
@@ -76,6 +84,10 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
         case .ring: "ring"
         case .replicate: "replicate"
         case .pull: "pull"
+        case .anchorBlock: "anchor block"
+        case .anchorSync: "anchor sync"
+        case .segmentHead: "segment head"
+        case .stakeRecord: "stake record"
         }
     }
 }
