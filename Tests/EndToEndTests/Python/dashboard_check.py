@@ -58,6 +58,9 @@ async def main():
                 blocks: document.querySelectorAll('#blocks tr').length,
                 tip: document.getElementById('tip').textContent,
                 conn: document.getElementById('conn').textContent,
+                ringNodes: +(document.body.dataset.ringNodes || 0),
+                ringDots: document.querySelectorAll('#ringsvg circle.node').length,
+                anchor: document.getElementById('anchor').textContent,
                 devices: [...document.querySelectorAll('[data-device]')].map(e => [e.dataset.device, +e.dataset.points])
             })"""
             state = {}
@@ -66,7 +69,8 @@ async def main():
                 r = await send("Runtime.evaluate", {"expression": probe, "returnByValue": True})
                 state = json.loads(r["result"].get("value") or "{}")
                 devices = dict(state.get("devices", []))
-                if state.get("readings", 0) >= 8 and state.get("blocks", 0) >= 2 and all(devices.get(f"demo-{i}", 0) >= 2 for i in range(4)):
+                if (state.get("readings", 0) >= 8 and state.get("blocks", 0) >= 2 and all(devices.get(f"demo-{i}", 0) >= 2 for i in range(4))
+                        and state.get("ringDots", 0) >= 1 and state.get("anchor", "–") != "–"):
                     break
                 await asyncio.sleep(0.5)
             await asyncio.sleep(1.0)   # let the chart redraw once more before the picture
@@ -76,7 +80,8 @@ async def main():
             print("dashboard state:", json.dumps(state))
             devices = dict(state.get("devices", []))
             ok = (state.get("readings", 0) >= 8 and state.get("blocks", 0) >= 2 and state.get("tip", "–") != "–"
-                  and all(devices.get(f"demo-{i}", 0) >= 2 for i in range(4)) and state.get("conn") == "live")
+                  and all(devices.get(f"demo-{i}", 0) >= 2 for i in range(4)) and state.get("conn") == "live"
+                  and state.get("ringDots", 0) == state.get("ringNodes", -1) >= 1 and state.get("anchor", "–") != "–")
             print("dashboard shows live data" if ok else "dashboard did not show live data in time")
             return 0 if ok else 1
     finally:

@@ -107,6 +107,7 @@ async function start() {
   }
   await rpc("subscribe", { topic: "blocks" });
   await rpc("subscribe", { topic: "readings" });
+  refreshRing();
 }
 
 function connect() {
@@ -127,6 +128,45 @@ function connect() {
     }
   };
 }
+
+// The ring: every node this one knows at its place on the circle (angle = id / 2^160), this node
+// in the accent colour, the keys it owns as an arc from its predecessor to itself.
+const SVG = "http://www.w3.org/2000/svg";
+function angle(hex) { return parseInt(hex.slice(0, 8), 16) / 4294967296 * 2 * Math.PI - Math.PI / 2; }
+function svg(tag, attrs) { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; }
+function drawRing(r) {
+  const s = document.getElementById("ringsvg"); s.replaceChildren();
+  s.append(svg("circle", { cx: 0, cy: 0, r: 90, fill: "none", stroke: "#26313c", "stroke-width": 6 }));
+  if (!r.active) { document.getElementById("ringtext").textContent = r.reason || "not in a ring"; return; }
+  const known = r.ring || [];
+  if (r.range && r.range.share < 0.999) {
+    const a0 = angle(r.range.after), a1 = angle(r.range.upTo);
+    const large = ((a1 - a0 + 2 * Math.PI) % (2 * Math.PI)) > Math.PI ? 1 : 0;
+    s.append(svg("path", { d: `M ${90 * Math.cos(a0)} ${90 * Math.sin(a0)} A 90 90 0 ${large} 1 ${90 * Math.cos(a1)} ${90 * Math.sin(a1)}`,
+                           fill: "none", stroke: "#4fb3ff", "stroke-width": 6, class: "range" }));
+  } else {
+    s.append(svg("circle", { cx: 0, cy: 0, r: 90, fill: "none", stroke: "#4fb3ff", "stroke-width": 6, class: "range" }));
+  }
+  for (const n of known) {
+    const a = angle(n.id), me = n.id === r.id;
+    const dot = svg("circle", { cx: 90 * Math.cos(a), cy: 90 * Math.sin(a), r: me ? 7 : 5, fill: me ? "#4fb3ff" : "#e6e6e6", class: "node" });
+    dot.append(svg("title", {})); dot.firstChild.textContent = n.address + " " + n.id.slice(0, 12);
+    s.append(dot);
+  }
+  const share = r.range ? (r.range.share * 100).toFixed(1) + "% of the keys" : "range not known yet";
+  document.getElementById("ringtext").textContent = `${known.length} node(s) · this node owns ${share}`;
+  document.body.dataset.ringNodes = known.length;
+}
+async function refreshRing() {
+  if (!ws || ws.readyState !== 1) return;
+  try { drawRing(await rpc("ring")); } catch (e) { document.getElementById("ringtext").textContent = e.message; }
+  try {
+    const a = await rpc("anchor");
+    document.getElementById("anchor").textContent = a.height + " · " + a.hash.slice(0, 8);
+    document.body.dataset.anchor = a.height;
+  } catch (e) { /* a node without an anchor chain */ }
+}
+setInterval(refreshRing, 3000);
 
 setInterval(() => { for (const d of devices.values()) if (d.dirty || d.points.length) { draw(d); d.dirty = false; } }, 500);
 connect();
