@@ -196,6 +196,14 @@ extension MQTTBridgeEndToEndTests {
             }
             return n
         }
+        // A loss is recorded as a gap after a counter the bridge has seen: the kills start once the
+        // device's first message is stored (a loss before it would have no counter to follow).
+        let firstPort = port
+        let firstStored = ContinuousClock.now
+        while ContinuousClock.now - firstStored < .seconds(30) {
+            if !(try await Self.readings(firstPort, "meter")).isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         var rng = SystemRandomNumberGenerator()
         for cycle in 1...20 {
             try await Task.sleep(for: .milliseconds(Int.random(in: 150...700, using: &rng)))

@@ -16,7 +16,9 @@ final class RunningNode: @unchecked Sendable {
     let dir: TemporaryDirectory
     let process: FlowchainProcess
     let port: Int
-    var url: String { "ws://127.0.0.1:\(port)" }
+    /// The address it listens on (a network namespace's, in the netns tests).
+    var host = "127.0.0.1"
+    var url: String { "ws://\(host):\(port)" }
     var dataDir: String { dir.file("data") }
 
     init(_ extra: [String] = [], label: String = "node", environment: [String: String]? = nil) async throws {
@@ -30,10 +32,11 @@ final class RunningNode: @unchecked Sendable {
     }
 
     /// A node process the test started itself (e.g. restarted on an existing data directory).
-    init(adopting process: FlowchainProcess, port: Int, dir: TemporaryDirectory) {
+    init(adopting process: FlowchainProcess, port: Int, dir: TemporaryDirectory, host: String = "127.0.0.1") {
         self.dir = dir
         self.process = process
         self.port = port
+        self.host = host
     }
 
     struct NodeStartError: Error, CustomStringConvertible {
