@@ -1,5 +1,6 @@
 public import FlowchainWire
 public import Foundation
+import NIOSSL
 public import LedgerModel
 public import Logging
 import NIOCore
@@ -72,14 +73,27 @@ public final class RPCConnection: Sendable {
     /// Connects to `url` (`ws://host:port` or `http://…`; `/rpc` is added when missing), runs
     /// `body` with the connection, then closes it.
     public static func with<T: Sendable>(
-        _ url: String, token: String? = nil, logger: Logger = Logger(label: "flowchain-client"),
+        _ url: String, token: String? = nil, ca: String? = ProcessInfo.processInfo.environment["FLOWCHAIN_CA"], logger: Logger = Logger(label: "flowchain-client"),
         _ body: @escaping @Sendable (RPCConnection) async throws -> T
     ) async throws -> T {
         let target = try rpcURL(url, token: token)
         let result = Mutex<Result<T, any Error>?>(nil)
-        let config = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
+        var config = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
+        // wss:// to a node with its own CA: trust that CA ($FLOWCHAIN_CA), else the system's. A
+        // node reached by IP address is checked against the CA only (TLS cannot name an IP).
+        var tls: TLSConfiguration? = nil
+        if target.hasPrefix("wss://"), let ca {
+            var t = TLSConfiguration.makeClientConfiguration()
+            t.trustRoots = .file(ca)
+            let host = target.dropFirst(6).prefix { $0 != ":" && $0 != "/" }
+            if host.allSatisfy({ $0.isNumber || $0 == "." }) || host.hasPrefix("[") {
+                t.certificateVerification = .noHostnameVerification
+                config.sniHostname = "flowchain-node"
+            }
+            tls = t
+        }
         do {
-            try await WebSocketClient.connect(url: target, configuration: config, logger: logger) { inbound, outbound, _ in
+            try await WebSocketClient.connect(url: target, configuration: config, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
                 let connection = RPCConnection(outbound: outbound)
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {

@@ -21,8 +21,8 @@ extension ChildProcess {
 
     /// Waits for the node's "listening on http://HOST:PORT" line and returns the port.
     public func waitForPort(timeout: Duration = .seconds(60)) async throws -> Int? {
-        guard try await waitForOutput("listening on http://", timeout: timeout) else { return nil }
-        guard let range = output.range(of: #"listening on http://[^:\s]+:(\d+)"#, options: .regularExpression) else { return nil }
+        guard try await waitForOutput("listening on http", timeout: timeout) else { return nil }
+        guard let range = output.range(of: #"listening on https?://[^:\s]+:(\d+)"#, options: .regularExpression) else { return nil }
         return Int(output[range].split(separator: ":").last ?? "")
     }
 }

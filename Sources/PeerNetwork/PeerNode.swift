@@ -152,7 +152,7 @@ public final class PeerNode: Service, Sendable {
         }
         driverState.withLock { $0 = driver }
         router.attach(driver, transport)
-        logger.info("peer network: id \(transport.id.hex), listening for peers at ws://\(address)/peer")
+        logger.info("peer network: id \(transport.id.hex), listening for peers at \(configuration.transport.tls ? "wss" : "ws")://\(address)/peer")
         if configuration.join.isEmpty {
             await driver.create()
             logger.info("started a ring of one; other nodes join with --join \(address)")

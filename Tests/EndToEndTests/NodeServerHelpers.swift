@@ -18,7 +18,9 @@ final class RunningNode: @unchecked Sendable {
     let port: Int
     /// The address it listens on (a network namespace's, in the netns tests).
     var host = "127.0.0.1"
-    var url: String { "ws://\(host):\(port)" }
+    /// wss for a node serving TLS.
+    var scheme = "ws"
+    var url: String { "\(scheme)://\(host):\(port)" }
     var dataDir: String { dir.file("data") }
 
     init(_ extra: [String] = [], label: String = "node", environment: [String: String]? = nil) async throws {

@@ -281,6 +281,30 @@ struct RingTests {
         await ring.stopAll()
     }
 
+    @Test func aRingOverWssWithCertificatesFromItsOwnCA() async throws {
+        let pki = try await TestCertificates()
+        setenv("FLOWCHAIN_CA", pki.ca, 1)  // for this test's RPC clients (wss:// only)
+        let tls = ["--tls-cert", pki.serverCertificate, "--tls-key", pki.serverKey, "--peer-tls", "--peer-ca", pki.ca]
+        let seed = try await RunningNode(tls, label: "tls-0")
+        seed.scheme = "wss"
+        #expect(seed.process.output.contains("listening on https://"))
+        let joiner = try await RunningNode(tls + ["--join", "127.0.0.1:\(seed.port)"], label: "tls-1")
+        joiner.scheme = "wss"
+        let ring = try await TestRing(adopting: [seed, joiner])
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+        guard let device = (0..<200).map({ "tls-\($0)" }).first(where: { ring.owner(of: $0) == 1 }) else { return }
+        let ack = try await ring.submit(device, at: 0, #"{"over":"wss"}"#)
+        #expect(try await ring.readingIDs(device, at: 0) == [ack["id"]?.stringValue ?? ""], "forwarded over wss and answered by the owner")
+        // Plain ws:// is not served by a TLS node.
+        #expect(RawWebSocket(port: seed.port, path: "/peer") == nil)
+        // A node without TLS cannot dial into the TLS ring, and says so.
+        let plain = try await RunningNode(["--genesis", seed.dir.file("data/genesis.json"), "--join", "127.0.0.1:\(seed.port)"], label: "tls-plain")
+        #expect(try await plain.process.waitForOutput("cannot reach peer", timeout: .seconds(20)), "\(plain.process.output.suffix(2000))")
+        _ = try await plain.stop()
+        await ring.stopAll()
+    }
+
     @Test func peerAddrAndPeerPortJoinLikeTheOriginal() async throws {
         let seed = try await RunningNode(label: "env-seed")
         let joiner = try await RunningNode(label: "env-joiner", environment: ["PEER_ADDR": "127.0.0.1", "PEER_PORT": "\(seed.port)"])

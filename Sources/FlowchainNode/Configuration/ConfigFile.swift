@@ -21,6 +21,9 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var headerTimeout: Int?
     public var idleTimeout: Int?
     public var logLevel: String?
+    /// TLS for the server: PEM certificate and key.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
     /// One broker (a mapping) or several (a list of mappings).
     public var mqtt: OneOrMany<MQTTSection>?
     /// The node's own sensors.
@@ -37,7 +40,10 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         public var replicas: Int?
         /// owner or replica.
         public var ack: String?
-        enum CodingKeys: String, CodingKey, CaseIterable { case join, advertise, replicas, ack }
+        /// Dial peers with wss://; check their certificates against this CA.
+        public var tls: Bool?
+        public var ca: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case join, advertise, replicas, ack, tls, ca }
     }
 
     public init() {}
@@ -45,6 +51,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
         case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors, peers
+        case tlsCertificate, tlsKey
     }
 
     /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.

@@ -17,7 +17,7 @@ extension Node {
         if FileManager.default.fileExists(atPath: path) { return }
         try dir.create()
         let (key, _) = try KeyFile.loadOrCreate(at: dir.keyPath)
-        let transport = PeerTransport(key: key, genesis: nil, chainID: nil, logger: logger)
+        let transport = PeerTransport(key: key, genesis: nil, chainID: nil, configuration: peers.transport, logger: logger)
         defer { transport.shutdown() }
         var failures: [String] = []
         var delay = Duration.milliseconds(500)

@@ -2,6 +2,8 @@ import FlowchainWire
 import FlowchainCrypto
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import HummingbirdCore
 import HummingbirdWebSocket
 import Ledger
@@ -47,12 +49,29 @@ public struct FlowchainServer: Service {
                 Start with --token (or FLOWCHAIN_TOKEN) unless this network is trusted.
                 """)
         }
-        try await makeApplication().run()
+        if let certificate = config.tlsCertificate, let key = config.tlsKey {
+            let tls: TLSConfiguration
+            do {
+                tls = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            } catch {
+                throw ServerError.tls("cannot load the TLS certificate \(certificate) or key \(key): \(error)")
+            }
+            try await makeApplication(scheme: "https") { try TLSChannel($0, tlsConfiguration: tls) }.run()
+        } else {
+            try await makeApplication().run()
+        }
     }
 
     /// The Hummingbird application behind `run()`: routes, connection guard, limits. Tests run it
     /// in-process with HummingbirdTesting.
     public func makeApplication() -> some ApplicationProtocol {
+        makeApplication(scheme: "http") { $0 }
+    }
+
+    /// The application with each connection's channel wrapped by `wrap` (TLS, for https).
+    func makeApplication<Outer: ServerChildChannel>(scheme: String, wrap: @escaping @Sendable (GuardedChannel<HTTP1WebSocketUpgradeChannel>) throws -> Outer) -> some ApplicationProtocol {
         let config = services.configuration
         let router = Router(context: Context.self)
         router.middlewares.add(ErrorLogMiddleware(logger: logger))
@@ -78,9 +97,9 @@ public struct FlowchainServer: Service {
         let app = Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                GuardedChannel(
+                try wrap(GuardedChannel(
                     inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
-                    guardian: guardian)
+                    guardian: guardian))
             },
             configuration: .init(
                 address: .hostname(config.host, port: config.port),
@@ -88,7 +107,7 @@ public struct FlowchainServer: Service {
                 availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections + 64)),
             onServerRunning: { [onListening, logger] channel in
                 let port = channel.localAddress?.port ?? config.port
-                logger.info("listening on http://\(config.host):\(port) (WoT devices at /object/{id}/send, JSON-RPC at /rpc, dashboard at /)")
+                logger.info("listening on \(scheme)://\(config.host):\(port) (WoT devices at /object/{id}/send, JSON-RPC at /rpc, dashboard at /)")
                 onListening(config.host, port)
             },
             logger: appLogger)
@@ -136,5 +155,12 @@ struct ErrorLogMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             throw HTTPError(.internalServerError, message: "\(error)")
         }
+    }
+}
+
+enum ServerError: Error, CustomStringConvertible {
+    case tls(String)
+    var description: String {
+        switch self { case let .tls(why): why }
     }
 }

@@ -22,6 +22,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var rpcConcurrency = 64
     /// Seconds between WebSocket pings; a peer that misses one is disconnected. 0 disables pings.
     public var pingInterval = 30
+    /// TLS: a PEM certificate (chain) and its private key; the server then speaks https and wss only.
+    public var tlsCertificate: String? = nil
+    public var tlsKey: String? = nil
 
     public init() {}
 }

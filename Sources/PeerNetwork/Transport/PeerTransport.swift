@@ -4,6 +4,7 @@ import Foundation
 import Ledger
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 import WSClient
 
@@ -21,6 +22,12 @@ public final class PeerTransport: Sendable {
         /// Backoff after a failed dial: doubles from `minBackoff` up to `maxBackoff`.
         public var minBackoff: Duration = .milliseconds(200)
         public var maxBackoff: Duration = .seconds(10)
+        /// Dial peers with `wss://` (every node of the ring then serves TLS).
+        public var tls = false
+        /// Check a peer's certificate chain against this CA (PEM). Without it the connection is
+        /// encrypted but the certificate is not checked: a peer's identity is its Ed25519 key,
+        /// proved in the handshake either way.
+        public var caFile: String? = nil
         public init() {}
     }
 
@@ -140,9 +147,24 @@ public final class PeerTransport: Sendable {
         // at its own --max-frame). This side sends frames of `PeerChannel.fragment` bytes.
         config.maxFrameSize = PeerFrame.maxBytes
         config.closeTimeout = .seconds(2)
-        Task {
+        var tls: TLSConfiguration? = nil
+        if configuration.tls {
+            var t = TLSConfiguration.makeClientConfiguration()
+            if let ca = configuration.caFile {
+                t.trustRoots = .file(ca)
+                t.certificateVerification = .noHostnameVerification
+            } else {
+                t.certificateVerification = .none
+            }
+            tls = t
+        }
+        // TLS's server name cannot be an IP address; peers are usually reached by one, and the
+        // name is not checked (see `caFile`), so any name does.
+        if configuration.tls { config.sniHostname = "flowchain-peer" }
+        let scheme = configuration.tls ? "wss" : "ws"
+        Task { [tls] in
             do {
-                try await WebSocketClient.connect(url: "ws://\(address)/peer", configuration: config, logger: logger) { inbound, outbound, _ in
+                try await WebSocketClient.connect(url: "\(scheme)://\(address)/peer", configuration: config, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
                     let channel = PeerChannel(inbound: inbound, outbound: outbound, maxMessage: PeerFrame.maxBytes)
                     let outcome: HandshakeRunner.Outcome
                     do {
@@ -161,7 +183,15 @@ public final class PeerTransport: Sendable {
             }
         }
         var result: Result<PeerConnection, any Error> = .failure(PeerRequestError.unreachable("peer \(address): no connection"))
+        // Connecting, upgrading and the handshake together have a deadline (a server that never
+        // answers the upgrade, e.g. TLS on one side only, would otherwise hold the dial forever).
+        let limit = configuration.handshakeTimeout * 2
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            if !Task.isCancelled { readyInput.yield(.failure(PeerRequestError.unreachable("peer \(address): no answer to the connection within \(limit) (is it a Flowchain node, and do both sides agree on TLS?)"))) }
+        }
         for await r in ready { result = r; break }
+        timer.cancel()
         state.withLock { s in
             s.dialing[address] = nil
             switch result {

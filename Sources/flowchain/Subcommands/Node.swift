@@ -129,6 +129,18 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Run without the peer network: no /peer endpoint, no ring; the node stores every reading itself.")
     var noPeers = false
 
+    @Option(help: ArgumentHelp("Serve https and wss only, with this PEM certificate (chain); needs --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Flag(help: "Dial peers with wss:// (every node of the ring serves TLS: give --tls-cert and --tls-key).")
+    var peerTLS = false
+
+    @Option(help: ArgumentHelp("With --peer-tls: check peers' certificates against this CA. Without it the link is encrypted and a peer is still authenticated by its Ed25519 key.", valueName: "file"))
+    var peerCA: String?
+
     @Option(help: ArgumentHelp("Copies of each reading in the ring: its owner's and r − 1 on the owner's next successors. Default 3; 1 keeps no copies.", valueName: "r"))
     var replicas: Int?
 
@@ -189,6 +201,12 @@ struct NodeCommand: AsyncParsableCommand {
             guard s.headerTimeout >= 1 else { throw ValidationError("--header-timeout must be at least 1 second") }
             s.idleTimeout = idleTimeout ?? file.idleTimeout ?? s.idleTimeout
             guard s.idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
+            s.tlsCertificate = tlsCert ?? file.tlsCertificate
+            s.tlsKey = tlsKey ?? file.tlsKey
+            guard (s.tlsCertificate == nil) == (s.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+            for f in [s.tlsCertificate, s.tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: f) {
+                throw ValidationError("cannot read TLS file \(f)")
+            }
             c.server = s
         }
         if demo {
@@ -247,6 +265,12 @@ struct NodeCommand: AsyncParsableCommand {
             let level = ack ?? file.peers?.ack ?? p.ack.rawValue
             guard let parsed = PeerNode.AckLevel(rawValue: level) else { throw ValidationError("--ack must be 'owner' or 'replica', not '\(level)'") }
             p.ack = parsed
+            p.transport.tls = peerTLS || (file.peers?.tls ?? false)
+            p.transport.caFile = peerCA ?? file.peers?.ca
+            if p.transport.tls, c.server?.tlsCertificate == nil {
+                throw ValidationError("--peer-tls needs this node to serve TLS too (--tls-cert and --tls-key): a ring is all TLS or all plain")
+            }
+            if p.transport.caFile != nil, !p.transport.tls { throw ValidationError("--peer-ca applies with --peer-tls") }
             if let server = c.server, server.maxFrameBytes < 16384 {
                 throw ValidationError("--max-frame must be at least 16384 bytes while the peer network is on (peers send frames of 16 KiB); or use --no-peers")
             }
