@@ -353,11 +353,24 @@ public final class PeerNode: Service, Sendable {
     /// (committed there while this node was away, or before it joined). It pulls a copy of that
     /// chain, so its answers and its numbering include them. One pull at a time.
     func takeOver() async {
-        guard let driver, let successor = driver.view.successors.first, successor.id != transport.id else { return }
+        guard let driver else { return }
+        guard let successor = driver.view.successors.first, successor.id != transport.id else { return driver.view.release() }
         guard pulling.withLock({ p in defer { p = true }; return !p }) else { return }
-        defer { pulling.withLock { $0 = false } }
+        defer {
+            pulling.withLock { $0 = false }
+            driver.view.release()
+        }
         do {
             let c = try await transport.connection(to: successor)
+            // The successor gives the keys up when it takes this node as its predecessor; what it
+            // committed for them until then must be in the copy before this node numbers them.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                if case let .success(body) = await c.request(.ring, [], timeout: .seconds(2)),
+                   let v = try? JSONValue(parsing: body), v["predecessor"]?["id"]?.stringValue == transport.id.hex { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .milliseconds(300))  // its commits already under way land
             guard let store = try replicas.store(for: c.peer.key, create: true) else { return }
             var pulled = 0
             while true {

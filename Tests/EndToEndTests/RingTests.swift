@@ -4,6 +4,7 @@ import FlowchainTesting
 import FlowchainWire
 import Foundation
 import Ledger
+import Synchronization
 import Testing
 
 /// Several real `flowchain node` processes on loopback forming a Chord ring over `ws /peer`.
@@ -315,6 +316,64 @@ struct RingTests {
         await ring.stopAll()
     }
 
+    @Test func aNodeJoiningUnderLoadTakesItsRangeOverAndNothingIsLostOrDuplicated() async throws {
+        let ring = try await TestRing(size: 3)
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+        let devices = (0..<24).map { "load-\($0)" }
+        let acked = Locked<[String: [(seq: Int64, id: String)]]>([:])
+        let stop = Locked(false)
+        // Load at every node, bounded in count and time, while a fourth node joins.
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for entry in 0..<3 {
+                    let url = ring.nodes[entry]!.url
+                    group.addTask {
+                        try? await RPCConnection.with(url) { rpc in
+                            var round = 0
+                            let started = ContinuousClock.now
+                            while !stop.withLock({ $0 }), round < 400, ContinuousClock.now - started < .seconds(60) {
+                                let batch: [JSONValue] = devices.enumerated().filter { $0.offset % 3 == entry }.map { ["device": .string($0.element), "payload": ["r": .int(Int64(round))]] }
+                                if let result = try? await rpc.call("submit", ["readings": .array(batch)]) {
+                                    for item in result.arrayValue ?? [] {
+                                        if let a = item["ack"], let d = a["device"]?.stringValue, let s = a["seq"]?.int64Value, let id = a["id"]?.stringValue {
+                                            acked.withLock { $0[d, default: []].append((s, id)) }
+                                        }
+                                    }
+                                }
+                                round += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let joiner = try await RunningNode(["--join", "127.0.0.1:\(ring.nodes[0]!.port)"], label: "ring-joiner")
+        ring.nodes.append(joiner)
+        let info = try await TestRing.call(joiner.url, "info")
+        ring.keys.append(info["publicKey"]?.stringValue ?? "")
+        ring.ids.append(Hex.encode(SHA1.hash(Hex.decode(ring.keys[3]) ?? [])))
+        try await ring.converge()
+        try await Task.sleep(for: .seconds(3))
+        stop.withLock { $0 = true }
+        await load.value
+        let taken = devices.filter { ring.owner(of: $0) == 3 }
+        #expect(!taken.isEmpty, "the joining node took some devices over")
+        for device in devices {
+            let mine = acked.withLock { $0[device] ?? [] }
+            #expect(!mine.isEmpty)
+            for at in [0, 3] {
+                let ids = try await ring.readingIDs(device, at: at)
+                #expect(Set(ids).count == ids.count, "\(device) at node \(at): no reading twice")
+                #expect(Set(mine.map(\.id)).isSubset(of: Set(ids)), "\(device) at node \(at): every acknowledged reading is there (\(Set(mine.map(\.id)).subtracting(ids).count) missing)")
+            }
+            let seqs = mine.map(\.seq)
+            #expect(Set(seqs).count == seqs.count, "\(device): no seq given twice (\(seqs.count - Set(seqs).count) repeated)")
+        }
+        await ring.stopAll()
+    }
+
     @Test func aNodeOfAnotherRingIsRefusedAndBothSidesSayWhy() async throws {
         let ring = try await TestRing(size: 1)
         defer { Task { await ring.stopAll() } }
@@ -408,4 +467,13 @@ extension Array {
         for e in self { out.append(try await transform(e)) }
         return out
     }
+}
+
+/// A value shared by a test's tasks.
+final class Locked<T: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: every access goes through the lock.
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func withLock<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
 }

@@ -120,6 +120,9 @@ public actor ChordDriver {
         case let .rangeChanged(change):
             let hook = onRangeChanged
             let grew = if case .grew = change { true } else { false }
+            // Keys gained while others are around are held back until the take-over copied
+            // what was committed for them elsewhere (`RingView.release`).
+            if case let .grew(gained) = change, node.successors.contains(where: { $0.id != node.me.id }) { view.hold(gained) }
             Task { await hook(grew) }
             switch change {
             case let .grew(gained): logger.info("key range grew by \(gained)")
@@ -164,6 +167,8 @@ public struct RingStatus: Sendable {
 public final class RingView: Sendable {
     public let me: NodeRef
     private let state = Mutex<(owned: RingRange?, alone: Bool, successors: [NodeRef])>((nil, true, []))
+    /// Keys this node owns but does not accept readings for yet: it is taking them over.
+    private let held = Mutex<[RingRange]>([])
 
     init(me: NodeRef) { self.me = me }
 
@@ -178,8 +183,14 @@ public final class RingView: Sendable {
     /// Whether this node owns `key` now (a node that does not yet know its predecessor owns
     /// nothing it can vouch for, unless it is alone).
     public func owns(_ key: ChordID) -> Bool {
-        state.withLock { s in s.alone || (s.owned?.contains(key) ?? false) }
+        if held.withLock({ $0.contains { $0.contains(key) } }) { return false }
+        return state.withLock { s in s.alone || (s.owned?.contains(key) ?? false) }
     }
+
+    func hold(_ range: RingRange) { held.withLock { $0.append(range) } }
+    /// The take-over is done: every held range is this node's to number.
+    func release() { held.withLock { $0.removeAll() } }
+    public var holding: Bool { held.withLock { !$0.isEmpty } }
 
     public var successors: [NodeRef] { state.withLock { $0.successors } }
 }
