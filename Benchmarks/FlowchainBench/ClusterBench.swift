@@ -1,4 +1,5 @@
 import FlowchainClient
+import FlowchainCrypto
 import FlowchainWire
 import Foundation
 import Ledger
@@ -39,14 +40,33 @@ public enum ClusterBench {
             report.add("ring_\(ack)_batch_latency_p99_ms", percentile(result.latencies, 99), "ms")
             report.add("ring_\(ack)_cpu_us_per_reading_all_nodes", cpu.reduce(0, +) / Double(max(result.acked, 1)) * 1e6, "µs")
             if ack == "owner" {
+                progress("forwarding: load at node 0 only, for devices other nodes own")
+                var ids: [String] = []
+                for n in ring { ids.append(Hex.encode(SHA1.hash(Hex.decode((try? await RPCConnection.with(n.url) { try await $0.call("info") })?["publicKey"]?.stringValue ?? "") ?? []))) }
+                let sorted = ids.sorted()
+                func owner(_ device: String) -> String {
+                    let key = Hex.encode(SHA1.hash(Array(device.utf8)))
+                    return sorted.first { $0 >= key } ?? sorted[0]
+                }
+                let foreign = (0..<5000).map { "fwd-\($0)" }.filter { owner($0) != ids[0] }
+                let before = ring.map { $0.cpuSeconds() }
+                let fwd = try await load([ring[0].url], seconds: seconds, clients: clients, prefix: "fwd", devices: foreign)
+                let spent = zip(ring, before).map { $0.cpuSeconds() - $1 }
+                report.add("forwarding_readings_per_s", fwd.rate, "/s")
+                report.add("forwarding_node_cpu_us_per_reading", spent[0] / Double(max(fwd.acked, 1)) * 1e6, "µs")
+                report.add("owners_and_replicas_cpu_us_per_reading", spent.dropFirst().reduce(0, +) / Double(max(fwd.acked, 1)) * 1e6, "µs")
                 var hops = 0.0, lookups = 0.0
+                var buckets: [Double: Double] = [:]
                 for n in ring {
                     let text = (try? LoopbackHTTP.get(port: n.port, path: "/metrics").text) ?? ""
                     hops += metric(text, "flowchain_lookup_hops_sum") ?? 0
                     lookups += metric(text, "flowchain_lookup_hops_count") ?? 0
+                    for (le, count) in histogram(text, "flowchain_lookup_seconds") { buckets[le, default: 0] += count }
                 }
                 report.add("lookups", lookups, "")
                 report.add("lookup_mean_hops", lookups > 0 ? hops / lookups : 0, "")
+                report.add("lookup_p50_ms_at_most", quantile(buckets, 0.5) * 1000, "ms")
+                report.add("lookup_p99_ms_at_most", quantile(buckets, 0.99) * 1000, "ms")
             }
         }
 
@@ -73,6 +93,23 @@ public enum ClusterBench {
         report.add("takeover_readings_per_s", copied && elapsed > 0 ? count / elapsed : 0, "/s")
         report.note("the joining node copies its successor's whole chain (not only its range): takeover_readings_copied says how much")
         return report
+    }
+
+    /// A Prometheus histogram's cumulative buckets: upper bound → count.
+    static func histogram(_ text: String, _ name: String) -> [(Double, Double)] {
+        text.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix(name + "_bucket{"), let le = line.range(of: #"le="([^"]+)""#, options: .regularExpression) else { return nil }
+            let bound = line[le].dropFirst(4).dropLast()
+            guard let count = Double(line.split(separator: " ").last ?? "") else { return nil }
+            return (bound == "+Inf" ? .infinity : Double(bound) ?? .infinity, count)
+        }
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (a histogram only bounds it).
+    static func quantile(_ buckets: [Double: Double], _ q: Double) -> Double {
+        let sorted = buckets.sorted { $0.key < $1.key }
+        guard let total = sorted.last?.value, total > 0 else { return 0 }
+        return sorted.first { $0.value >= q * total }?.key ?? 0
     }
 
     static func metric(_ text: String, _ name: String) -> Double? {
@@ -112,7 +149,7 @@ public enum ClusterBench {
 
     /// `clients` connections spread over `urls`, each sending `submit {"readings": 100}` in a loop
     /// for `seconds` (bounded in time), 64 devices per connection.
-    static func load(_ urls: [String], seconds: Double, clients: Int, prefix: String) async throws -> LoadResult {
+    static func load(_ urls: [String], seconds: Double, clients: Int, prefix: String, devices: [String]? = nil) async throws -> LoadResult {
         let acked = AckCount()
         let latencies = LatencyBox()
         let start = ContinuousClock.now
@@ -125,7 +162,8 @@ public enum ClusterBench {
                         while ContinuousClock.now < deadline {
                             var batch: [JSONValue] = []
                             for i in 0..<100 {
-                                batch.append(["device": .string("\(prefix)-\(c)-\(i % 64)"), "payload": ["v": .int(Int64(round * 100 + i))]])
+                                let device = devices.map { $0[(c * 64 + i % 64) % $0.count] } ?? "\(prefix)-\(c)-\(i % 64)"
+                                batch.append(["device": .string(device), "payload": ["v": .int(Int64(round * 100 + i))]])
                             }
                             let t = ContinuousClock.now
                             let result = try await rpc.call("submit", ["readings": .array(batch)])

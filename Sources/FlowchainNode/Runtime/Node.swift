@@ -61,9 +61,7 @@ public final class Node: Sendable {
                 configuration: peers, key: key, engine: engine, anchor: anchor, genesis: genesis.hash, chainID: genesis.chainID, genesisFile: file,
                 counters: .init(connected: { metrics.peerConnected() }, disconnected: { metrics.peerDisconnected() },
                                 dialFailed: { metrics.error("peer_dial_failed") }, handshakeFailed: { metrics.error("peer_handshake_failed") }),
-                routing: .init(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
-                               served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) },
-                               queueDepth: { metrics.forwardQueue.record($0) }),
+                routing: Self.routingCounters(metrics),
                 logger: logger
             ) { method, params, stores in
                 guard let services = box.services else { return .failure(.init(code: -32603, message: "the server is not running")) }
@@ -74,6 +72,14 @@ public final class Node: Sendable {
             peer = nil
             servicesBox = ServicesBox()
         }
+    }
+
+    static func routingCounters(_ metrics: NodeMetrics) -> RoutingCounters {
+        var c = RoutingCounters(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
+                                served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) },
+                                queueDepth: { metrics.forwardQueue.record($0) })
+        c.lookupTime = { metrics.lookupLatency.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
+        return c
     }
 
     /// The server's services, once `run` made them (forwarded queries are answered through them).

@@ -18,6 +18,8 @@ public final class NodeMetrics: Sendable {
     public let servedForPeers: CoreMetrics.Counter
     /// Hops of each Chord lookup this node made to route a reading.
     public let lookupHops: CoreMetrics.Recorder
+    /// How long each of those lookups took.
+    public let lookupLatency: CoreMetrics.Timer
     private let peers: CoreMetrics.Gauge
     /// Readings waiting in the forward queue for an owner that cannot be reached.
     public let forwardQueue: CoreMetrics.Gauge
@@ -31,6 +33,10 @@ public final class NodeMetrics: Sendable {
             .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
             .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
         ]
+        f.durationHistogramBuckets["flowchain_lookup_seconds"] = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+        ]
         factory = f
         blocks = Counter(label: "flowchain_blocks_total", factory: f)
         connectionsOpened = Counter(label: "flowchain_connections_opened_total", factory: f)
@@ -39,6 +45,7 @@ public final class NodeMetrics: Sendable {
         forwarded = Counter(label: "flowchain_readings_forwarded_total", factory: f)
         servedForPeers = Counter(label: "flowchain_readings_stored_for_peers_total", factory: f)
         lookupHops = Recorder(label: "flowchain_lookup_hops", factory: f)
+        lookupLatency = Timer(label: "flowchain_lookup_seconds", preferredDisplayUnit: .seconds, factory: f)
         peers = Gauge(label: "flowchain_peers", factory: f)
         forwardQueue = Gauge(label: "flowchain_forward_queue", factory: f)
         var gauges: [String: CoreMetrics.Gauge] = [:]

@@ -175,8 +175,11 @@ public final class RingRouter: ReadingIngest {
     func owner(of key: ChordID, driver: ChordDriver) async -> Result<NodeRef, LookupError> {
         let now = ContinuousClock.now
         if let hit = owners.withLock({ $0[key] }), hit.until > now { return .success(hit.owner) }
+        let started = ContinuousClock.now
         let answer = await driver.lookup(key)
+        let took = ContinuousClock.now - started
         if case let .success(a) = answer {
+            counters.lookupTime(took)
             owners.withLock { cache in
                 if cache.count > 100_000 { cache.removeAll() }
                 cache[key] = (a.successor, now + .seconds(30))
@@ -225,6 +228,8 @@ public struct RoutingCounters: Sendable {
     public var lookup: @Sendable (Int) -> Void
     /// Readings in the forward queue now.
     public var queueDepth: @Sendable (Int) -> Void
+    /// How long a successful lookup took.
+    public var lookupTime: @Sendable (Duration) -> Void = { _ in }
     public init(forwarded: @escaping @Sendable (Int) -> Void = { _ in }, forwardFailed: @escaping @Sendable (Int) -> Void = { _ in },
                 served: @escaping @Sendable (Int) -> Void = { _ in }, lookup: @escaping @Sendable (Int) -> Void = { _ in },
                 queueDepth: @escaping @Sendable (Int) -> Void = { _ in }) {
