@@ -21,6 +21,8 @@ struct NodeCommand: AsyncParsableCommand {
             readings into a last block and exits 0.
 
             With --demo the node feeds itself synthetic readings from devices demo-0…demo-3.
+
+            Every node serves ws /peer: alone it is a ring of one; with --join host:port it joins             that node's ring (adopting its genesis on first start), stores the readings of the             devices it owns, forwards the rest to their owners, keeps copies of its successors'             chains and shares one anchor chain (docs/ring.md).
             """
     )
 

@@ -1,0 +1,89 @@
+import Chord
+import FlowchainCrypto
+import Foundation
+import Ledger
+import Logging
+import Synchronization
+
+/// Copies of other nodes' chains: taking keys over from the successor, serving pulls and copies.
+extension PeerNode {
+    /// This node's key range grew: the readings of its new keys may be in its successor's chain
+    /// (committed there while this node was away, or before it joined). It pulls a copy of that
+    /// chain, so its answers and its numbering include them. One pull at a time.
+    func takeOver() async {
+        guard let driver else { return }
+        guard let successor = driver.view.successors.first, successor.id != transport.id else { return driver.view.release() }
+        guard pulling.withLock({ p in defer { p = true }; return !p }) else { return }
+        defer {
+            pulling.withLock { $0 = false }
+            driver.view.release()
+        }
+        do {
+            let c = try await transport.connection(to: successor)
+            // The successor gives the keys up when it takes this node as its predecessor; what it
+            // committed for them until then must be in the copy before this node numbers them.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                if case let .success(body) = await c.request(.ring, [], timeout: .seconds(2)),
+                   let v = try? JSONValue(parsing: body), v["predecessor"]?["id"]?.stringValue == transport.id.hex { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .milliseconds(300))  // its commits already under way land
+            guard let store = try replicas.store(for: c.peer.key, create: true) else { return }
+            var pulled = 0
+            while true {
+                let here = try store.replicaPosition()
+                var w = BinaryWriter(capacity: 16)
+                w.i64(here.position); w.i64(here.height.map { Int64($0) } ?? -1)
+                let body = try await c.request(.pull, w.bytes, timeout: .seconds(30)).get()
+                let batch = try ReplicationCodec.decodeRequest(body)
+                if batch.readings.isEmpty, batch.blocks.isEmpty { break }
+                _ = try await store.appendReplica(readings: batch.readings, blocks: batch.blocks)
+                await router.engine.raiseSeqs(Self.newestSeqs(batch.readings.map(\.reading)))
+                pulled += batch.readings.count
+            }
+            await router.engine.raiseSeqsToFloors()
+            if pulled > 0 { logger.info("took over keys from \(successor.address): copied \(pulled) reading(s) of its chain") }
+        } catch {
+            logger.warning("could not copy the chain of \(successor.address) after taking keys over: \(error)")
+        }
+    }
+
+    /// The highest seq per device among `readings`.
+    static func newestSeqs(_ readings: [Reading]) -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for r in readings where r.seq > out[r.device] ?? 0 { out[r.device] = r.seq }
+        return out
+    }
+
+    /// Serves `pull`: this node's own chain after the position asked for.
+    func servePull(_ body: [UInt8]) async -> (PeerStatus, [UInt8]) {
+        do {
+            var r = BinaryReader(body)
+            let position = try r.i64("position"), height = try r.i64("height")
+            try r.finish()
+            let batch = try await router.engine.store.offload { try $0.replicationBatch(after: position, height: height < 0 ? nil : UInt64(height), limit: 2000) }
+            return (.ok, ReplicationCodec.encode(expected: position, readings: batch.readings, blocks: batch.blocks))
+        } catch {
+            return (.error, Array("\(error)".utf8))
+        }
+    }
+
+    func serveReplicate(_ body: [UInt8], from connection: PeerConnection) async -> (PeerStatus, [UInt8]) {
+        do {
+            let request = try ReplicationCodec.decodeRequest(body)
+            // Only asked where it is: a replica not yet holding anything gets no file for nothing.
+            guard let store = try replicas.store(for: connection.peer.key, create: request.expected >= 0) else {
+                return (.ok, ReplicationCodec.encode(.init(position: 0, height: nil)))
+            }
+            let here = try store.replicaPosition()
+            guard request.expected >= 0, request.expected == here.position else { return (.ok, ReplicationCodec.encode(here)) }
+            let position = try await store.appendReplica(readings: request.readings, blocks: request.blocks)
+            await router.engine.raiseSeqs(Self.newestSeqs(request.readings.map(\.reading)))
+            return (.ok, ReplicationCodec.encode(position))
+        } catch {
+            logger.warning("refused a replication batch from \(connection.name): \(error)")
+            return (.error, Array("\(error)".utf8))
+        }
+    }
+}
