@@ -70,7 +70,8 @@ public final class PeerNode: Service, Sendable {
         let transport = PeerTransport(key: key, genesis: genesis, chainID: chainID, configuration: configuration.transport, counters: counters, logger: logger)
         self.transport = transport
         replicas = ReplicaStores(directory: configuration.replicaDirectory)
-        replicator = Replicator(store: engine.store, feed: engine.feed, transport: transport, factor: configuration.replicationFactor, logger: logger)
+        replicator = Replicator(store: engine.store, feed: engine.feed, transport: transport, factor: configuration.replicationFactor, logger: logger,
+                                lag: routing.replicationLag)
         router = RingRouter(engine: engine, counters: routing, logger: logger)
         router.replicator = configuration.ack == .replica ? replicator : nil
         if configuration.forwardQueueLimit > 0 {

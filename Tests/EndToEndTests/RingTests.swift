@@ -165,6 +165,7 @@ struct RingTests {
         let metrics = try LoopbackHTTP.get(port: ring.nodes[0]!.port, path: "/metrics").text
         #expect(metrics.contains("flowchain_peers 4"), "node 0 has four authenticated peers")
         #expect(metrics.contains("flowchain_readings_forwarded_total"))
+        #expect(metrics.contains("flowchain_replication_lag 0"), "every copy caught up: \(metrics.split(separator: "\n").filter { $0.contains("replication_lag") })")
         await ring.stopAll()
     }
 

@@ -78,6 +78,7 @@ public final class Node: Sendable {
         var c = RoutingCounters(forwarded: { metrics.forwarded.increment(by: $0) }, forwardFailed: { metrics.error("forward_failed", count: $0) },
                                 served: { metrics.servedForPeers.increment(by: $0) }, lookup: { metrics.lookupHops.record($0) },
                                 queueDepth: { metrics.forwardQueue.record($0) })
+        c.replicationLag = { metrics.replicationLag.record($0) }
         c.lookupTime = { metrics.lookupLatency.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         return c
     }

@@ -23,6 +23,8 @@ public final class NodeMetrics: Sendable {
     private let peers: CoreMetrics.Gauge
     /// Readings waiting in the forward queue for an owner that cannot be reached.
     public let forwardQueue: CoreMetrics.Gauge
+    /// Readings of this node's chain not yet copied to every replica.
+    public let replicationLag: CoreMetrics.Gauge
     private let connectionGauges: [String: CoreMetrics.Gauge]
     private let ingested: [String: CoreMetrics.Counter]
 
@@ -48,6 +50,7 @@ public final class NodeMetrics: Sendable {
         lookupLatency = Timer(label: "flowchain_lookup_seconds", preferredDisplayUnit: .seconds, factory: f)
         peers = Gauge(label: "flowchain_peers", factory: f)
         forwardQueue = Gauge(label: "flowchain_forward_queue", factory: f)
+        replicationLag = Gauge(label: "flowchain_replication_lag", factory: f)
         var gauges: [String: CoreMetrics.Gauge] = [:]
         for kind in ["send", "viewer", "status", "rpc", "peer"] {
             gauges[kind] = Gauge(label: "flowchain_connections", dimensions: [("kind", kind)], factory: f)

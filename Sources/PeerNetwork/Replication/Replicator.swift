@@ -16,11 +16,14 @@ final class Replicator: Sendable {
     let factor: Int
     let logger: Logger
     let batchLimit = 2000
+    /// Readings of this node's chain not yet on every replica (reported after each round).
+    let lag: @Sendable (Int) -> Void
     private let positions = Mutex<[ChordID: (ref: NodeRef, position: LedgerStore.ReplicaPosition)]>([:])
     private let waiters = Mutex<[(ticket: UInt64, position: Int64, continuation: CheckedContinuation<Bool, Never>)]>([])
     private let nextTicket = Atomic<UInt64>(0)
 
-    init(store: LedgerStore, feed: CommitFeed, transport: PeerTransport, factor: Int, logger: Logger) {
+    init(store: LedgerStore, feed: CommitFeed, transport: PeerTransport, factor: Int, logger: Logger, lag: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.lag = lag
         self.store = store
         self.feed = feed
         self.transport = transport
@@ -59,6 +62,9 @@ final class Replicator: Sendable {
                         for t in targets { g.addTask { await self.push(to: t) } }
                         for await m in g { more = more || m }
                     }
+                    let newest = (try? self.store.pendingBounds().newest ?? 0) ?? 0
+                    let held = self.positions.withLock { p in targets.map { p[$0.id]?.position.position ?? 0 } }
+                    self.lag(Int(newest - (held.min() ?? newest)))
                     if !more { guard await iterator.next() != nil else { return } }
                 }
             }

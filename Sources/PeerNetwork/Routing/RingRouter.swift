@@ -230,6 +230,8 @@ public struct RoutingCounters: Sendable {
     public var queueDepth: @Sendable (Int) -> Void
     /// How long a successful lookup took.
     public var lookupTime: @Sendable (Duration) -> Void = { _ in }
+    /// Readings of this node's chain not yet on every replica.
+    public var replicationLag: @Sendable (Int) -> Void = { _ in }
     public init(forwarded: @escaping @Sendable (Int) -> Void = { _ in }, forwardFailed: @escaping @Sendable (Int) -> Void = { _ in },
                 served: @escaping @Sendable (Int) -> Void = { _ in }, lookup: @escaping @Sendable (Int) -> Void = { _ in },
                 queueDepth: @escaping @Sendable (Int) -> Void = { _ in }) {
