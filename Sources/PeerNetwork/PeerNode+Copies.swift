@@ -69,11 +69,34 @@ extension PeerNode {
         }
     }
 
-    func serveReplicate(_ body: [UInt8], from connection: PeerConnection) async -> (PeerStatus, [UInt8]) {
+    /// Serves `replicateCopy`: a copy of a gone node's chain, pushed on by the node now owning its keys.
+    func serveReplicateCopy(_ body: [UInt8], from connection: PeerConnection) async -> (PeerStatus, [UInt8]) {
+        guard body.count >= 32, let owner = try? PublicKey(bytes: body.prefix(32)) else { return (.error, Array("malformed copy: no owner key".utf8)) }
+        return await serveReplicate(Array(body.dropFirst(32)), from: connection, owner: owner)
+    }
+
+    /// The node that now owns a gone node's keys keeps its chain at r copies: it pushes its copy
+    /// to its own r − 1 successors (once every 5 s).
+    func keepCopies(view: RingView) async {
+        var keepers: [PublicKey: Replicator] = [:]
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            if Task.isCancelled || view.alone { continue }
+            for owner in replicas.owners() where view.owns(ChordID.hashing(owner.bytes)) && owner != transport.key.publicKey {
+                guard let store = try? replicas.store(for: owner, create: false) else { continue }
+                let keeper = keepers[owner] ?? Replicator(store: store, feed: router.engine.feed, transport: transport,
+                                                         factor: configuration.replicationFactor, logger: logger, owner: owner)
+                keepers[owner] = keeper
+                await keeper.round(keeper.targets(view))
+            }
+        }
+    }
+
+    func serveReplicate(_ body: [UInt8], from connection: PeerConnection, owner: PublicKey? = nil) async -> (PeerStatus, [UInt8]) {
         do {
             let request = try ReplicationCodec.decodeRequest(body)
             // Only asked where it is: a replica not yet holding anything gets no file for nothing.
-            guard let store = try replicas.store(for: connection.peer.key, create: request.expected >= 0) else {
+            guard let store = try replicas.store(for: owner ?? connection.peer.key, create: request.expected >= 0) else {
                 return (.ok, ReplicationCodec.encode(.init(position: 0, height: nil)))
             }
             let here = try store.replicaPosition()

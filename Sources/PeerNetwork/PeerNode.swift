@@ -111,6 +111,8 @@ public final class PeerNode: Service, Sendable {
                     return (.ok, await driver.status().json)
                 case .replicate:
                     return await self.serveReplicate(body, from: connection)
+                case .replicateCopy:
+                    return await self.serveReplicateCopy(body, from: connection)
                 case .pull:
                     return await self.servePull(body)
                 case .anchorBlock:
@@ -163,6 +165,7 @@ public final class PeerNode: Service, Sendable {
             } onCancelOrGracefulShutdown: {}
         }
         let replication = Task { await replicator.run(view: driver.view) }
+        let keeping = Task { await self.keepCopies(view: driver.view) }
         let anchoring = Task { [gossip, router] in
             guard let gossip else { return }
             // Catch up before minting (a ring of one has nobody to ask), then every 10 s.
@@ -193,6 +196,7 @@ public final class PeerNode: Service, Sendable {
         }
         try? await gracefulShutdown()
         replication.cancel()
+        keeping.cancel()
         delivery.cancel()
         anchoring.cancel()
         await replication.value

@@ -187,6 +187,17 @@ struct RingTests {
         for (i, _) in ring.live { #expect(try await ring.readingIDs(device, at: i) == acked, "asked at node \(i) right after the kill") }
         try await ring.converge()
         for (i, _) in ring.live { #expect(try await ring.readingIDs(device, at: i) == acked, "asked at node \(i) after the ring healed") }
+        // The ring re-replicates: the killed node's chain had r = 3 copies (its own and two), lost
+        // one, and the node now owning its keys pushes its copy on: all three survivors hold it.
+        let copies = ContinuousClock.now + .seconds(30)
+        var holders = 0
+        while ContinuousClock.now < copies {
+            holders = 0
+            for (i, n) in ring.live where try Self.seqs(device, in: n.dir.file("data/replicas/\(ring.keys[victim]).sqlite")).count == 6 { _ = i; holders += 1 }
+            if holders >= 3 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(holders == 3, "copies of the killed node's chain on the survivors: \(holders)")
         // The new owner numbers on from the copy: seq 7.
         let during = try await ring.submit(device, at: 0, #"{"n":"during"}"#)
         #expect(during["seq"]?.int64Value == 7, "\(during)")

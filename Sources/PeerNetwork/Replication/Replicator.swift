@@ -18,11 +18,16 @@ final class Replicator: Sendable {
     let batchLimit = 2000
     /// Readings of this node's chain not yet on every replica (reported after each round).
     let lag: @Sendable (Int) -> Void
+    /// Whose chain `store` holds: nil for this node's own; else a copy of a node that is gone,
+    /// pushed on so r copies exist again.
+    let owner: PublicKey?
     private let positions = Mutex<[ChordID: (ref: NodeRef, position: LedgerStore.ReplicaPosition)]>([:])
     private let waiters = Mutex<[(ticket: UInt64, position: Int64, continuation: CheckedContinuation<Bool, Never>)]>([])
     private let nextTicket = Atomic<UInt64>(0)
 
-    init(store: LedgerStore, feed: CommitFeed, transport: PeerTransport, factor: Int, logger: Logger, lag: @escaping @Sendable (Int) -> Void = { _ in }) {
+    init(store: LedgerStore, feed: CommitFeed, transport: PeerTransport, factor: Int, logger: Logger, owner: PublicKey? = nil,
+         lag: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.owner = owner
         self.lag = lag
         self.store = store
         self.feed = feed
@@ -87,12 +92,23 @@ final class Replicator: Sendable {
         return out
     }
 
+    /// One round for a copy of a gone node's chain: every target gets what it lacks.
+    func round(_ targets: [NodeRef]) async {
+        for t in targets { while await push(to: t) {} }
+    }
+
+    /// The request for `body`: this node's own chain, or a copy of `owner`'s.
+    private func replicate(_ c: PeerConnection, _ body: [UInt8], timeout: Duration) async -> Result<[UInt8], PeerRequestError> {
+        guard let owner else { return await c.request(.replicate, body, timeout: timeout) }
+        return await c.request(.replicateCopy, owner.bytes + body, timeout: timeout)
+    }
+
     /// Sends `target` the next batch it lacks; true when more is waiting.
     private func push(to target: NodeRef) async -> Bool {
         guard let c = try? await transport.connection(to: target) else { return false }
         var known = positions.withLock { $0[target.id]?.position }
         if known == nil {
-            guard case let .success(body) = await c.request(.replicate, ReplicationCodec.encode(expected: -1, readings: [], blocks: []), timeout: .seconds(10)),
+            guard case let .success(body) = await replicate(c, ReplicationCodec.encode(expected: -1, readings: [], blocks: []), timeout: .seconds(10)),
                   let p = try? ReplicationCodec.decodeReply(body) else { return false }
             known = p
             record(target, p)
@@ -104,7 +120,7 @@ final class Replicator: Sendable {
             return false
         }
         if batch.readings.isEmpty, batch.blocks.isEmpty { return false }
-        switch await c.request(.replicate, ReplicationCodec.encode(expected: known.position, readings: batch.readings, blocks: batch.blocks), timeout: .seconds(30)) {
+        switch await replicate(c, ReplicationCodec.encode(expected: known.position, readings: batch.readings, blocks: batch.blocks), timeout: .seconds(30)) {
         case let .success(body):
             guard let p = try? ReplicationCodec.decodeReply(body) else { return false }
             record(target, p)

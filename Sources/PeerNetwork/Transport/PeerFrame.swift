@@ -75,6 +75,8 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
     case segmentHead = 9
     /// A signed stake record, for minters to carry (gossip).
     case stakeRecord = 10
+    /// Keep a copy of another node's chain (its owner is gone): owner key (32) · as `replicate`.
+    case replicateCopy = 11
 
     public var description: String {
         switch self {
@@ -88,6 +90,7 @@ public enum PeerMethod: UInt8, Sendable, CustomStringConvertible {
         case .anchorSync: "anchor sync"
         case .segmentHead: "segment head"
         case .stakeRecord: "stake record"
+        case .replicateCopy: "replicate copy"
         }
     }
 }
