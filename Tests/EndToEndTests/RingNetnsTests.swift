@@ -33,7 +33,10 @@ final class NetnsLab: @unchecked Sendable {
     }
 
     /// Cuts host `i` off the others (its link to the bridge goes down), or reconnects it.
-    func cut(_ i: Int, _ off: Bool) throws { try Self.sh("ip link set \(tag)v\(i) \(off ? "down" : "up")") }
+    func cut(_ i: Int, _ off: Bool) async throws {
+        let command = "ip link set \(tag)v\(i) \(off ? "down" : "up")"
+        _ = try await offPool { try Self.sh(command) }
+    }
 
     func tearDown() {
         for (i, ns) in namespaces.enumerated() { _ = try? Self.sh("ip link del \(tag)v\(i) 2>/dev/null; ip netns del \(ns)") }
@@ -61,7 +64,7 @@ final class NetnsLab: @unchecked Sendable {
 @Suite("Ring across network namespaces", .serialized, .enabled(if: NetnsLab.usable, "needs root to make network namespaces"))
 struct RingNetnsTests {
     @Test func aHostCutOffForThirtySecondsAndReconnectedLosesNothingAndTheRingAndAnchorChainConverge() async throws {
-        let lab = try NetnsLab(size: 5)
+        let lab = try await offPool { try NetnsLab(size: 5) }
         defer { lab.tearDown() }
         var nodes: [RunningNode] = []
         defer { for n in nodes { n.process.signal(SIGKILL) } }
@@ -88,14 +91,14 @@ struct RingNetnsTests {
         await push("before", at: Array(0..<5))
         #expect(acked.count == 30, "every reading is acknowledged while the network is whole")
         // Host 4 is cut off for 30 s. Both sides go on taking readings.
-        try lab.cut(4, true)
+        try await lab.cut(4, true)
         let cutAt = ContinuousClock.now
         try await Task.sleep(for: .seconds(8))  // the four notice, and fail over
         let beforeCut = acked.count
         await push("cut", at: [0, 1, 2, 3, 4])
         #expect(acked.count > beforeCut + 20, "both sides acknowledged readings while apart (\(acked.count - beforeCut) of 30)")
         try await Task.sleep(until: cutAt + .seconds(30), clock: .continuous)
-        try lab.cut(4, false)
+        try await lab.cut(4, false)
         // After the heal: one ring of five and one anchor chain.
         try await ring.converge(timeout: .seconds(90))
         let deadline = ContinuousClock.now + .seconds(60)

@@ -168,7 +168,8 @@ struct RingTests {
             }
             #expect(status == 0, "proof asked at node \(i): \(output)")
         }
-        let metrics = try LoopbackHTTP.get(port: ring.nodes[0]!.port, path: "/metrics").text
+        let port0 = ring.nodes[0]!.port
+        let metrics = try await offPool { try LoopbackHTTP.get(port: port0, path: "/metrics").text }
         #expect(metrics.contains("flowchain_peers 4"), "node 0 has four authenticated peers")
         #expect(metrics.contains("flowchain_readings_forwarded_total"))
         #expect(metrics.contains("flowchain_replication_lag 0"), "every copy caught up: \(metrics.split(separator: "\n").filter { $0.contains("replication_lag") })")
@@ -316,7 +317,8 @@ struct RingTests {
         let ack = try await ring.submit(device, at: 0, #"{"over":"wss"}"#)
         #expect(try await ring.readingIDs(device, at: 0) == [ack["id"]?.stringValue ?? ""], "forwarded over wss and answered by the owner")
         // Plain ws:// is not served by a TLS node.
-        #expect(RawWebSocket(port: seed.port, path: "/peer") == nil)
+        let seedPort = seed.port
+        #expect(try await offPool { RawWebSocket(port: seedPort, path: "/peer") == nil })
         // A node without TLS cannot dial into the TLS ring, and says so.
         let plain = try await RunningNode(["--genesis", seed.dir.file("data/genesis.json"), "--join", "127.0.0.1:\(seed.port)"], label: "tls-plain")
         #expect(try await plain.process.waitForOutput("cannot reach peer", timeout: .seconds(20)), "\(plain.process.output.suffix(2000))")
@@ -415,24 +417,33 @@ struct RingTests {
         try await ring.converge()
         let port = ring.nodes[0]!.port
         // Garbage instead of a hello.
-        let garbage = try #require(RawWebSocket(port: port, path: "/peer"))
-        garbage.sendFrame(opcode: 1, Array("hello? GET / HTTP/1.0".utf8))
-        let refused = garbage.readUntilClose()
+        let refused = try await offPool { () -> (code: UInt16?, texts: [String]) in
+            guard let garbage = RawWebSocket(port: port, path: "/peer") else { return (nil, ["no upgrade"]) }
+            garbage.sendFrame(opcode: 1, Array("hello? GET / HTTP/1.0".utf8))
+            return garbage.readUntilClose()
+        }
         #expect(refused.texts.contains { $0.contains("refused") && $0.contains("not a hello") }, "\(refused)")
         // Binary garbage.
-        let binary = try #require(RawWebSocket(port: port, path: "/peer"))
-        binary.sendFrame(opcode: 2, [0xFF, 0x00, 0x13, 0x37])
-        #expect(binary.readUntilClose().texts.contains { $0.contains("refused") }, "binary garbage is refused")
+        let binaryRefused = try await offPool { () -> [String] in
+            guard let binary = RawWebSocket(port: port, path: "/peer") else { return [] }
+            binary.sendFrame(opcode: 2, [0xFF, 0x00, 0x13, 0x37])
+            return binary.readUntilClose().texts
+        }
+        #expect(binaryRefused.contains { $0.contains("refused") }, "binary garbage is refused")
         // A hello naming node 1's key, proved with another key: the signature does not prove it.
         let impostorKey = try PrivateKey()
         let victimKey = try PublicKey(bytes: Hex.decode(ring.keys[1])!)
-        let forged = try #require(RawWebSocket(port: port, path: "/peer"))
         let hello = try PeerHelloJSON.make(key: victimKey, address: "127.0.0.1:1")
-        forged.sendFrame(opcode: 1, Array(hello.json.utf8))
-        let replies = forged.readTexts(2)
+        let forgedProof = #"{"type":"proof","signature":"\#(Hex.encode(try impostorKey.sign(Array("anything".utf8))))"}"#
+        let (replies, closed) = try await offPool { () -> ([String], Bool) in
+            guard let forged = RawWebSocket(port: port, path: "/peer") else { return ([], false) }
+            forged.sendFrame(opcode: 1, Array(hello.json.utf8))
+            let replies = forged.readTexts(2)
+            forged.sendFrame(opcode: 1, Array(forgedProof.utf8))
+            return (replies, forged.readUntilClose().code != nil)
+        }
         #expect(replies.count == 2, "the node answered with its hello and proof: \(replies)")
-        forged.sendFrame(opcode: 1, Array(#"{"type":"proof","signature":"\#(Hex.encode(try impostorKey.sign(Array("anything".utf8))))"}"#.utf8))
-        #expect(forged.readUntilClose().code != nil, "the forged peer is disconnected")
+        #expect(closed, "the forged peer is disconnected")
         #expect(try await ring.nodes[0]!.process.waitForOutput("does not prove key", timeout: .seconds(10)))
         // The ring works on: a reading routed through both nodes.
         let ack = try await ring.submit("after-garbage", at: 1, #"{"ok":1}"#)
@@ -494,4 +505,12 @@ final class Locked<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     init(_ value: T) { self.value = value }
     func withLock<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
+}
+
+/// Runs blocking work (raw sockets, `ip`) on a thread of its own, so it never holds one of the few
+/// threads every test's async work shares.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread.detachNewThread { c.resume(with: Result { try body() }) }
+    }
 }
