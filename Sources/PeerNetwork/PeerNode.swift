@@ -72,15 +72,15 @@ public final class PeerNode: Service, Sendable {
         replicas = ReplicaStores(directory: configuration.replicaDirectory)
         replicator = Replicator(store: engine.store, feed: engine.feed, transport: transport, factor: configuration.replicationFactor, logger: logger,
                                 lag: routing.replicationLag)
-        router = RingRouter(engine: engine, counters: routing, logger: logger)
-        router.replicator = configuration.ack == .replica ? replicator : nil
+        var queue: ForwardQueue? = nil
         if configuration.forwardQueueLimit > 0 {
             do {
-                router.queue = try ForwardQueue(store: engine.store, limit: configuration.forwardQueueLimit, logger: logger, depth: routing.queueDepth)
+                queue = try ForwardQueue(store: engine.store, limit: configuration.forwardQueueLimit, logger: logger, depth: routing.queueDepth)
             } catch {
                 logger.error("forward queue unavailable (readings whose owner cannot be reached will be refused): \(error)")
             }
         }
+        router = RingRouter(engine: engine, replicator: configuration.ack == .replica ? replicator : nil, queue: queue, counters: routing, logger: logger)
         (listening, listeningInput) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
         let state = DriverBox()
         driverState = state

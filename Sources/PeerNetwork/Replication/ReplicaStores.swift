@@ -9,9 +9,17 @@ import Synchronization
 public final class ReplicaStores: Sendable {
     public let directory: String
     private let open = Mutex<[PublicKey: LedgerStore]>([:])
+    /// The owners with a copy here: read from the directory once, then kept as copies are made
+    /// (every query asks, so the directory is not listed each time).
+    private let known: Mutex<Set<PublicKey>>
 
     public init(directory: String) {
         self.directory = directory
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        known = Mutex(Set(files.compactMap { name in
+            guard name.hasSuffix(".sqlite"), let bytes = Hex.decode(String(name.dropLast(7))) else { return nil }
+            return try? PublicKey(bytes: bytes)
+        }))
     }
 
     public func path(for owner: PublicKey) -> String {
@@ -25,6 +33,7 @@ public final class ReplicaStores: Sendable {
         guard create || FileManager.default.fileExists(atPath: path) else { return nil }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try LedgerStore(path: path, owner: owner)
+        known.withLock { _ = $0.insert(owner) }
         return open.withLock { stores in
             if let existing = stores[owner] { return existing }
             stores[owner] = store
@@ -33,13 +42,7 @@ public final class ReplicaStores: Sendable {
     }
 
     /// The owners whose chains this node keeps a copy of.
-    public func owners() -> [PublicKey] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return files.compactMap { name in
-            guard name.hasSuffix(".sqlite"), let bytes = Hex.decode(String(name.dropLast(7))) else { return nil }
-            return try? PublicKey(bytes: bytes)
-        }
-    }
+    public func owners() -> [PublicKey] { Array(known.withLock { $0 }) }
 }
 
 /// The bodies of `replicate`:

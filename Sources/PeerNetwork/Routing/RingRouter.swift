@@ -16,12 +16,17 @@ public final class RingRouter: ReadingIngest {
     private let owners = Mutex<[ChordID: (owner: NodeRef, until: ContinuousClock.Instant)]>([:])
     let forwardTimeout: Duration
     /// Set when acknowledgements wait for a replica too.
-    nonisolated(unsafe) var replicator: Replicator?
+    let replicator: Replicator?
+    /// Set when the node keeps a forward queue.
+    let queue: ForwardQueue?
     let logger: Logger
     public let counters: RoutingCounters
 
-    public init(engine: IngestEngine, forwardTimeout: Duration = .seconds(10), counters: RoutingCounters = .init(), logger: Logger) {
+    init(engine: IngestEngine, forwardTimeout: Duration = .seconds(10), replicator: Replicator? = nil, queue: ForwardQueue? = nil,
+         counters: RoutingCounters = .init(), logger: Logger) {
         self.engine = engine
+        self.replicator = replicator
+        self.queue = queue
         self.forwardTimeout = forwardTimeout
         self.counters = counters
         self.logger = logger
@@ -39,16 +44,15 @@ public final class RingRouter: ReadingIngest {
         let outcomes = await engine.ingest(submissions, after: turn)
         guard let replicator, outcomes.contains(where: { (try? $0.get()) != nil }) else { return outcomes }
         // Every acknowledged reading's position is at most the newest one now.
-        guard let newest = (try? engine.store.pendingBounds())?.newest, !replicator.targets(ring.withLock { $0.driver }?.view ?? RingView(me: .init(id: .zero))).isEmpty else { return outcomes }
+        // No successor to copy to (a ring of one): the owner's commit is all there is.
+        guard let view = ring.withLock({ $0.driver })?.view, !replicator.targets(view).isEmpty,
+              let newest = (try? engine.store.pendingBounds())?.newest else { return outcomes }
         if await replicator.waitReplicated(newest, timeout: forwardTimeout) { return outcomes }
         return outcomes.map { o in
             guard case let .success(ack) = o else { return o }
             return .failure(.ownerUnreachable("reading \(ack.id.hex.prefix(16)) of device \(ack.device) is stored at its owner but no replica confirmed it within \(forwardTimeout); re-send it (it is stored once)"))
         }
     }
-
-    /// Set when the node keeps a forward queue.
-    nonisolated(unsafe) var queue: ForwardQueue?
 
     public func ingest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
         guard let queue, ring.withLock({ $0.driver.map { !$0.view.alone } ?? false }) else { return await route(submissions, after: turn) }
