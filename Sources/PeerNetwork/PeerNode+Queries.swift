@@ -38,23 +38,59 @@ extension PeerNode {
             let first = await ask(owner, method: method, params: params, segment: nil)
             guard case let .unreachable(why) = first else { return first }
             router.forget(owner: owner.id)
-            // The owner is down: its successors keep copies of its chain.
-            guard case let .success(found) = await driver.lookup(owner.id &+ ChordID(1)), found.successor.id != owner.id else {
-                return .unreachable("owner \(owner.address) of device \(device): \(why); no replica found")
-            }
-            let next = found.successor
-            if next.id == transport.id {
-                guard let copy = replicas.owners().first(where: { ChordID.hashing($0.bytes) == owner.id }),
-                      let store = try? replicas.store(for: copy, create: false) else {
-                    return .unreachable("owner \(owner.address) of device \(device): \(why); this node holds no copy of its chain")
-                }
-                return .stores([(Self.tag(copy), store)])
-            }
-            let second = await ask(next, method: method, params: params, segment: owner.id)
-            if case let .unreachable(why2) = second { return .unreachable("owner \(owner.address) of device \(device): \(why); its replica \(next.address): \(why2)") }
-            return second
+            return await askCopy(of: owner.id, method: method, params: params, driver: driver, why: "owner \(owner.address) of device \(device): \(why)")
         }
     }
+
+    /// Sends a query about the segment chain of the node with key `owner` (`block`, `blocks`) to
+    /// that node, or, when it is down or gone, to the successor that keeps a copy of its chain.
+    public func route(method: String, params: [UInt8], chainOf owner: PublicKey) async -> QueryRoute {
+        let id = ChordID.hashing(owner.bytes)
+        if id == transport.id { return .local }
+        guard let driver, !driver.view.alone else { return copyHere(of: id).map { .stores([$0]) } ?? .refused(Self.noChain(owner)) }
+        switch await driver.lookup(id) {
+        case let .failure(e):
+            return .unreachable("no route to node \(owner.hex.prefix(16)): \(e)")
+        case let .success(found) where found.successor.id == id:
+            let first = await ask(found.successor, method: method, params: params, segment: nil)
+            guard case let .unreachable(why) = first else { return first }
+            return await askCopy(of: id, method: method, params: params, driver: driver, why: "node \(found.successor.address): \(why)")
+        case let .success(found):
+            // That node is not in the ring (now): its successor keeps a copy of its chain.
+            if found.successor.id == transport.id { return copyHere(of: id).map { .stores([$0]) } ?? .refused(Self.noChain(owner)) }
+            let answer = await ask(found.successor, method: method, params: params, segment: id)
+            if case let .refused(e) = answer, e.code == Self.noCopyCode { return .refused(Self.noChain(owner)) }
+            return answer
+        }
+    }
+
+    static func noChain(_ owner: PublicKey) -> QueryError {
+        QueryError(code: -32004, message: "no node of this ring keeps the chain of \(owner.hex)")
+    }
+
+    /// This node's copy of the chain of the node with this id, tagged.
+    func copyHere(of id: ChordID) -> (tag: Int64, store: LedgerStore)? {
+        guard let copy = replicas.owners().first(where: { ChordID.hashing($0.bytes) == id }),
+              let store = try? replicas.store(for: copy, create: false) else { return nil }
+        return (Self.tag(copy), store)
+    }
+
+    /// The node with id `id` could not be asked: asks the successor that keeps a copy of its chain.
+    private func askCopy(of id: ChordID, method: String, params: [UInt8], driver: ChordDriver, why: String) async -> QueryRoute {
+        guard case let .success(found) = await driver.lookup(id &+ ChordID(1)), found.successor.id != id else {
+            return .unreachable("\(why); no replica found")
+        }
+        let next = found.successor
+        if next.id == transport.id {
+            guard let copy = copyHere(of: id) else { return .unreachable("\(why); this node holds no copy of its chain") }
+            return .stores([copy])
+        }
+        let second = await ask(next, method: method, params: params, segment: id)
+        if case let .unreachable(why2) = second { return .unreachable("\(why); its replica \(next.address): \(why2)") }
+        return second
+    }
+
+    static let noCopyCode = -32011
 
     func ask(_ node: NodeRef, method: String, params: [UInt8], segment: ChordID?) async -> QueryRoute {
         var w = JSONWriter()
@@ -141,11 +177,10 @@ extension PeerNode {
         var stores: [(tag: Int64, store: LedgerStore)] = []
         if let segment = v["segment"]?.stringValue {
             // Asked as a replica: answer from the copy of that node's chain.
-            guard let owner = replicas.owners().first(where: { ChordID.hashing($0.bytes).hex == segment }),
-                  let s = try? replicas.store(for: owner, create: false) else {
+            guard let id = ChordID(hex: segment), let copy = copyHere(of: id) else {
                 return (.error, Array(#"{"code":-32011,"message":"this node holds no copy of that node's chain"}"#.utf8))
             }
-            stores = [(Self.tag(owner), s)]
+            stores = [copy]
         } else if method == "reading" || method == "proof" {
             stores = [(0, router.engine.store)] + copies()
         } else if let device = params["device"]?.stringValue {

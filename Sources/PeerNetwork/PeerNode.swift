@@ -80,7 +80,9 @@ public final class PeerNode: Service, Sendable {
                 logger.error("forward queue unavailable (readings whose owner cannot be reached will be refused): \(error)")
             }
         }
-        router = RingRouter(engine: engine, replicator: configuration.ack == .replica ? replicator : nil, queue: queue, counters: routing, logger: logger)
+        let replicas = replicas
+        router = RingRouter(engine: engine, replicator: configuration.ack == .replica ? replicator : nil, queue: queue, counters: routing,
+                            copies: { replicas.owners().compactMap { try? replicas.store(for: $0, create: false) } }, logger: logger)
         (listening, listeningInput) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
         let state = DriverBox()
         driverState = state
@@ -164,6 +166,22 @@ public final class PeerNode: Service, Sendable {
                 await self.join(driver)
             } onCancelOrGracefulShutdown: {}
         }
+        let heartbeat = Task { [weak self, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                let gap = driver.view.beat()
+                guard gap > RingView.pauseLimit else { continue }
+                // Paused longer than the successor waits before it takes a silent node's keys: what
+                // it stored for them meanwhile must be copied here before this node numbers them.
+                // The ring settles first (every peer's requests timed out during the pause).
+                logger.warning("this node was paused for \(gap.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))); it takes its keys back from its successor before it stores readings for them again")
+                router.flushOwners()
+                Task {
+                    try? await Task.sleep(for: .seconds(3))
+                    await self?.takeOver()
+                }
+            }
+        }
         let replication = Task { await replicator.run(view: driver.view) }
         let keeping = Task { await self.keepCopies(view: driver.view) }
         let anchoring = Task { [gossip, router] in
@@ -191,10 +209,11 @@ public final class PeerNode: Service, Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { break }
-                while await queue.drain(deliver: { await router.route($0, after: nil) }) > 0, !Task.isCancelled {}
+                while await queue.drain(deliver: { await router.route($0, tokens: $1, after: nil) }) > 0, !Task.isCancelled {}
             }
         }
         try? await gracefulShutdown()
+        heartbeat.cancel()
         replication.cancel()
         keeping.cancel()
         delivery.cancel()

@@ -168,6 +168,33 @@ struct RingTests {
             }
             #expect(status == 0, "proof asked at node \(i): \(output)")
         }
+        // Each node's segment blocks, asked at every node by the owner's key: the same answer.
+        let sealing = Set(Self.devices.map { ring.owner(of: $0) })
+        for j in sealing {
+            let here = try await TestRing.call(ring.nodes[j]!.url, "blocks", ["limit": 5])
+            guard let newest = here.arrayValue?.first?["height"]?.int64Value else { Issue.record("node \(j) owns devices but sealed no block"); continue }
+            for i in 0..<5 {
+                let asked = try await TestRing.call(ring.nodes[i]!.url, "blocks", ["limit": 5, "below": .number(String(newest + 1)), "owner": .string(ring.keys[j])])
+                #expect(asked == here, "blocks of node \(j) asked at node \(i)")
+                let one = try await TestRing.call(ring.nodes[i]!.url, "block", ["height": .number(String(newest)), "owner": .string(ring.keys[j])])
+                #expect(one == here.arrayValue?.first, "block \(newest) of node \(j) asked at node \(i): \(one)")
+            }
+        }
+        #expect(sealing.count >= 2)
+        // A follower at a node that does not own the device hears every new reading, in seq order.
+        let followed = Self.devices[1]
+        let watcher = (ring.owner(of: followed) + 1) % 5
+        try await RPCConnection.with(ring.nodes[watcher]!.url) { rpc in
+            let sub = try await rpc.call("subscribe", ["topic": "readings", "device": .string(followed)])
+            #expect(sub["afterSeq"]?.int64Value == 3, "starts after the newest seq: \(sub)")
+            for n in 0..<3 { _ = try await ring.submit(followed, at: (watcher + n) % 5, #"{"late":\#(n)}"#) }
+            var seqs: [Int64] = []
+            for await note in rpc.notifications {
+                if let seq = note["params"]?["reading"]?["seq"]?.int64Value { seqs.append(seq) }
+                if seqs.count == 3 { break }
+            }
+            #expect(seqs == [4, 5, 6])
+        }
         let port0 = ring.nodes[0]!.port
         let metrics = try await offPool { try LoopbackHTTP.get(port: port0, path: "/metrics").text }
         #expect(metrics.contains("flowchain_peers 4"), "node 0 has four authenticated peers")
@@ -183,8 +210,26 @@ struct RingTests {
         // A device owned by a node other than the seed (which the restarted node joins through).
         guard let device = (0..<200).map({ "victim-\($0)" }).first(where: { ring.owner(of: $0) != 0 }) else { return }
         let victim = ring.owner(of: device)
+        // A follower at another node, subscribed before the kill: it must hear every reading once.
+        let heard = Locked<[Int64]>([])
+        let watcher = (0..<4).first { $0 != victim && $0 != 0 }!
+        let follower = Task {
+            try await RPCConnection.with(ring.nodes[watcher]!.url) { rpc in
+                _ = try await rpc.call("subscribe", ["topic": "readings", "device": .string(device), "afterSeq": 0])
+                for await note in rpc.notifications {
+                    if let seq = note["params"]?["reading"]?["seq"]?.int64Value { heard.withLock { $0.append(seq) } }
+                }
+            }
+        }
+        defer { follower.cancel() }
         var acked: [String] = []
         for i in 0..<6 { acked.append(try await ring.submit(device, at: i % 4, #"{"n":\#(i)}"#)["id"]?.stringValue ?? "") }
+        // A device that signs its own readings, owned by the same node.
+        let signer = try PrivateKey()
+        let signedDevice = (0..<400).map { "signs-\($0)" }.first { ring.owner(of: $0) == victim }!
+        let signed = try (1...3).map { try Reading(device: signedDevice, seq: UInt64($0), time: 1_764_000_000_000 + Int64($0), source: .rpc,
+                                                   payload: Array("{\"s\":\($0)}".utf8), signedBy: signer) }
+        for r in signed { _ = try await TestRing.call(ring.nodes[0]!.url, "submit", ["encoded": .string(Hex.encode(r.encoded))]) }
         try await Task.sleep(for: .seconds(1))  // replicated (the owner pushes on every commit)
         let dir = ring.nodes[victim]!.dir
         ring.nodes[victim]!.process.signal(SIGKILL)
@@ -194,6 +239,9 @@ struct RingTests {
         for (i, _) in ring.live { #expect(try await ring.readingIDs(device, at: i) == acked, "asked at node \(i) right after the kill") }
         try await ring.converge()
         for (i, _) in ring.live { #expect(try await ring.readingIDs(device, at: i) == acked, "asked at node \(i) after the ring healed") }
+        // The dead node's segment blocks are answered from a copy of its chain.
+        let deadBlocks = try await TestRing.call(ring.nodes[0]!.url, "blocks", ["owner": .string(ring.keys[victim])])
+        #expect(deadBlocks.arrayValue?.first?["owner"]?.stringValue == ring.keys[victim], "\(deadBlocks)")
         // The ring re-replicates: the killed node's chain had r = 3 copies (its own and two), lost
         // one, and the node now owning its keys pushes its copy on: all three survivors hold it.
         let copies = ContinuousClock.now + .seconds(30)
@@ -209,6 +257,19 @@ struct RingTests {
         let during = try await ring.submit(device, at: 0, #"{"n":"during"}"#)
         #expect(during["seq"]?.int64Value == 7, "\(during)")
         acked.append(during["id"]?.stringValue ?? "")
+        // The new owner knows the signed device's seqs from the copy: a re-sent reading is the same
+        // reading, another one with a used seq is refused, the next seq is stored.
+        let again = try await TestRing.call(ring.nodes[0]!.url, "submit", ["encoded": .string(Hex.encode(signed[1].encoded))])
+        #expect(again["id"]?.stringValue == signed[1].id.hex, "a re-sent reading is acknowledged as the one stored: \(again)")
+        let replay = try Reading(device: signedDevice, seq: 3, time: 1_764_000_001_000, source: .rpc, payload: Array(#"{"s":"other"}"#.utf8), signedBy: signer)
+        do {
+            _ = try await TestRing.call(ring.nodes[0]!.url, "submit", ["encoded": .string(Hex.encode(replay.encoded))])
+            Issue.record("a second reading with seq 3 was stored after the keys moved")
+        } catch let e as RPCConnection.RemoteError {
+            #expect(e.kind == "seq_not_increasing", "\(e)")
+        }
+        let next = try Reading(device: signedDevice, seq: 4, time: 1_764_000_002_000, source: .rpc, payload: Array(#"{"s":4}"#.utf8), signedBy: signer)
+        #expect(try await TestRing.call(ring.nodes[0]!.url, "submit", ["encoded": .string(Hex.encode(next.encoded))])["seq"]?.int64Value == 4)
         // Restarted with its data, it rejoins, takes its keys back and answers with everything.
         let restarted = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "200",
                                               "--join", "127.0.0.1:\(ring.nodes[0]!.port)"], outputPath: dir.file("node2.log"))
@@ -220,6 +281,10 @@ struct RingTests {
         for (i, _) in ring.live { #expect(try await ring.readingIDs(device, at: i) == acked, "asked at node \(i) after the restart") }
         let after = try await ring.submit(device, at: 1, #"{"n":"after"}"#)
         #expect(after["seq"]?.int64Value == 8, "\(after)")
+        // The follower heard seqs 1…8 once each, across the kill, the take-over and the restart.
+        let heardAll = ContinuousClock.now + .seconds(30)
+        while heard.withLock({ $0.count }) < 8, ContinuousClock.now < heardAll { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(heard.withLock { $0 } == Array(1...8), "the follower at node \(watcher)")
         await ring.stopAll()
     }
 
@@ -368,7 +433,25 @@ struct RingTests {
             }
         }
         try await Task.sleep(for: .seconds(2))
-        let joiner = try await RunningNode(["--join", "127.0.0.1:\(ring.nodes[0]!.port)"], label: "ring-joiner")
+        // The joiner's key is drawn until its id takes at least 4 of the 24 devices over (a random
+        // one may land just after another node and take none).
+        let joinerDir = TemporaryDirectory("ring-joiner")
+        try FileManager.default.createDirectory(atPath: joinerDir.file("data"), withIntermediateDirectories: true)
+        let keyPath = joinerDir.file("data/node.key")
+        while true {
+            try? FileManager.default.removeItem(atPath: keyPath)
+            let id = Hex.encode(SHA1.hash(try KeyFile.create(at: keyPath).publicKey.bytes))
+            let members = (ring.ids + [id]).sorted()
+            let owned = devices.filter { d in
+                let key = Hex.encode(SHA1.hash(Array(d.utf8)))
+                return (members.first { $0 >= key } ?? members[0]) == id
+            }
+            if owned.count >= 4 { break }
+        }
+        let process = try FlowchainProcess(["node", "--data-dir", joinerDir.file("data"), "--port", "0", "--block-interval", "200",
+                                            "--join", "127.0.0.1:\(ring.nodes[0]!.port)"], outputPath: joinerDir.file("node.log"))
+        guard let joinerPort = try await process.waitForPort() else { throw RingError("the joiner did not start: \(process.output)") }
+        let joiner = RunningNode(adopting: process, port: joinerPort, dir: joinerDir)
         ring.nodes.append(joiner)
         let info = try await TestRing.call(joiner.url, "info")
         ring.keys.append(info["publicKey"]?.stringValue ?? "")
@@ -451,13 +534,13 @@ struct RingTests {
         await ring.stopAll()
     }
 
-    @Test func anOwnerThatStopsAnsweringTimesOutWhileOtherDevicesFlow() async throws {
+    @Test func anOwnerThatStopsAnsweringTimesOutWhileOtherDevicesFlowAndTakesItsKeysBackWhenThawed() async throws {
         let ring = try await TestRing(size: 3)
         defer { Task { await ring.stopAll() } }
         try await ring.converge()
         // Node 0 stays up; a device owned by node 1 or 2 whose owner freezes (SIGSTOP: the TCP
         // connection stays open, nothing answers) after node 0 has forwarded to it once. The
-        // next forward is in flight when nothing answers: it times out, unacknowledged. (A
+        // next forwards are in flight when nothing answers: they time out, unacknowledged. (A
         // lookup made after the freeze would find the owner dead and fail over to its successor.)
         guard let frozen = (0..<200).map({ "frozen-\($0)" }).first(where: { ring.owner(of: $0) != 0 }),
               let fine = (0..<200).map({ "fine-\($0)" }).first(where: { ring.owner(of: $0) == 0 }) else { return }
@@ -466,16 +549,48 @@ struct RingTests {
         ring.nodes[owner]!.process.signal(SIGSTOP)
         defer { ring.nodes[owner]?.process.signal(SIGCONT) }
         let start = ContinuousClock.now
+        let port0 = ring.nodes[0]!.port
+        // A Web-of-Things device cannot be asked to send again: its frame, unanswered by the
+        // frozen owner, waits in node 0's forward queue, and the device is told so.
+        async let frame = offPool { () -> String in
+            guard let ws = RawWebSocket(port: port0, path: "/object/\(frozen)/send?ack=1") else { return "no connection" }
+            ws.sendFrame(opcode: 1, Array(#"{"x":3}"#.utf8))
+            return ws.readTexts(1).first ?? "no reply"
+        }
+        // An RPC client is told that nothing was acknowledged.
         do {
             _ = try await ring.submit(frozen, at: 0, #"{"x":1}"#)
             Issue.record("a reading for a frozen owner was acknowledged")
         } catch let e as RPCConnection.RemoteError {
             #expect(e.message.contains("did not answer") || e.message.contains("not stored"), "\(e)")
         }
-        #expect(ContinuousClock.now - start < .seconds(40), "the forward timed out instead of hanging")
+        #expect(try await frame.contains(#""queued""#), "the device is told its frame waits in the forward queue")
+        #expect(ContinuousClock.now - start < .seconds(40), "the forwards timed out instead of hanging")
         // Meanwhile a device node 0 owns is unaffected.
         #expect(try await ring.submit(fine, at: 0, #"{"x":2}"#)["seq"]?.int64Value == 1)
+        // The queued frame goes to the node that took the frozen owner's keys over.
+        let drained = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < drained,
+              try await !offPool({ try LoopbackHTTP.get(port: port0, path: "/metrics").text }).contains("flowchain_forward_queue 0") {
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        // Thawed, the owner finds it was paused: it refuses the stale forwards it still had (their
+        // sender gave up on them) and copies what its successor stored for its keys meanwhile
+        // before it numbers readings again, so no seq is used twice.
         ring.nodes[owner]!.process.signal(SIGCONT)
+        try await ring.converge()
+        let after = ContinuousClock.now + .seconds(30)
+        var last = JSONValue.null
+        while ContinuousClock.now < after {
+            if let ack = try? await ring.submit(frozen, at: 0, #"{"x":4}"#) { last = ack; break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(last["seq"]?.int64Value == 3, "numbered after the reading stored during the pause: \(last)")
+        for i in 0..<3 {
+            let page = try await TestRing.call(ring.nodes[i]!.url, "readings", ["device": .string(frozen)])["readings"]?.arrayValue ?? []
+            #expect(page.compactMap { $0["payload"]?["x"]?.int64Value } == [0, 3, 4], "asked at node \(i): every acknowledged reading once, the unacknowledged one not at all")
+            #expect(page.compactMap { $0["seq"]?.int64Value } == [1, 2, 3], "asked at node \(i)")
+        }
         await ring.stopAll()
     }
 }

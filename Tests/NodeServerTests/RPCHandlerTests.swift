@@ -105,4 +105,31 @@ struct RPCHandlerTests {
         let seqs = rpc.notifications.compactMap { $0["params"]?["reading"]?["seq"] }
         #expect(seqs == [.int(1), .int(2), .int(3)], "only the subscribed device, in order")
     }
+
+    @Test func readingsAfterASeqWaitForTheNextOneAndFollowersResumeBySeq() async throws {
+        let node = try InProcessNode()
+        let rpc = node.rpc()
+        for i in 0..<3 { _ = await rpc.call("submit", ["device": "meter", "payload": ["i": .int(i)]]) }
+        let page = await rpc.call("readings", ["device": "meter", "afterSeq": 1])
+        #expect(page["result"]?["readings"]?.arrayValue?.compactMap { $0["seq"] } == [.int(2), .int(3)], "\(page)")
+        #expect(page["result"]?["lastSeq"] == .int(3) && page["result"]?["newestSeq"] == .int(3))
+        let none = await rpc.call("readings", ["device": "meter", "afterSeq": 3])
+        #expect(none["result"]?["readings"] == .array([]) && none["result"]?["lastSeq"] == .int(3))
+        // A waiting call returns as soon as the next reading is committed.
+        let waiter = node.rpc()
+        async let waited = waiter.call("readings", ["device": "meter", "afterSeq": 3, "wait": 5000])
+        try await Task.sleep(for: .milliseconds(200))
+        _ = await rpc.call("submit", ["device": "meter", "payload": ["i": 3]])
+        #expect(await waited["result"]?["readings"]?.arrayValue?.compactMap { $0["seq"] } == [.int(4)])
+        // Bad combinations are named.
+        #expect(await rpc.call("readings", ["device": "meter", "afterSeq": 1, "cursor": "x"])["error"]?["code"] == .int(-32602))
+        #expect(await rpc.call("readings", ["device": "meter", "afterSeq": 1, "wait": 60000])["error"]?["code"] == .int(-32602))
+        #expect(await rpc.call("subscribe", ["topic": "readings", "afterSeq": 1])["error"]?["code"] == .int(-32602), "afterSeq needs a device")
+        // A follower that resumes after seq 2 hears 3, 4 and what comes next, in seq order.
+        let sub = await rpc.call("subscribe", ["topic": "readings", "device": "meter", "afterSeq": 2])
+        #expect(sub["result"]?["afterSeq"] == .int(2), "\(sub)")
+        _ = await rpc.call("submit", ["device": "meter", "payload": ["i": 4]])
+        try await node.eventually("three notifications") { rpc.notifications.count >= 3 }
+        #expect(rpc.notifications.compactMap { $0["params"]?["reading"]?["seq"] } == [.int(3), .int(4), .int(5)])
+    }
 }

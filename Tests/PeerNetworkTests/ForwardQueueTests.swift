@@ -22,7 +22,7 @@ struct ForwardQueueTests {
         #expect(ForwardQueue.canQueue(Self.submission("a", 1, source: .mqtt)))
         #expect(ForwardQueue.canQueue(Self.submission("a", 1, source: .gpio)))
         #expect(!ForwardQueue.canQueue(Self.submission("a", 1, source: .rpc)), "an RPC client is told and sends again")
-        #expect(!ForwardQueue.canQueue(Self.submission("a", 1, source: .ws)))
+        #expect(ForwardQueue.canQueue(Self.submission("a", 1, source: .ws)), "Web-of-Things devices push without reading replies")
     }
 
     @Test func queuedReadingsSurviveAReopenAndLeaveInOrderOnlyWhenDelivered() async throws {
@@ -32,7 +32,8 @@ struct ForwardQueueTests {
         do {
             let store = try LedgerStore(path: path, owner: key.publicKey)
             let queue = try ForwardQueue(store: store, limit: 10, logger: Logger(label: "test")) { _ in }
-            #expect(await queue.enqueue((1...3).map { Self.submission("kitchen", $0) } + [Self.submission("garage", 1)], now: 0))
+            let tokens = (1...4).map { ForwardToken(high: 9, low: UInt64($0)) }
+            #expect(await queue.enqueue((1...3).map { Self.submission("kitchen", $0) } + [Self.submission("garage", 1)], tokens: tokens, now: 0))
             #expect(queue.isWaiting("kitchen") && queue.isWaiting("garage") && !queue.isWaiting("attic"))
             // Bounded: 4 + 7 would be over 10; nothing of the batch is stored.
             #expect(await queue.enqueue((1...7).map { Self.submission("attic", $0) }, now: 0) == false)
@@ -46,7 +47,10 @@ struct ForwardQueueTests {
         #expect(queue.count == 4)
         // Kitchen's owner still cannot be reached: kitchen keeps all three, garage goes.
         let seen = Mutex<[[String]]>([])
-        let left = await queue.drain { items in
+        let left = await queue.drain { items, tokens in
+            // Each reading is delivered with the token of its first forward, so an owner that
+            // stored it then (the forward timed out) answers with the same acknowledgement.
+            #expect(tokens.map { $0?.low } == [1, 2, 3, 4] && tokens.allSatisfy { $0?.high == 9 })
             seen.withLock { $0.append(items.map(Self.describe)) }
             return items.map { s -> Result<Ack, IngestError> in
                 s.device == "kitchen" ? .failure(.ownerUnreachable("down")) : .success(Ack(id: Digest32(), device: s.device, seq: 1))
@@ -57,7 +61,7 @@ struct ForwardQueueTests {
         #expect(queue.count == 3 && queue.isWaiting("kitchen") && !queue.isWaiting("garage"))
         // A refusal that is not about reachability removes the reading (logged, not silent);
         // the first kitchen reading is delivered, the second refused, the third delivered.
-        let second = await queue.drain { items in
+        let second = await queue.drain { items, _ in
             items.enumerated().map { i, s -> Result<Ack, IngestError> in
                 i == 1 ? .failure(.seqNotIncreasing(device: s.device, seq: 2, last: 5)) : .success(Ack(id: Digest32(), device: s.device, seq: UInt64(i + 1)))
             }
@@ -65,5 +69,22 @@ struct ForwardQueueTests {
         #expect(second == 3 && queue.count == 0 && !queue.isWaiting("kitchen"))
         #expect(try store.forwardQueueSummary().count == 0)
         #expect(depth.withLock { $0 } == [4, 3, 0])
+    }
+
+    @Test func anOwnerAnswersADeliverySentAgainWithItsFirstAcknowledgement() throws {
+        let submissions = [Self.submission("kitchen", 1), Self.submission("kitchen", 2)]
+        let tokens: [ForwardToken?] = [ForwardToken(high: 1, low: 7), nil]
+        let decoded = try SubmissionCodec.decodeForwards(SubmissionCodec.encode(submissions, tokens: tokens))
+        #expect(decoded.map(\.token) == tokens)
+        #expect(decoded.map { Self.describe($0.submission) } == submissions.map(Self.describe))
+        // Remembered acknowledgements, the oldest forgotten first.
+        let recent = RecentForwards(capacity: 2)
+        let ack = Ack(id: SHA256.hash(Array("one".utf8)), device: "kitchen", seq: 4)
+        recent.remember(ForwardToken(high: 1, low: 1), ack)
+        #expect(recent.ack(for: ForwardToken(high: 1, low: 1), device: "kitchen") == ack)
+        recent.remember(ForwardToken(high: 1, low: 2), ack)
+        recent.remember(ForwardToken(high: 1, low: 3), ack)
+        #expect(recent.ack(for: ForwardToken(high: 1, low: 1), device: "kitchen") == nil)
+        #expect(recent.ack(for: ForwardToken(high: 1, low: 3), device: "kitchen") == ack)
     }
 }

@@ -218,7 +218,13 @@ struct RingAccessAdapter: RingAccess {
     let peer: PeerNode
     func status() async -> [UInt8] { await peer.status() }
     func route(method: String, params: [UInt8], device: String) async -> RingQueryRoute {
-        switch await peer.route(method: method, params: params, device: device) {
+        Self.map(await peer.route(method: method, params: params, device: device))
+    }
+    func route(method: String, params: [UInt8], chainOf owner: PublicKey) async -> RingQueryRoute {
+        Self.map(await peer.route(method: method, params: params, chainOf: owner))
+    }
+    static func map(_ route: PeerNode.QueryRoute) -> RingQueryRoute {
+        switch route {
         case .local: .local
         case let .answered(result): .answered(result)
         case let .refused(e): .refused(code: e.code, message: e.message)

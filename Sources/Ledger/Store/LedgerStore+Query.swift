@@ -58,6 +58,28 @@ extension LedgerStore {
         return Page(items: page.map(\.reading), nextCursor: next)
     }
 
+    /// Readings of `device` with seq above `afterSeq` (−1: all), in seq order, at most `limit`:
+    /// the device's own numbering, the same whichever node stored them, so a follower resumes
+    /// here at any node of a ring. Uses the (device, seq) unique index.
+    public func readings(device: String, afterSeq: Int64, limit: Int) throws -> [StoredReading] {
+        try read("readings after seq") { db in
+            try Row.fetchAll(db, sql: "SELECT rowid, encoded FROM reading WHERE device = ? AND seq > ? ORDER BY seq LIMIT ?",
+                             arguments: [device, afterSeq, max(1, min(limit, 10_000))])
+                .map { try Self.storedReading($0, db) }
+        }
+    }
+
+    /// `readings(device:afterSeq:limit:)` across several stores (this node's chain and copies of
+    /// other nodes' chains), merged by seq; a reading held by two of them is listed once.
+    public static func readings(in stores: [LedgerStore], device: String, afterSeq: Int64, limit: Int) throws -> [StoredReading] {
+        var merged: [StoredReading] = []
+        for store in stores { merged += try store.readings(device: device, afterSeq: afterSeq, limit: limit) }
+        if stores.count == 1 { return merged }
+        merged.sort { ($0.reading.seq, $0.reading.id) < ($1.reading.seq, $1.reading.id) }
+        var seen = Set<Digest32>()
+        return Array(merged.filter { seen.insert($0.reading.id).inserted }.prefix(limit))
+    }
+
     /// The SQLite query plan of the device/time-range query, to show it uses the index.
     public func readingsQueryPlan() throws -> [String] {
         try read("explain query plan") { db in

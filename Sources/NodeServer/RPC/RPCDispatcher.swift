@@ -63,20 +63,6 @@ struct RPCDispatcher: Sendable {
             case let .unreachable(why): throw RPCError(code: -32010, message: "reading \(id) is not here, and the nodes that may hold it could not be asked: \(why)", kind: "owner_unreachable")
             }
         }
-        if let ring = services.ring, !session.forwarded, let device = p["device"]?.stringValue, r.method == "readings" {
-            if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
-            var w = JSONWriter()
-            w.value(.object(p))
-            switch await ring.route(method: r.method, params: w.bytes, device: device) {
-            case .local: break
-            case let .stores(stores):
-                let forwarded = RPCDispatcher(services: services, session: RPCSession(services: services, token: session.token, forwarded: true, stores: stores) { _ in false })
-                return try await forwarded.readings(p)
-            case let .answered(result): return result
-            case let .refused(code, message): throw RPCError(code: code, message: message)
-            case let .unreachable(why): throw RPCError(code: -32010, message: "device \(device) belongs to another node of the ring, which could not be asked: \(why)", kind: "owner_unreachable")
-            }
-        }
         switch r.method {
         case "anchor":
             guard let a = services.anchorAccess else { throw .internalError("this node keeps no anchor chain") }
@@ -91,7 +77,7 @@ struct RPCDispatcher: Sendable {
         case "ring":
             guard let ring = services.ring else { return json { $0.raw(Array(#"{"active":false,"reason":"this node runs without the peer network"}"#.utf8)) } }
             return await ring.status()
-        case "readings": return try await readings(p)
+        case "readings": return try await readingsAnywhere(p)
         case "reading": return try await reading(p)
         case "proof": return try await proof(p)
         case "block": return try await block(p)
@@ -226,9 +212,30 @@ struct RPCDispatcher: Sendable {
         return key
     }
 
+    /// `readings`, answered in a ring by the device's owner (or the node holding a copy of its
+    /// chain when it is down), else here.
+    func readingsAnywhere(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
+        if let ring = services.ring, !session.forwarded, let device = p["device"]?.stringValue {
+            if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
+            var w = JSONWriter()
+            w.value(.object(p))
+            switch await ring.route(method: "readings", params: w.bytes, device: device) {
+            case .local: break
+            case let .stores(stores):
+                let forwarded = RPCDispatcher(services: services, session: RPCSession(services: services, token: session.token, forwarded: true, stores: stores) { _ in false })
+                return try await forwarded.readings(p)
+            case let .answered(result): return result
+            case let .refused(code, message): throw RPCError(code: code, message: message)
+            case let .unreachable(why): throw RPCError(code: -32010, message: "device \(device) belongs to another node of the ring, which could not be asked: \(why)", kind: "owner_unreachable")
+            }
+        }
+        return try await readings(p)
+    }
+
     func readings(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         guard let device = p["device"]?.stringValue else { throw .invalidParams("'device' (a string) is required") }
         if let why = DeviceID.problem(with: device) { throw .invalidParams(why) }
+        if p["afterSeq"] != nil || p["wait"] != nil { return try await follow(p, device: device) }
         let from = try int(p["from"], "from") ?? .min
         let to = try int(p["to"], "to") ?? .max
         let limit = Int(try int(p["limit"], "limit") ?? 100)
@@ -249,6 +256,75 @@ struct RPCDispatcher: Sendable {
             }
         } catch { throw .internalError("\(error)") }
         return json { ReadingWire.write(page, into: &$0) }
+    }
+
+    /// Longest a `readings` call may wait for a device's next reading (a forwarded query is given 10 s).
+    static let maxWait: Int64 = 5000
+
+    /// `readings {"device","afterSeq"[,"limit","wait"]}`: the device's readings with seq above
+    /// `afterSeq`, in seq order: `{"device","readings":[…],"lastSeq","newestSeq"}`, where `lastSeq`
+    /// is the seq to pass next time and `newestSeq` the device's highest seq stored. With `wait`
+    /// (ms) and nothing to list yet, the answer waits that long for the device's next reading.
+    private func follow(_ p: [String: JSONValue], device: String) async throws(RPCError) -> [UInt8] {
+        for name in ["from", "to", "cursor"] where p[name] != nil { throw .invalidParams("'\(name)' does not combine with 'afterSeq' (readings in seq order)") }
+        let after = try int(p["afterSeq"], "afterSeq", in: -1...(Int64.max - 1)) ?? -1
+        let limit = Int(try int(p["limit"], "limit", in: 1...1000) ?? 100)
+        let wait = try int(p["wait"], "wait", in: 0...Self.maxWait) ?? 0
+        let encoded = p["encoded"]?.boolValue ?? false
+        let stores = session.stores.isEmpty ? [services.store] : session.stores.map(\.store)
+        func page() async throws(RPCError) -> (items: [StoredReading], newest: Int64?) {
+            do {
+                return try await services.store.offload { _ in
+                    let items = try LedgerStore.readings(in: stores, device: device, afterSeq: after, limit: limit)
+                    let newest = try stores.compactMap { try $0.lastSeq(device: device) }.max()
+                    return (items, newest.map { Int64(bitPattern: $0) })
+                }
+            } catch { throw .internalError("\(error)") }
+        }
+        var found = try await page()
+        if found.items.isEmpty, wait > 0 {
+            // Listen before looking again, so a reading committed in between still wakes us.
+            let sub = services.feed.subscribeWakeUps(.readings(device: device))
+            defer { services.feed.unsubscribe(sub) }
+            found = try await page()
+            if found.items.isEmpty {
+                await Self.firstEvent(of: sub, within: .milliseconds(wait))
+                found = try await page()
+            }
+        }
+        let last = found.items.last.map { Int64(bitPattern: $0.reading.seq) } ?? after
+        return json { w in
+            w.beginObject()
+            w.field("device", device)
+            w.key("readings"); w.beginArray()
+            for r in found.items {
+                if encoded {
+                    // How one node relays to a follower at another: the exact signed bytes.
+                    w.beginObject()
+                    w.field("encoded", Hex.encode(r.reading.encoded))
+                    w.field("cursor", r.rowid)
+                    w.key("block"); if let b = r.block { w.int(b) } else { w.null() }
+                    w.key("leaf"); if let l = r.leaf { w.int(l) } else { w.null() }
+                    w.endObject()
+                } else {
+                    ReadingWire.write(r, into: &w)
+                }
+            }
+            w.endArray()
+            w.field("lastSeq", last)
+            w.key("newestSeq"); if let n = found.newest { w.int(n) } else { w.null() }
+            w.endObject()
+        }
+    }
+
+    /// Returns at the subscription's first event, or when `limit` has passed.
+    static func firstEvent(of sub: CommitFeed.Subscription, within limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in sub.events { return } }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     private func readingID(_ p: [String: JSONValue]) throws(RPCError) -> Digest32 {
@@ -287,10 +363,40 @@ struct RPCDispatcher: Sendable {
         do { return Array(try encoder.encode(portable)) } catch { throw .internalError("\(error)") }
     }
 
+    /// The store holding the segment chain `block`/`blocks` asks about: this node's own, unless
+    /// `"owner"` names another node's key; in a ring that node (or one keeping a copy of its
+    /// chain) answers, and the answer is returned as `.right`.
+    private func chainStore(_ p: [String: JSONValue], _ method: String) async throws(RPCError) -> Either<LedgerStore, [UInt8]> {
+        guard let given = p["owner"] else { return .left(session.stores.first?.store ?? services.store) }
+        guard let hex = given.stringValue, let bytes = Hex.decode(hex), let owner = try? PublicKey(bytes: bytes) else {
+            throw .invalidParams("'owner' must be a node's public key (64 hex digits)")
+        }
+        if owner == services.publicKey || session.forwarded {
+            // Forwarded here: asked as the owner (own chain) or as the keeper of a copy (the session's store).
+            if owner != services.publicKey, session.stores.isEmpty { throw .notFound("this node keeps no chain of \(owner.hex)") }
+            return .left(session.stores.first?.store ?? services.store)
+        }
+        guard let ring = services.ring else { throw .notFound("this node keeps only its own chain (\(services.publicKey.hex)); it is not in a ring") }
+        var w = JSONWriter()
+        w.value(.object(p))
+        switch await ring.route(method: method, params: w.bytes, chainOf: owner) {
+        case .local: return .left(services.store)
+        case let .stores(stores): return .left(stores[0].store)
+        case let .answered(result): return .right(result)
+        case let .refused(code, message): throw RPCError(code: code, message: message)
+        case let .unreachable(why): throw RPCError(code: -32010, message: "the chain of \(owner.hex.prefix(16)) is kept by other nodes, which could not be asked: \(why)", kind: "owner_unreachable")
+        }
+    }
+
     private func block(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         guard let height = try int(p["height"], "height"), height >= 0 else { throw .invalidParams("'height' (a non-negative integer) is required") }
+        let store: LedgerStore
+        switch try await chainStore(p, "block") {
+        case let .left(s): store = s
+        case let .right(answer): return answer
+        }
         let header: BlockHeader?
-        do { header = try await services.store.offload { try $0.block(height: UInt64(height)) } } catch { throw .internalError("\(error)") }
+        do { header = try await store.offload { try $0.block(height: UInt64(height)) } } catch { throw .internalError("\(error)") }
         guard let header else { throw .notFound("block \(height)") }
         return json { ReadingWire.write(header, into: &$0) }
     }
@@ -299,8 +405,13 @@ struct RPCDispatcher: Sendable {
         let limit = Int(try int(p["limit"], "limit") ?? 20)
         guard (1...500).contains(limit) else { throw .invalidParams("'limit' must be 1…500") }
         let below = try int(p["below"], "below", in: 0...Int64.max).map { UInt64($0) }
+        let store: LedgerStore
+        switch try await chainStore(p, "blocks") {
+        case let .left(s): store = s
+        case let .right(answer): return answer
+        }
         let list: [BlockHeader]
-        do { list = try await services.store.offload { try $0.blocks(below: below, limit: limit) } } catch { throw .internalError("\(error)") }
+        do { list = try await store.offload { try $0.blocks(below: below, limit: limit) } } catch { throw .internalError("\(error)") }
         return json { w in w.beginArray(); for b in list { ReadingWire.write(b, into: &w) }; w.endArray() }
     }
 
@@ -350,4 +461,10 @@ struct RPCDispatcher: Sendable {
     private func int(_ value: JSONValue?, _ name: String, in range: ClosedRange<Int64>) throws(RPCError) -> Int64? {
         do { return try ReadingWire.optionalInt(value, name, in: range) } catch { throw .invalidParams(error.description) }
     }
+}
+
+/// One of two results (`chainStore`: a store to read here, or another node's answer).
+enum Either<Left, Right> {
+    case left(Left)
+    case right(Right)
 }

@@ -1,4 +1,5 @@
 import FlowchainWire
+import FlowchainCrypto
 import Foundation
 import Ledger
 import Synchronization
@@ -45,10 +46,33 @@ final class RPCSession: Sendable {
         do {
             cursor = try ReadingWire.optionalInt(p["cursor"], "cursor", in: topicName == "blocks" ? -1...(Int64.max - 1) : 0...Int64.max)
         } catch { throw .invalidParams(error.description) }
+        let afterSeq: Int64?
+        do { afterSeq = try ReadingWire.optionalInt(p["afterSeq"], "afterSeq", in: -1...(Int64.max - 1)) } catch { throw .invalidParams(error.description) }
+        if afterSeq != nil {
+            guard topicName == "readings", device != nil else { throw .invalidParams("'afterSeq' needs the readings topic and a 'device'") }
+            guard cursor == nil else { throw .invalidParams("give 'cursor' (a position on this node) or 'afterSeq' (a device's seq), not both") }
+        }
         guard subscriptions.withLock({ $0.count }) < Self.maxSubscriptions else { throw .tooManySubscriptions }
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let start: Int64
         switch topicName {
+        case "readings" where device != nil && cursor == nil && (afterSeq != nil || services.ring != nil):
+            // Followed by seq, from whichever node stores the device's readings now (in a ring,
+            // its owner; after keys move, the next one), so it works the same at every node.
+            let device = device!
+            let dispatcher = RPCDispatcher(services: services, session: self)
+            var from = afterSeq ?? -1
+            if afterSeq == nil {
+                // Starts now: after the device's newest seq, as its owner knows it.
+                let probe = try await dispatcher.readingsAnywhere(["device": .string(device), "afterSeq": .number(String(Int64.max - 1)), "limit": .number("1")])
+                from = (try? JSONValue(parsing: probe))?["newestSeq"]?.int64Value ?? -1
+            }
+            do { start = try await services.store.offload { try $0.lastCursor() } } catch { throw .internalError("\(error)") }
+            let first = from
+            launch(id) { await self.follow(id: id, device: device, after: first, via: dispatcher) }
+            var w = JSONWriter()
+            w.beginObject(); w.field("subscription", id); w.field("cursor", start); w.field("afterSeq", first); w.endObject()
+            return w.bytes
         case "readings":
             let sub = services.feed.subscribe(.readings(device: device))
             do { if let cursor { start = cursor } else { start = try await services.store.offload { try $0.lastCursor() } } } catch { services.feed.unsubscribe(sub); throw .internalError("\(error)") }
@@ -109,6 +133,32 @@ final class RPCSession: Sendable {
             guard case let .reading(r) = event, r.rowid > last else { continue }
             guard await notify(id, { w in w.key("reading"); ReadingWire.write(r, into: &w) }) else { return }
             last = r.rowid
+        }
+    }
+
+    /// Follows a device by seq through `readings {afterSeq, wait}` (routed like any query):
+    /// each answer lists what came after the last seq sent, or waits up to 4 s for it. While no
+    /// node holding the device's readings can be asked, it retries (backing off to 5 s).
+    private func follow(id: UInt64, device: String, after start: Int64, via dispatcher: RPCDispatcher) async {
+        var after = start
+        var failures = 0
+        while !Task.isCancelled {
+            let params: [String: JSONValue] = ["device": .string(device), "afterSeq": .number(String(after)), "limit": .number("500"),
+                                               "wait": .number("4000"), "encoded": .bool(true)]
+            guard let answer = try? await dispatcher.readingsAnywhere(params), let list = (try? JSONValue(parsing: answer))?["readings"]?.arrayValue else {
+                failures += 1
+                try? await Task.sleep(for: .milliseconds(min(5000, 250 * failures)))
+                continue
+            }
+            failures = 0
+            for item in list {
+                guard let hex = item["encoded"]?.stringValue, let bytes = Hex.decode(hex), let r = try? Reading(encoded: bytes),
+                      r.device == device, Int64(bitPattern: r.seq) > after else { continue }
+                let stored = StoredReading(reading: r, rowid: item["cursor"]?.int64Value ?? 0,
+                                           block: item["block"]?.int64Value.map { UInt64($0) }, leaf: item["leaf"]?.int64Value.map { UInt32($0) })
+                guard await notify(id, { w in w.key("reading"); ReadingWire.write(stored, into: &w) }) else { return }
+                after = Int64(bitPattern: r.seq)
+            }
         }
     }
 

@@ -7,6 +7,9 @@ import Ledger
 public protocol RingAccess: Sendable {
     func status() async -> [UInt8]
     func route(method: String, params: [UInt8], device: String) async -> RingQueryRoute
+    /// Sends a query about the segment chain of the node with key `owner` (`block`, `blocks`) to
+    /// that node, or to a node keeping a copy of its chain when it is down or gone.
+    func route(method: String, params: [UInt8], chainOf owner: PublicKey) async -> RingQueryRoute
     /// The copies of other nodes' chains this node keeps, tagged as in merged cursors.
     func copies() -> [(tag: Int64, store: LedgerStore)]
     /// Asks the other nodes this one knows, in turn, for a reading by id (`reading`, `proof`)
@@ -41,7 +44,7 @@ extension NodeServices {
     /// Answers a JSON-RPC read method here, from this node's own store: what the owner of a
     /// device runs for a query another node forwarded to it. Never forwards again.
     public func answerLocally(method: String, params: [UInt8], stores: [(tag: Int64, store: LedgerStore)] = []) async -> Result<[UInt8], RPCError> {
-        guard ["readings", "reading", "proof"].contains(method) else { return .failure(.methodNotFound(method)) }
+        guard ["readings", "reading", "proof", "block", "blocks"].contains(method) else { return .failure(.methodNotFound(method)) }
         let session = RPCSession(services: self, token: configuration.token, forwarded: true, stores: stores) { _ in false }
         let dispatcher = RPCDispatcher(services: self, session: session)
         var w = JSONWriter()

@@ -141,6 +141,11 @@ struct DeviceEndpoints: Sendable {
                 w.beginObject(); w.key("ack"); ReadingWire.write(ack, into: &w); w.endObject()
                 guard await sendText(outbound, w.bytes) else { return }
             case .success: continue
+            case let .failure(.queued(why)):
+                // Held in this node's durable forward queue for the device's owner: do not re-send.
+                var w = JSONWriter()
+                w.beginObject(); w.key("queued"); w.beginObject(); w.field("device", device); w.field("message", why); w.endObject(); w.endObject()
+                guard await sendText(outbound, w.bytes) else { return }
             case let .failure(error):
                 logger.debug("frame refused", metadata: ["device": "\(device)", "error": "\(error)"])
                 guard await sendText(outbound, errorFrame(error.kind, error.description)) else { return }

@@ -169,6 +169,11 @@ public final class RingView: Sendable {
     private let state = Mutex<(owned: RingRange?, alone: Bool, successors: [NodeRef])>((nil, true, []))
     /// Keys this node owns but does not accept readings for yet: it is taking them over.
     private let held = Mutex<[RingRange]>([])
+    /// The node's heartbeat (`beat()`, every 200 ms). A node whose heartbeat is older than
+    /// `pauseLimit` was paused (stopped, starved, its storage stalled): its successor may have
+    /// taken its keys over meanwhile, so it stores nothing for them until it took them back.
+    private let lastBeat = Mutex<(at: ContinuousClock.Instant, resuming: Bool)>((.now, false))
+    public static let pauseLimit: Duration = .seconds(2)
 
     init(me: NodeRef) { self.me = me }
 
@@ -183,13 +188,37 @@ public final class RingView: Sendable {
     /// Whether this node owns `key` now (a node that does not yet know its predecessor owns
     /// nothing it can vouch for, unless it is alone).
     public func owns(_ key: ChordID) -> Bool {
-        if held.withLock({ $0.contains { $0.contains(key) } }) { return false }
+        if held.withLock({ $0.contains { $0.contains(key) } }) || paused { return false }
         return state.withLock { s in s.alone || (s.owned?.contains(key) ?? false) }
     }
 
+    /// Paused a moment ago, or resuming after a pause: not storing readings for its keys (even
+    /// when it believes itself alone: after a pause every peer looks dead for a moment).
+    public var paused: Bool {
+        let beat = lastBeat.withLock { $0 }
+        return beat.resuming || ContinuousClock.now - beat.at > Self.pauseLimit
+    }
+
+    /// Records a heartbeat; returns the time since the previous one. After a pause the node is
+    /// `resuming` until `release()` (its keys taken back).
+    func beat() -> Duration {
+        let now = ContinuousClock.now
+        return lastBeat.withLock { b in
+            let gap = now - b.at
+            b = (now, b.resuming || gap > Self.pauseLimit)
+            return gap
+        }
+    }
+
+    /// The keys this node owns by the ring's tables (nil while it does not know its predecessor).
+    var owned: RingRange? { state.withLock { $0.owned } }
+
     func hold(_ range: RingRange) { held.withLock { $0.append(range) } }
     /// The take-over is done: every held range is this node's to number.
-    func release() { held.withLock { $0.removeAll() } }
+    func release() {
+        held.withLock { $0.removeAll() }
+        lastBeat.withLock { $0.resuming = false }
+    }
     public var holding: Bool { held.withLock { !$0.isEmpty } }
 
     public var successors: [NodeRef] { state.withLock { $0.successors } }

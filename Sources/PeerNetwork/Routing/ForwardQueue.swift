@@ -15,7 +15,10 @@ final class ForwardQueue: Sendable {
     private let waiting = Mutex<(devices: Set<String>, count: Int)>(([], 0))
     let depth: @Sendable (Int) -> Void
 
-    static let queueable: Set<ReadingSource> = [.mqtt, .gpio, .iio, .w1, .demo]
+    /// Sources whose senders cannot be asked to send again: the bridge and the sensors take a
+    /// reading once, and Web-of-Things devices push frames without reading replies (the original
+    /// devices never do). RPC clients are told `owner_unreachable` instead and keep the reading.
+    static let queueable: Set<ReadingSource> = [.ws, .mqtt, .gpio, .iio, .w1, .demo]
 
     init(store: LedgerStore, limit: Int, logger: Logger, depth: @escaping @Sendable (Int) -> Void) throws {
         self.store = store
@@ -41,9 +44,11 @@ final class ForwardQueue: Sendable {
     var count: Int { waiting.withLock { $0.count } }
 
     /// Queues `items` durably, in order; false when the queue is full (nothing queued).
-    func enqueue(_ items: [Submission], now: Int64) async -> Bool {
+    func enqueue(_ items: [Submission], tokens: [ForwardToken?] = [], now: Int64) async -> Bool {
         guard !items.isEmpty else { return true }
-        let encoded = items.map { (device: $0.device, submission: SubmissionCodec.encode([$0])) }
+        let encoded = items.enumerated().map { i, s in
+            (device: s.device, submission: SubmissionCodec.encode([s], tokens: i < tokens.count ? [tokens[i]] : []))
+        }
         do {
             guard try await store.enqueueForwards(encoded, now: now, limit: limit) else { return false }
         } catch {
@@ -62,20 +67,20 @@ final class ForwardQueue: Sendable {
     /// Delivers what waits, oldest first, through `deliver`; a device whose owner is still
     /// unreachable keeps its readings (and its later ones) for the next round. Returns how many
     /// left the queue.
-    func drain(deliver: ([Submission]) async -> [Result<Ack, IngestError>]) async -> Int {
+    func drain(deliver: ([Submission], [ForwardToken?]) async -> [Result<Ack, IngestError>]) async -> Int {
         guard count > 0, let batch = try? store.queuedForwards(limit: 500), !batch.isEmpty else { return 0 }
         var blocked = Set<String>()
         var done: [Int64] = []
-        var items: [(LedgerStore.QueuedForward, Submission)] = []
+        var items: [(LedgerStore.QueuedForward, (submission: Submission, token: ForwardToken?))] = []
         for q in batch {
-            guard let s = try? SubmissionCodec.decodeSubmissions(q.submission).first else {
+            guard let s = try? SubmissionCodec.decodeForwards(q.submission).first else {
                 logger.error("forward queue: entry \(q.id) of device \(q.device) does not decode; removed")
                 done.append(q.id)
                 continue
             }
             items.append((q, s))
         }
-        let outcomes = await deliver(items.map(\.1))
+        let outcomes = await deliver(items.map(\.1.submission), items.map(\.1.token))
         for ((q, _), outcome) in zip(items, outcomes) {
             if blocked.contains(q.device) { continue }
             switch outcome {

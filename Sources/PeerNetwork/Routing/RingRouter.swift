@@ -21,10 +21,18 @@ public final class RingRouter: ReadingIngest {
     let queue: ForwardQueue?
     let logger: Logger
     public let counters: RoutingCounters
+    /// The copies of other nodes' chains this node keeps (readings of devices whose keys moved
+    /// here were stored in them before).
+    let copies: @Sendable () -> [LedgerStore]
+    /// Forward tokens: this node's random prefix and a counter; and the tokens it stored as owner.
+    private let tokenPrefix = UInt64.random(in: 1...UInt64.max)
+    private let tokenCounter = Atomic<UInt64>(0)
+    let recent = RecentForwards()
 
     init(engine: IngestEngine, forwardTimeout: Duration = .seconds(10), replicator: Replicator? = nil, queue: ForwardQueue? = nil,
-         counters: RoutingCounters = .init(), logger: Logger) {
+         counters: RoutingCounters = .init(), copies: @escaping @Sendable () -> [LedgerStore] = { [] }, logger: Logger) {
         self.engine = engine
+        self.copies = copies
         self.replicator = replicator
         self.queue = queue
         self.forwardTimeout = forwardTimeout
@@ -41,7 +49,7 @@ public final class RingRouter: ReadingIngest {
     /// Stores readings this node owns: after its durable commit, and (with acknowledgements at
     /// the replica level) once a replica holds them too.
     func storeOwned(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
-        let outcomes = await engine.ingest(submissions, after: turn)
+        let outcomes = await screenedIngest(submissions, after: turn)
         guard let replicator, outcomes.contains(where: { (try? $0.get()) != nil }) else { return outcomes }
         // Every acknowledged reading's position is at most the newest one now.
         // No successor to copy to (a ring of one): the owner's commit is all there is.
@@ -54,19 +62,57 @@ public final class RingRouter: ReadingIngest {
         }
     }
 
+    /// `engine.ingest`, after checking device-signed readings against the copies of other nodes'
+    /// chains: once a device's keys moved here, a reading its previous owner stored is
+    /// acknowledged as stored (it is, once), and another reading with a seq the device already
+    /// used there is refused, as the previous owner would have.
+    func screenedIngest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
+        let signed = submissions.compactMap { if case let .signed(r) = $0 { r } else { nil } }
+        let stores = signed.isEmpty ? [] : copies()
+        guard !stores.isEmpty else { return await engine.ingest(submissions, after: turn) }
+        let decided: [Int: Result<Ack, IngestError>] = (try? await engine.store.offload { _ in
+            var floors: [String: UInt64?] = [:]
+            var out: [Int: Result<Ack, IngestError>] = [:]
+            for (i, s) in submissions.enumerated() {
+                guard case let .signed(r) = s else { continue }
+                if floors[r.device] == nil { floors[r.device] = try stores.compactMap { try $0.lastSeq(device: r.device) }.max() }
+                guard let floor = floors[r.device] ?? nil, r.seq <= floor else { continue }
+                let held = try stores.contains { try $0.reading(id: r.id) != nil }
+                out[i] = held ? .success(Ack(id: r.id, device: r.device, seq: r.seq)) : .failure(.seqNotIncreasing(device: r.device, seq: r.seq, last: floor))
+            }
+            return out
+        }) ?? [:]
+        guard !decided.isEmpty else { return await engine.ingest(submissions, after: turn) }
+        let rest = submissions.indices.filter { decided[$0] == nil }
+        var results = decided
+        if rest.isEmpty { turn?.finish() } else {
+            for (i, o) in zip(rest, await engine.ingest(rest.map { submissions[$0] }, after: turn)) { results[i] = o }
+        }
+        return submissions.indices.map { results[$0]! }
+    }
+
+    /// A token for each unsigned submission (signed ones are stored once by their id anyway).
+    func tokens(for submissions: [Submission]) -> [ForwardToken?] {
+        submissions.map { s in
+            guard case .unsigned = s else { return nil }
+            return ForwardToken(high: tokenPrefix, low: tokenCounter.add(1, ordering: .relaxed).newValue)
+        }
+    }
+
     public func ingest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
         guard let queue, ring.withLock({ $0.driver.map { !$0.view.alone } ?? false }) else { return await route(submissions, after: turn) }
+        let tokens = tokens(for: submissions)
         // Readings of a device that already has readings waiting queue behind them.
         let held = submissions.indices.filter { ForwardQueue.canQueue(submissions[$0]) && queue.isWaiting(submissions[$0].device) }
         var results = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
         var rest = Array(submissions.indices)
         if !held.isEmpty {
             await turn?.waitForPrevious()
-            let ok = await queue.enqueue(held.map { submissions[$0] }, now: engine.now())
+            let ok = await queue.enqueue(held.map { submissions[$0] }, tokens: held.map { tokens[$0] }, now: engine.now())
             for i in held { results[i] = ok ? .failure(.queued(Self.queuedText(submissions[i].device, queue))) : .failure(.ownerUnreachable("the forward queue is full (\(queue.limit) readings)")) }
             rest.removeAll { held.contains($0) }
         }
-        let routed = rest.isEmpty ? [] : await route(rest.map { submissions[$0] }, after: turn)
+        let routed = rest.isEmpty ? [] : await route(rest.map { submissions[$0] }, tokens: rest.map { tokens[$0] }, after: turn)
         if rest.isEmpty { turn?.finish() }
         var toQueue: [Int] = []
         for (i, outcome) in zip(rest, routed) {
@@ -74,7 +120,7 @@ public final class RingRouter: ReadingIngest {
             if case .failure(.ownerUnreachable) = outcome, ForwardQueue.canQueue(submissions[i]) { toQueue.append(i) }
         }
         if !toQueue.isEmpty {
-            if await queue.enqueue(toQueue.map { submissions[$0] }, now: engine.now()) {
+            if await queue.enqueue(toQueue.map { submissions[$0] }, tokens: toQueue.map { tokens[$0] }, now: engine.now()) {
                 for i in toQueue { results[i] = .failure(.queued(Self.queuedText(submissions[i].device, queue))) }
             } else {
                 counters.forwardFailed(toQueue.count)
@@ -88,9 +134,11 @@ public final class RingRouter: ReadingIngest {
     }
 
     /// Routes without queueing: the way `ingest` and the forward queue's deliveries take.
-    func route(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
+    /// `tokens` name the deliveries (the same ones each time a reading is sent again); made here when not given.
+    func route(_ submissions: [Submission], tokens given: [ForwardToken?]? = nil, after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
         let (driver, transport) = ring.withLock { ($0.driver, $0.transport) }
-        guard let driver, let transport, !driver.view.alone else { return await engine.ingest(submissions, after: turn) }
+        guard let driver, let transport, !driver.view.alone || driver.view.paused else { return await engine.ingest(submissions, after: turn) }
+        let tokens = given ?? tokens(for: submissions)
         let view = driver.view
         let keys = submissions.map { Self.key(ofDevice: $0.device) }
         var results = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
@@ -102,13 +150,20 @@ public final class RingRouter: ReadingIngest {
         for attempt in 0..<6 where !remaining.isEmpty {
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(min(2000, 250 << (attempt - 1)))) }
             var local: [Int] = []
+            var retry: [Int] = []
             var byOwner: [ChordID: (owner: NodeRef, items: [Int])] = [:]
             var ownerOrder: [ChordID] = []
             for i in remaining {
                 if view.owns(keys[i]) { local.append(i); continue }
                 switch await owner(of: keys[i], driver: driver) {
                 case let .success(o) where o.id == view.me.id:
-                    local.append(i)
+                    // This node, but it is taking the keys (back) over: wait for that, then store.
+                    if !view.owns(keys[i]) {
+                        failures[i] = "this node is taking the keys of device \(submissions[i].device) over; re-send it"
+                        retry.append(i)
+                    } else {
+                        local.append(i)
+                    }
                 case let .success(o):
                     if byOwner[o.id] == nil { ownerOrder.append(o.id); byOwner[o.id] = (o, []) }
                     byOwner[o.id]!.items.append(i)
@@ -124,7 +179,7 @@ public final class RingRouter: ReadingIngest {
                 let (o, items) = byOwner[id]!
                 do {
                     let c = try await transport.connection(to: o)
-                    sent.append((o, items, c.send(.ingest, SubmissionCodec.encode(items.map { submissions[$0] })), nil))
+                    sent.append((o, items, c.send(.ingest, SubmissionCodec.encode(items.map { submissions[$0] }, tokens: items.map { tokens[$0] })), nil))
                 } catch {
                     sent.append((o, items, nil, "\(error)"))
                 }
@@ -136,7 +191,6 @@ public final class RingRouter: ReadingIngest {
                 for (i, o) in zip(local, outcomes) { results[i] = o }
             }
             turn = nil
-            var retry: [Int] = []
             for s in sent {
                 counters.forwarded(s.items.count)
                 let reply: Result<[UInt8], PeerRequestError>
@@ -202,14 +256,18 @@ public final class RingRouter: ReadingIngest {
     /// What the owner side does with a forwarded `ingest`: stores what it owns, refuses the rest
     /// as `not_owner` so the sender looks again.
     func serveIngest(_ body: [UInt8], view: RingView, turn: IngestTurn) async -> (PeerStatus, [UInt8]) {
-        let submissions: [Submission]
-        do { submissions = try SubmissionCodec.decodeSubmissions(body) } catch {
+        let forwards: [(submission: Submission, token: ForwardToken?)]
+        do { forwards = try SubmissionCodec.decodeForwards(body) } catch {
             return (.error, Array("malformed ingest request: \(error)".utf8))
         }
+        let submissions = forwards.map(\.submission)
         var outcomes = [Result<Ack, IngestError>?](repeating: nil, count: submissions.count)
         var mine: [Int] = []
         for (i, s) in submissions.enumerated() {
-            if view.owns(Self.key(ofDevice: s.device)) {
+            if let token = forwards[i].token, let ack = recent.ack(for: token, device: s.device) {
+                // Sent again after a forward that timed out, but stored then: the same acknowledgement.
+                outcomes[i] = .success(ack)
+            } else if view.owns(Self.key(ofDevice: s.device)) {
                 mine.append(i)
             } else {
                 outcomes[i] = .failure(.relayed(kind: Self.notOwnerKind, message: "node \(view.me) does not own device \(s.device)"))
@@ -217,7 +275,10 @@ public final class RingRouter: ReadingIngest {
         }
         if mine.isEmpty { turn.finish() } else {
             let stored = await storeOwned(mine.map { submissions[$0] }, after: turn)
-            for (i, o) in zip(mine, stored) { outcomes[i] = o }
+            for (i, o) in zip(mine, stored) {
+                outcomes[i] = o
+                if case let .success(ack) = o, let token = forwards[i].token { recent.remember(token, ack) }
+            }
         }
         counters.served(mine.count)
         return (.ok, SubmissionCodec.encode(outcomes.map { $0! }))

@@ -1,12 +1,13 @@
 import FlowchainCrypto
 import Ledger
+import Synchronization
 
 /// The bodies of a forwarded `ingest`: submissions one way, their outcomes the other.
 ///
 ///     request   count u32 · submission…
 ///       signed    0 · reading (u32 length · canonical encoding)
 ///       unsigned  1 · device (u32 length · UTF-8) · payload (u32 length · bytes)
-///                 · has time u8 · time i64 · time quality u8 · source u8
+///                 · has time u8 · time i64 · time quality u8 · source u8 · token (16; zeros: none)
 ///     response  count u32 · outcome…
 ///       ack       0 · id (32) · device (u32 length · UTF-8) · seq u64
 ///       refused   1 · kind (u32 length · UTF-8) · message (u32 length · UTF-8)
@@ -14,31 +15,37 @@ enum SubmissionCodec {
     static let maxItems = 8192
     static let maxField = Reading.maxEncodedPayload + 4096
 
-    static func encode(_ submissions: [Submission]) -> [UInt8] {
+    /// `tokens[i]` (when given) identifies the delivery of unsigned submission `i`: the owner
+    /// answers a token it already stored with the same acknowledgement instead of storing again.
+    static func encode(_ submissions: [Submission], tokens: [ForwardToken?] = []) -> [UInt8] {
         var w = BinaryWriter(capacity: submissions.count * 300)
         w.u32(UInt32(submissions.count))
-        for s in submissions {
+        for (i, s) in submissions.enumerated() {
             switch s {
             case let .signed(r):
                 w.u8(0); w.long(r.encoded)
             case let .unsigned(device, payload, time, quality, source):
                 w.u8(1); w.long(Array(device.utf8)); w.long(payload)
                 w.u8(time == nil ? 0 : 1); w.i64(time ?? 0); w.u8(quality.rawValue); w.u8(source.rawValue)
+                let token = i < tokens.count ? tokens[i] : nil
+                w.u64(token?.high ?? 0); w.u64(token?.low ?? 0)
             }
         }
         return w.bytes
     }
 
-    static func decodeSubmissions(_ bytes: [UInt8]) throws -> [Submission] {
+    static func decodeSubmissions(_ bytes: [UInt8]) throws -> [Submission] { try decodeForwards(bytes).map(\.submission) }
+
+    static func decodeForwards(_ bytes: [UInt8]) throws -> [(submission: Submission, token: ForwardToken?)] {
         var r = BinaryReader(bytes)
         let n = Int(try r.u32("count"))
         guard n <= maxItems else { throw DecodingError.oversize(field: "count", length: n, limit: maxItems) }
-        var out: [Submission] = []
+        var out: [(submission: Submission, token: ForwardToken?)] = []
         out.reserveCapacity(n)
         for i in 0..<n {
             switch try r.u8("submission[\(i)].kind") {
             case 0:
-                out.append(.signed(try Reading(encoded: try r.long("submission[\(i)].reading", limit: maxField))))
+                out.append((.signed(try Reading(encoded: try r.long("submission[\(i)].reading", limit: maxField))), nil))
             case 1:
                 let device = String(decoding: try r.long("submission[\(i)].device", limit: 1024), as: UTF8.self)
                 let payload = try r.long("submission[\(i)].payload", limit: maxField)
@@ -48,7 +55,9 @@ enum SubmissionCodec {
                       let source = ReadingSource(rawValue: try r.u8("submission[\(i)].source")) else {
                     throw DecodingError.invalid(field: "submission[\(i)]", reason: "unknown time quality or source")
                 }
-                out.append(.unsigned(device: device, payload: payload, time: hasTime ? time : nil, timeQuality: quality, source: source))
+                let token = ForwardToken(high: try r.u64("submission[\(i)].token"), low: try r.u64("submission[\(i)].token"))
+                out.append((.unsigned(device: device, payload: payload, time: hasTime ? time : nil, timeQuality: quality, source: source),
+                            token.high == 0 && token.low == 0 ? nil : token))
             case let k:
                 throw DecodingError.invalid(field: "submission[\(i)].kind", reason: "\(k) is neither 0 (signed) nor 1 (unsigned)")
             }
@@ -93,5 +102,39 @@ enum SubmissionCodec {
         }
         try r.finish()
         return out
+    }
+}
+
+/// Names one unsigned reading's delivery from its entry node to its owner, so a forward that
+/// timed out and is sent again (retried, or from the forward queue) is stored once: the entry
+/// node's random 64-bit prefix and a counter.
+struct ForwardToken: Hashable, Sendable {
+    let high: UInt64
+    let low: UInt64
+}
+
+/// The tokens an owner stored lately, with what it acknowledged for each (bounded: the oldest
+/// are forgotten first).
+final class RecentForwards: Sendable {
+    private let state = Mutex<(acks: [ForwardToken: (id: Digest32, seq: UInt64)], order: [ForwardToken], next: Int)>(([:], [], 0))
+    let capacity: Int
+
+    init(capacity: Int = 32_768) { self.capacity = capacity }
+
+    func ack(for token: ForwardToken, device: String) -> Ack? {
+        state.withLock { $0.acks[token] }.map { Ack(id: $0.id, device: device, seq: $0.seq) }
+    }
+
+    func remember(_ token: ForwardToken, _ ack: Ack) {
+        state.withLock { s in
+            guard s.acks.updateValue((ack.id, ack.seq), forKey: token) == nil else { return }
+            if s.order.count < capacity {
+                s.order.append(token)
+            } else {
+                s.acks.removeValue(forKey: s.order[s.next])
+                s.order[s.next] = token
+                s.next = (s.next + 1) % capacity
+            }
+        }
     }
 }
