@@ -195,3 +195,35 @@ extension PeerNode {
         }
     }
 }
+
+extension PeerNode {
+    /// The payload of `device`'s newest reading (highest seq), wherever in the ring it is stored;
+    /// nil when it has none or no node holding its readings could be asked.
+    public func newestPayload(of device: String) async -> JSONValue? {
+        func ask(_ afterSeq: Int64) async -> JSONValue? {
+            var w = JSONWriter()
+            w.beginObject(); w.field("device", device); w.field("afterSeq", afterSeq); w.field("limit", 1); w.endObject()
+            switch await route(method: "readings", params: w.bytes, device: device) {
+            case .local:
+                return localPage(device, afterSeq, [router.engine.store])
+            case let .stores(stores):
+                return localPage(device, afterSeq, stores.map(\.store))
+            case let .answered(body):
+                return try? JSONValue(parsing: body)
+            case .refused, .unreachable:
+                return nil
+            }
+        }
+        guard let newest = await ask(Int64.max - 1)?["newestSeq"]?.int64Value,
+              let reading = await ask(newest - 1)?["readings"]?.arrayValue?.first else { return nil }
+        return reading["payload"]
+    }
+
+    private func localPage(_ device: String, _ afterSeq: Int64, _ stores: [LedgerStore]) -> JSONValue? {
+        guard let items = try? LedgerStore.readings(in: stores, device: device, afterSeq: afterSeq, limit: 1) else { return nil }
+        let newest = stores.compactMap { (try? $0.lastSeq(device: device)) ?? nil }.max()
+        var out: [String: JSONValue] = ["readings": .array(items.compactMap { (try? JSONValue(parsing: $0.reading.payload)).map { ["payload": $0] } })]
+        if let newest { out["newestSeq"] = .number(String(newest)) }
+        return .object(out)
+    }
+}

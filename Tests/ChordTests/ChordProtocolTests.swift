@@ -176,6 +176,26 @@ import Testing
         #expect(Self.correctLookups(sim, count: 100).correct == 100)
     }
 
+    /// The same in a ring of two: the other node knows only the restarted node's earlier self,
+    /// so its successor list names nobody else; it must still be found as the successor.
+    @Test func aNodeRestartedWithItsIdRejoinsARingOfTwo() throws {
+        let sim = Self.simulator()
+        let members = Self.grow(sim, to: 2)
+        sim.run(until: sim.now + 10_000)
+        let x = members[1]
+        var joinedWith: [NodeRef] = []
+        sim.onEvent = { node, event in
+            if node.id == x.id, case .joined(let s) = event { joinedWith.append(s) }
+        }
+        sim.crash(x.id)
+        sim.restart(x.id)
+        sim.join(x.id, via: members[0].id)
+        sim.run(until: sim.now + 5_000)
+        #expect(joinedWith.map(\.id) == [members[0].id], "joined with \(joinedWith)")
+        sim.run(until: sim.now + 20_000)
+        #expect(sim.wrongPointers() == (0, 0))
+    }
+
     @Test func aSeedReplaysExactly() throws {
         func run() -> (Int, Int, [ChordID]) {
             var c = ChordSimulator.Configuration()

@@ -125,6 +125,11 @@ extension ChordNode {
         for n in list where key.isBetween(responder.id, upTo: n.id) && !l.owners.contains(where: { $0.id == n.id }) {
             l.owners.append(n)
         }
+        // A joiner whose earlier self (same id) was all the responder knew after it: without that
+        // self the responder's next node is the responder itself, which may own the key.
+        if joining, list.isEmpty, theirs.contains(where: { $0.id == me.id }), !l.owners.contains(where: { $0.id == responder.id }) {
+            l.owners.append(responder)
+        }
         for n in closer + list where n.id.isBetween(responder.id, key) {
             guard n.id != me.id, !l.asked.contains(n.id), !l.dead.contains(n.id),
                   !l.candidates.contains(where: { $0.id == n.id }) else { continue }

@@ -158,9 +158,12 @@ public final class Node: Sendable {
             }
             bridge.deadLetter = bridge.deadLetter?.replacingOccurrences(of: "{node}", with: nodeID)
             let metrics = self.metrics
+            // In a ring a device's newest reading may be stored at another node.
+            var newestCounter: (@Sendable (String, String) async -> Int64?)? = nil
+            if let peer { newestCounter = { device, field in await peer.newestPayload(of: device)?[field]?.int64Value } }
             services.append(MQTTBridgeService(
                 configuration: bridge, engine: engine, ingest: ingestPoint, counters: .init(refused: { metrics.error("mqtt_\($0)") }),
-                now: configuration.clock.milliseconds, logger: logger))
+                now: configuration.clock.milliseconds, newestCounter: newestCounter, logger: logger))
         }
         if !configuration.sensors.isEmpty {
             let metrics = self.metrics

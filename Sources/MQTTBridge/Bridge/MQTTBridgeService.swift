@@ -23,11 +23,16 @@ public struct MQTTBridgeService: Service {
     let ingest: any ReadingIngest
     let counters: Counters
     let now: @Sendable () -> Int64
+    let newestCounter: (@Sendable (String, String) async -> Int64?)?
     let logger: Logger
 
+    /// `newestCounter` finds a device's newest stored reading's counter (for `seqField`) where
+    /// this node's own chain may not hold it (in a ring); by default this node's chain is read.
     public init(configuration: BridgeConfiguration, engine: IngestEngine, ingest: (any ReadingIngest)? = nil, counters: Counters = .init(),
-                now: @escaping @Sendable () -> Int64, logger: Logger) {
+                now: @escaping @Sendable () -> Int64,
+                newestCounter: (@Sendable (_ device: String, _ field: String) async -> Int64?)? = nil, logger: Logger) {
         self.configuration = configuration
+        self.newestCounter = newestCounter
         self.engine = engine
         self.ingest = ingest ?? engine
         self.counters = counters
@@ -50,7 +55,7 @@ public struct MQTTBridgeService: Service {
         client.start()
         let complaints = RateLimitedLog(logger: logger)
         let (stop, stopNow) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let sequences = SequenceWatch(store: engine.store)
+        let sequences = SequenceWatch(store: engine.store, newestCounter: newestCounter)
         let batcher = Batcher(limit: configuration.inFlight)
         let outbound = configuration.outbound.map {
             MQTTOutbound(configuration: $0, broker: configuration.name, client: client, store: engine.store, feed: engine.feed, logger: logger)
