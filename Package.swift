@@ -77,6 +77,14 @@ let package = Package(
             publicHeadersPath: "include"
         ),
 
+        // The kernel's view of the system clock (adjtimex): whether what the node stamps is synchronised.
+        .target(
+            name: "CClock",
+            path: "CShims/CClock",
+            sources: ["clock.c"],
+            publicHeadersPath: "include"
+        ),
+
         // Pure logic
         .target(
             name: "FlowchainCrypto",
@@ -89,6 +97,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
+                "CClock",
                 "FlowchainCrypto",
                 "LedgerModel",
                 .product(name: "GRDB", package: "GRDB.swift"),

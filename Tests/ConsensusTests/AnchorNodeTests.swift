@@ -61,4 +61,33 @@ struct AnchorNodeTests {
         let replayed = try AnchorNode(genesis: Self.genesis, key: nil, store: store, now: t + 1000)
         #expect(await replayed.tip.hash == again.hash)
     }
+
+    /// A board without a real-time clock restarts with its clock days behind, then NTP corrects
+    /// it: the stored chain loads, nothing is minted or accepted on the wrong clock (no block
+    /// before its parent's time, none "ahead of local time"), and once the clock is right the
+    /// node takes peers' blocks and mints again.
+    @Test func aClockDaysBehindAtStartIsToleratedUntilItIsCorrected() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.store(dir, blocks: 1)
+        let node = try AnchorNode(genesis: Self.genesis, key: Self.me, store: store, now: Self.genesis.time)
+        let first = try await Self.mintNext(node, after: Self.genesis.time + 86_400 * 10)
+        let behind = first.time - 3 * 86_400
+
+        let restarted = try AnchorNode(genesis: Self.genesis, key: Self.me, store: store, now: behind)
+        #expect(await restarted.tip.hash == first.hash, "the stored chain loads on a clock 3 days behind")
+        for t in behind..<(behind + 120) { #expect(try await restarted.tick(now: t) == nil, "no block minted before its parent's time") }
+
+        // A peer's block on the right clock is ahead of this clock: refused, not taken.
+        let peerChain = AnchorChain(genesis: Self.genesis)
+        try peerChain.accept(first, now: first.time)
+        var t = first.time
+        var peerBlock: AnchorBlock? = nil
+        while peerBlock == nil { t += 1; peerBlock = peerChain.mint(key: Self.rival, at: t) }
+        await #expect(throws: AnchorViolation.self) { try await restarted.receive(peerBlock!, now: behind) }
+        // The clock is corrected: the same block is taken, and the node mints after it.
+        _ = try await restarted.receive(peerBlock!, now: t)
+        #expect(await restarted.tip.hash == peerBlock!.hash)
+        let next = try await Self.mintNext(restarted, after: t)
+        #expect(next.prev == peerBlock!.hash && next.time > peerBlock!.time)
+    }
 }

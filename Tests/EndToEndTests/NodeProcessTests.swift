@@ -273,4 +273,26 @@ struct NodeProcessTests {
         let typo = try await runFlowchain(["node", "--data-dir", dir.file("data"), "--config", config])
         #expect(typo.status != 0 && typo.output.contains("unknown key 'prot'"), "\(typo.output)")
     }
+
+    /// A board without a real-time clock: what the node time-stamps says whether its clock was
+    /// synchronised, and the log says why not.
+    @Test func readingsTheNodeStampsSayWhetherItsClockIsSynchronised() async throws {
+        let untrusted = try await RunningNode(["--clock-sync", "untrusted"], label: "clock-untrusted")
+        let trusted = try await RunningNode(["--clock-sync", "trusted"], label: "clock-trusted")
+        let a = try await RPCConnection.with(untrusted.url) { try await $0.call("submit", ["device": "rtc-less", "payload": ["t": 1]]) }
+        let b = try await RPCConnection.with(trusted.url) { try await $0.call("submit", ["device": "gps-clock", "payload": ["t": 1]]) }
+        let ra = try await RPCConnection.with(untrusted.url) { try await $0.call("reading", ["id": a["id"] ?? .null]) }
+        let rb = try await RPCConnection.with(trusted.url) { try await $0.call("reading", ["id": b["id"] ?? .null]) }
+        #expect(ra["timeSynced"] == .bool(false) && rb["timeSynced"] == .bool(true))
+        #expect(try await untrusted.process.waitForOutput("the system clock is not synchronised (--clock-sync untrusted)"), "\(untrusted.process.output)")
+        // A time the client gives keeps the client's word.
+        let given = try await RPCConnection.with(untrusted.url) {
+            try await $0.call("submit", ["device": "rtc-less", "payload": ["t": 2], "time": 1_764_000_000_000, "timeSynced": true])
+        }
+        #expect(try await RPCConnection.with(untrusted.url) { try await $0.call("reading", ["id": given["id"] ?? .null]) }["timeSynced"] == .bool(true))
+        _ = try await untrusted.stop()
+        _ = try await trusted.stop()
+        let bad = try await runFlowchain(["node", "--data-dir", TemporaryDirectory("clock-bad").file("data"), "--clock-sync", "sometimes"])
+        #expect(bad.status != 0 && bad.output.contains("--clock-sync must be kernel, trusted, untrusted"), "\(bad.output)")
+    }
 }

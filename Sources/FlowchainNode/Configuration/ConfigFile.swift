@@ -21,6 +21,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var headerTimeout: Int?
     public var idleTimeout: Int?
     public var logLevel: String?
+    /// kernel, trusted or untrusted: whether the time stamps the node takes are synchronised.
+    public var clockSync: String?
     /// TLS for the server: PEM certificate and key.
     public var tlsCertificate: String?
     public var tlsKey: String?
@@ -51,7 +53,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
         case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors, peers
-        case tlsCertificate, tlsKey
+        case tlsCertificate, tlsKey, clockSync
     }
 
     /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.

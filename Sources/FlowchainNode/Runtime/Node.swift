@@ -118,7 +118,8 @@ public final class Node: Sendable {
         // seals what is left, and the commit observer hears it last.
         // The commit observer (metrics, the block log) comes first, so it stops last and still
         // hears the blocks sealed during shutdown.
-        var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger), engine]
+        var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger), engine,
+                                       ClockWatch(clock: configuration.ingest.clock, logger: logger)]
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger, gossip: peer?.gossip)) }
         if let server = configuration.server {
             let anchor = self.anchor
@@ -168,7 +169,7 @@ public final class Node: Sendable {
         if !configuration.sensors.isEmpty {
             let metrics = self.metrics
             services.append(SamplerService(sensors: configuration.sensors, engine: ingestPoint,
-                                           counters: .init(failed: { metrics.error("sensor_\($0)") }), logger: logger))
+                                           counters: .init(failed: { metrics.error("sensor_\($0)") }), clock: configuration.ingest.clock, logger: logger))
         }
         if let demo = configuration.demo {
             services.append(DemoFeeder(ingest: ingestPoint, configuration: demo, clock: configuration.clock, logger: logger))

@@ -28,7 +28,7 @@ struct DemoFeeder: Service {
                                      21 + 3 * sin(phase) + Double.random(in: -0.2...0.2),
                                      50 + 10 * cos(phase / 2) + Double.random(in: -1...1))
                 // Numbered and signed by the node that owns the device (this one, alone).
-                batch.append(.unsigned(device: device, payload: Array(payload.utf8), time: now, timeQuality: .synced, source: .demo))
+                batch.append(.unsigned(device: device, payload: Array(payload.utf8), time: nil, timeQuality: .synced, source: .demo))
             }
             for (submission, outcome) in zip(batch, await ingest.ingest(batch, after: nil)) {
                 switch outcome {

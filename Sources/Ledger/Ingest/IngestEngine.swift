@@ -25,6 +25,8 @@ public actor IngestEngine {
         public var maxBatch = 4096
         /// A block is cut this often while readings are pending.
         public var blockInterval: Duration = .seconds(1)
+        /// Whether the time stamps the node takes itself are synchronised (`timeSynced`).
+        public var clock = ClockSync()
 
         public init() {}
     }
@@ -36,6 +38,8 @@ public actor IngestEngine {
     public nonisolated let now: @Sendable () -> Int64
     /// Where every committed reading and sealed block is published: the one way out.
     public nonisolated let feed: CommitFeed
+    /// The quality of a time stamp the node takes from its clock now (`timeSynced`).
+    public nonisolated var clockQuality: TimeQuality { configuration.clock.quality }
     /// In a ring: the highest seq of a device held elsewhere (copies of other nodes' chains), so
     /// a node that takes a device's keys over numbers its readings on from there.
     public nonisolated let seqFloor = SeqFloor()
@@ -221,6 +225,8 @@ public actor IngestEngine {
         }
         let ticket = nextTicket
         nextTicket += 1
+        // A reading the node time-stamps is as synchronised as the system clock is now.
+        let stampQuality = items.contains { if case .success(.unsigned(_, _, nil, _, _)) = $0 { true } else { false } } ? configuration.clock.quality : .synced
         let out = items.map { item -> Numbered in
             guard !closed else { return .refused(.shuttingDown) }
             switch item {
@@ -231,7 +237,7 @@ public actor IngestEngine {
                 return .ready(r)
             case let .success(.unsigned(device, payload, time, timeQuality, source)):
                 do throws(IngestError) {
-                    return .toSign(device: device, seq: try nextSeq(device), time: time ?? now(), timeQuality: timeQuality,
+                    return .toSign(device: device, seq: try nextSeq(device), time: time ?? now(), timeQuality: time == nil ? stampQuality : timeQuality,
                                    source: source, payload: payload)
                 } catch {
                     return .refused(error)

@@ -167,7 +167,7 @@ public struct MQTTBridgeService: Service {
             refuse(BridgeRule.Refusal.noRule.rawValue, message, client, complaints)
             return []
         }
-        switch rule.prepare(topic: message.topic, payload: message.payload, arrival: now(), maxPayload: configuration.maxPayload) {
+        switch rule.prepare(topic: message.topic, payload: message.payload, arrival: now(), arrivalQuality: engine.clockQuality, maxPayload: configuration.maxPayload) {
         case let .failure(reason):
             refuse(reason.rawValue, message, client, complaints)
             return []

@@ -78,7 +78,7 @@ public struct BridgeRule: Sendable, Equatable {
     }
 
     /// The submission for a message on `topic` with the device's counter, or why there is none.
-    public func prepare(topic: String, payload: [UInt8], arrival: Int64, maxPayload: Int) -> Result<Prepared, Refusal> {
+    public func prepare(topic: String, payload: [UInt8], arrival: Int64, arrivalQuality: TimeQuality = .synced, maxPayload: Int) -> Result<Prepared, Refusal> {
         guard filter.match(topic) != nil else { return .failure(.noRule) }
         guard payload.count <= maxPayload else { return .failure(.tooLarge) }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
@@ -94,8 +94,11 @@ public struct BridgeRule: Sendable, Equatable {
         guard var object = Self.object(payload, format: format, valueField: valueField) else {
             return .failure(String(validating: payload, as: UTF8.self) == nil ? .notUTF8 : .badPayload)
         }
+        // Stamped on arrival with the node's clock (as synchronised as it is), or the device's own time.
         var time: Int64? = arrival
+        var quality = arrivalQuality
         if let field = timeField {
+            quality = .synced
             guard let value = object[field], let n = value.doubleValue, n.isFinite, n >= 0, n < 1e15 else { return .failure(.badTime) }
             time = Int64(n < 1e11 ? n * 1000 : n)
         }
@@ -104,7 +107,7 @@ public struct BridgeRule: Sendable, Equatable {
         // A JSON object that needs nothing added is stored exactly as the device sent it.
         let bytes = !addTopic && Self.isObject(payload) ? payload : JSONValue.object(object).jsonBytes
         let seq = seqField.flatMap { object[$0]?.int64Value }
-        return .success(Prepared(submission: .unsigned(device: device, payload: bytes, time: time, timeQuality: .synced, source: .mqtt), device: device, seq: seq))
+        return .success(Prepared(submission: .unsigned(device: device, payload: bytes, time: time, timeQuality: quality, source: .mqtt), device: device, seq: seq))
     }
 
     static func isObject(_ payload: [UInt8]) -> Bool { (try? StrictJSON.validateObject(payload)) != nil }

@@ -100,6 +100,15 @@ public final class RingRouter: ReadingIngest {
     }
 
     public func ingest(_ submissions: [Submission], after turn: IngestTurn?) async -> [Result<Ack, IngestError>] {
+        // Readings the node time-stamps are stamped where they enter, when they enter (not when
+        // the owner, or the forward queue, gets to them).
+        var stamped: [Submission]? = nil
+        for (i, s) in submissions.enumerated() {
+            guard case let .unsigned(device, payload, nil, _, source) = s else { continue }
+            if stamped == nil { stamped = submissions }
+            stamped![i] = .unsigned(device: device, payload: payload, time: engine.now(), timeQuality: engine.clockQuality, source: source)
+        }
+        let submissions = stamped ?? submissions
         guard let queue, ring.withLock({ $0.driver.map { !$0.view.alone } ?? false }) else { return await route(submissions, after: turn) }
         let tokens = tokens(for: submissions)
         // Readings of a device that already has readings waiting queue behind them.

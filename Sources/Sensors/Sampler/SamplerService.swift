@@ -17,6 +17,8 @@ public struct SamplerService: Service {
         }
     }
 
+    /// Whether the sample times (the system clock's) are synchronised.
+    let clock: ClockSync
     let sensors: [SensorConfiguration]
     /// Where readings go: the engine, or the ring's router.
     let engine: any ReadingIngest
@@ -26,7 +28,8 @@ public struct SamplerService: Service {
     let maxBackoff: Duration
 
     public init(sensors: [SensorConfiguration], engine: any ReadingIngest, sysfs: Sysfs = .current, counters: Counters = .init(),
-                maxBackoff: Duration = .seconds(60), logger: Logger) {
+                maxBackoff: Duration = .seconds(60), clock: ClockSync = ClockSync(), logger: Logger) {
+        self.clock = clock
         self.sensors = sensors
         self.engine = engine
         self.sysfs = sysfs
@@ -62,7 +65,7 @@ public struct SamplerService: Service {
                     }
                     backoff = .seconds(1)
                     let submission = Submission.unsigned(device: sensor.name, payload: Array(sample.json.utf8), time: sample.time,
-                                                         timeQuality: .synced, source: sensor.source)
+                                                         timeQuality: clock.quality, source: sensor.source)
                     do {
                         _ = try await engine.ingest(submission)
                         counters.ingested(sensor.name)

@@ -86,6 +86,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Append the id of every acknowledged demo reading to this file (used by the crash test).", valueName: "file"))
     var demoAckLog: String?
 
+    @Option(help: ArgumentHelp("Whether the time stamps this node takes are synchronised (timeSynced): 'kernel' asks the kernel (adjtimex: synchronised by NTP, chrony or timesyncd; the default), 'trusted' always, 'untrusted' never.", valueName: "mode"))
+    var clockSync: String?
+
     @Option(help: ArgumentHelp("Milliseconds between segment blocks. Default 1000.", valueName: "ms"))
     var blockInterval: Int?
 
@@ -166,6 +169,11 @@ struct NodeCommand: AsyncParsableCommand {
         c.blockInterval = .milliseconds(interval)
         c.ingest.maxBlockReadings = maxBlockReadings ?? file.maxBlockReadings ?? 4096
         guard c.ingest.maxBlockReadings >= 1 else { throw ValidationError("--max-block-readings must be at least 1") }
+        let sync = clockSync ?? file.clockSync ?? "kernel"
+        guard let mode = ClockSync.Mode(rawValue: sync) else {
+            throw ValidationError("--clock-sync must be \(ClockSync.Mode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sync)'")
+        }
+        c.ingest.clock = ClockSync(mode: mode)
         c.ingest.maxPayloadBytes = maxPayload ?? file.maxPayload ?? 16 * 1024
         guard c.ingest.maxPayloadBytes >= 2 else { throw ValidationError("--max-payload must be at least 2 bytes") }
         c.tailCheck = tailCheck
