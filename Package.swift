@@ -73,7 +73,7 @@ let package = Package(
             dependencies: ["CGPIOD"],
             path: "CShims/CFlowchainIO",
             exclude: ["tests"],
-            sources: ["fio_gpio.c"],
+            sources: ["fio_gpio.c", "fio_sysfs.c"],
             publicHeadersPath: "include"
         ),
 

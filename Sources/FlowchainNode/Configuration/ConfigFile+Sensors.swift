@@ -3,13 +3,15 @@ import Sensors
 
 extension [ConfigFile.SensorSection] {
     /// The sensors these entries describe; errors name the entry and key (`sensors[1].line`).
-    public func sensorConfigurations() throws -> [SensorConfiguration] {
+    /// With `board`, GPIO sensors may give a header `pin` or a `line` named as the board names it
+    /// (GPIO17) and leave out `chip`.
+    public func sensorConfigurations(board: Board? = nil) throws -> [SensorConfiguration] {
         var names = Set<String>()
         return try enumerated().map { i, s in
             let at = "sensors[\(i)]"
             if let why = DeviceID.problem(with: s.name) { throw NodeError.configuration("\(at).name: \(why) (the name is the device id of its readings)") }
             guard names.insert(s.name).inserted else { throw NodeError.configuration("\(at).name: '\(s.name)' names two sensors") }
-            return SensorConfiguration(name: s.name, kind: try s.kind(at: at))
+            return SensorConfiguration(name: s.name, kind: try s.kind(at: at, board: board))
         }
     }
 }
@@ -17,7 +19,18 @@ extension [ConfigFile.SensorSection] {
 extension ConfigFile.SensorSection {
     static let types = ["gpio-input", "pulse-counter", "iio", "w1"]
 
-    func kind(at: String) throws -> SensorConfiguration.Kind {
+    func kind(at: String, board: Board? = nil) throws -> SensorConfiguration.Kind {
+        var chip = self.chip, line = self.line
+        if type == "gpio-input" || type == "pulse-counter" {
+            if let board, chip == nil || pin != nil {
+                if pin != nil, line != nil { throw NodeError.configuration("\(at): give 'pin' or 'line', not both") }
+                do { (chip, line) = try board.resolve(pin: pin, line: line) } catch { throw NodeError.configuration("\(at): \(error)") }
+            } else if pin != nil {
+                throw NodeError.configuration("\(at).pin needs 'board:' (which header it is on), e.g. board: raspberry-pi-4")
+            }
+        } else if pin != nil {
+            throw NodeError.configuration("\(at).pin does not apply to type \(type)")
+        }
         func required(_ value: String?, _ key: String) throws -> String {
             guard let value, !value.isEmpty else { throw NodeError.configuration("\(at).\(key) is required for type \(type)") }
             return value

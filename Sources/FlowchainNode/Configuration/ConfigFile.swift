@@ -30,6 +30,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var mqtt: OneOrMany<MQTTSection>?
     /// The node's own sensors.
     public var sensors: [SensorSection]?
+    /// The board the node runs on (`raspberry-pi-4` …): sensors may then name header pins.
+    public var board: String?
     /// The peer network.
     public var peers: PeersSection?
 
@@ -53,7 +55,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
         case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors, peers
-        case tlsCertificate, tlsKey, clockSync
+        case tlsCertificate, tlsKey, clockSync, board
     }
 
     /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.
@@ -65,6 +67,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         /// GPIO: the chip's label, name or path, and the line's name or offset.
         public var chip: String?
         public var line: String?
+        /// GPIO, with `board:`: the header pin (physical number) instead of chip and line.
+        public var pin: Int?
         /// GPIO: as-is (default), disabled, pull-up or pull-down.
         public var bias: String?
         public var activeLow: Bool?
@@ -81,7 +85,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         public var id: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case name, type, chip, line, bias, activeLow, debounce, edge, interval, device, channels, id
+            case name, type, chip, line, pin, bias, activeLow, debounce, edge, interval, device, channels, id
         }
 
         public init(from decoder: any Decoder) throws {
@@ -91,6 +95,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             chip = try c.decodeIfPresent(String.self, forKey: .chip)
             // A line is a name (GPIO17) or an offset (17).
             if let n = try? c.decodeIfPresent(Int.self, forKey: .line) { line = String(n) } else { line = try c.decodeIfPresent(String.self, forKey: .line) }
+            pin = try c.decodeIfPresent(Int.self, forKey: .pin)
             bias = try c.decodeIfPresent(String.self, forKey: .bias)
             activeLow = try c.decodeIfPresent(Bool.self, forKey: .activeLow)
             debounce = try c.decodeIfPresent(Int.self, forKey: .debounce)

@@ -8,6 +8,7 @@ import FlowchainClient
 import FlowchainWire
 import Ledger
 import PeerNetwork
+import Sensors
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -85,6 +86,9 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Append the id of every acknowledged demo reading to this file (used by the crash test).", valueName: "file"))
     var demoAckLog: String?
+
+    @Option(help: ArgumentHelp("The board the node runs on (raspberry-pi-3, raspberry-pi-4, raspberry-pi-5, raspberry-pi-zero-2-w, linkit-smart-7688): sensors may then name header pins ('pin: 11') or GPIOs ('line: GPIO17') without a chip. See flowchain boards.", valueName: "board"))
+    var board: String?
 
     @Option(help: ArgumentHelp("Whether the time stamps this node takes are synchronised (timeSynced): 'kernel' asks the kernel (adjtimex: synchronised by NTP, chrony or timesyncd; the default), 'trusted' always, 'untrusted' never.", valueName: "mode"))
     var clockSync: String?
@@ -252,7 +256,9 @@ struct NodeCommand: AsyncParsableCommand {
                 return bridge
             }
         }
-        c.sensors = try file.sensors?.sensorConfigurations() ?? []
+        let boardData: Board?
+        do { boardData = try (board ?? file.board).map { id throws(BoardError) in try Board.named(id) } } catch { throw ValidationError("--board: \(error)") }
+        c.sensors = try file.sensors?.sensorConfigurations(board: boardData) ?? []
         if noPeers || noServer {
             if replicas != nil || ack != nil || advertise != nil { throw ValidationError("--replicas, --ack and --advertise need the peer network (drop --no-peers / --no-server)") }
             if !join.isEmpty { throw ValidationError(noServer ? "--join needs the server (drop --no-server)" : "--join and --no-peers contradict each other") }

@@ -65,7 +65,9 @@ struct SensorChoice: ParsableArguments {
 
     func sensor() throws -> SensorConfiguration {
         let file = try ConfigFile.load(config)
-        let all = try file.sensors?.sensorConfigurations() ?? []
+        let board: Board?
+        do { board = try file.board.map { id throws(BoardError) in try Board.named(id) } } catch { throw ValidationError("\(config): board: \(error)") }
+        let all = try file.sensors?.sensorConfigurations(board: board) ?? []
         guard let s = all.first(where: { $0.name == name }) else {
             throw ValidationError("\(config) configures no sensor named \(name)\(all.isEmpty ? " (it has no sensors: section)" : " (it has: \(all.map(\.name).joined(separator: ", ")))")")
         }
