@@ -2,6 +2,7 @@ import FlowchainNode
 import FlowchainTesting
 import Foundation
 import MQTTBridge
+import Sensors
 import Testing
 
 @Suite("The configuration file: YAML or JSON, checked with lines and keys")
@@ -128,7 +129,32 @@ extension ConfigFileTests {
         for (doc, block) in blocks {
             let file = try ConfigFile.parse(block, name: doc)
             if let mqtt = file.mqtt { _ = try mqtt.bridgeConfigurations() }
-            if let sensors = file.sensors { _ = try sensors.sensorConfigurations() }
+            let board = try file.board.map { id throws(BoardError) in try Board.named(id) }
+            if let sensors = file.sensors { _ = try sensors.sensorConfigurations(board: board) }
         }
+    }
+
+    /// Each Raspberry Pi's example config names pins and GPIOs that resolve through its board.
+    @Test func theBoardExamplesResolveThroughTheirBoards() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for id in ["raspberry-pi-3", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2-w"] {
+            let file = try ConfigFile.load(root.appendingPathComponent("boards/\(id)/sensors.yaml").path)
+            #expect(file.board == id)
+            let board = try Board.named(id)
+            let sensors = try file.sensors?.sensorConfigurations(board: board) ?? []
+            let door = try #require(sensors.first { $0.name == "door" })
+            guard case let .gpioInput(chip, line, _, activeLow, _) = door.kind else { Issue.record("door is \(door.kind)"); continue }
+            #expect(chip == board.chips[0] && line == "17" && activeLow, "pin 11 is GPIO17 on \(id)")
+            guard case let .pulseCounter(chip2, line2, _, _, _, _) = try #require(sensors.first { $0.name == "rain-gauge" }).kind else { continue }
+            #expect(chip2 == board.chips[0] && line2 == "27")
+        }
+        // A pin without a board, a pin and a line together, a power pin: refused, naming the entry.
+        let noBoard = try ConfigFile.parse("sensors:\n  - {name: a, type: gpio-input, pin: 11}\n")
+        do { _ = try noBoard.sensors?.sensorConfigurations(); Issue.record("accepted") } catch { #expect("\(error)".contains("sensors[0].pin needs 'board:'"), "\(error)") }
+        let pi = try Board.named("raspberry-pi-4")
+        let both = try ConfigFile.parse("sensors:\n  - {name: a, type: gpio-input, pin: 11, line: GPIO17}\n")
+        do { _ = try both.sensors?.sensorConfigurations(board: pi); Issue.record("accepted") } catch { #expect("\(error)".contains("give 'pin' or 'line', not both"), "\(error)") }
+        let ground = try ConfigFile.parse("sensors:\n  - {name: a, type: pulse-counter, pin: 6}\n")
+        do { _ = try ground.sensors?.sensorConfigurations(board: pi); Issue.record("accepted") } catch { #expect("\(error)".contains("sensors[0]: pin 6 of Raspberry Pi 4 Model B is GND"), "\(error)") }
     }
 }

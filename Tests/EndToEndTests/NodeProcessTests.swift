@@ -295,4 +295,23 @@ struct NodeProcessTests {
         let bad = try await runFlowchain(["node", "--data-dir", TemporaryDirectory("clock-bad").file("data"), "--clock-sync", "sometimes"])
         #expect(bad.status != 0 && bad.output.contains("--clock-sync must be kernel, trusted, untrusted"), "\(bad.output)")
     }
+
+    /// Under systemd (stderr connected to the journal) log lines carry their syslog priority and
+    /// no time stamp of their own; elsewhere they keep the usual format.
+    @Test func underSystemdLogLinesCarryTheirPriorityForTheJournal() async throws {
+        let dir = TemporaryDirectory("journal")
+        let log = dir.file("node.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        var st = stat()
+        #expect(stat(log, &st) == 0)
+        let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--clock-sync", "untrusted"], outputPath: log,
+                                        environment: ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"])
+        #expect(try await node.waitForPort() != nil, "\(node.output)")
+        node.signal(SIGTERM)
+        _ = try await node.wait()
+        let lines = node.output.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("<6>[FlowchainNode] node ready: key ") }, "\(node.output.prefix(600))")
+        #expect(lines.contains { $0.hasPrefix("<4>[FlowchainNode] the system clock is not synchronised") }, "a warning is priority 4")
+        #expect(!lines.contains { $0.first?.isNumber == true }, "no time stamps of its own")
+    }
 }

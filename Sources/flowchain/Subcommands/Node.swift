@@ -316,7 +316,9 @@ struct NodeCommand: AsyncParsableCommand {
         } catch {
             throw failure("\(error)")
         }
+        let journal = JournalLogHandler.stderrIsJournal
         LoggingSystem.bootstrap { label in
+            if journal { return JournalLogHandler(label: label, logLevel: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
