@@ -36,7 +36,7 @@ struct RingMQTTTests {
         let ring = try await TestRing(adopting: [owner, bridge])
         defer { Task { await ring.stopAll() } }
         try await ring.converge()
-        let device = try #require((0..<200).map { "m\($0)" }.first { ring.owner(of: $0) == 0 })
+        let device = try #require((0..<100_000).lazy.map { "m\($0)" }.first { ring.owner(of: $0) == 0 })
 
         var settings = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "ring-mqtt-publisher")
         settings.cleanSession = true
