@@ -139,6 +139,7 @@ let package = Package(
                 "FlowchainCrypto",
                 "Ledger",
                 "FlowchainWire",
+                "ProcessSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -49,6 +49,10 @@ public enum RPCBench {
         let idle = node.rssMB()
         report.add("node_rss_idle_MB", idle, "MB")
         report.add("node_rss_anon_idle_MB", node.rssMB(field: "RssAnon:"), "MB")
+        if let m = node.memory() {
+            report.add("node_pss_idle_MB", Double(m.proportional) / 1_048_576, "MB")
+            report.add("node_uss_idle_MB", Double(m.unique) / 1_048_576, "MB")
+        }
         progress("reference (c): the bare dependency stack (Hummingbird + WebSocket + GRDB, one route) idle")
         if let probe = try await NodeProcess.startStackProbe(dataDir: dir + "/probe") {
             try await Task.sleep(for: .seconds(2))
@@ -105,6 +109,10 @@ public enum RPCBench {
         report.add("rpc_latency_p99_ms", percentile(sorted, 99), "ms")
         report.add("node_rss_under_load_MB", max(peak.value, node.rssMB()), "MB")
         report.add("node_rss_anon_after_load_MB", node.rssMB(field: "RssAnon:"), "MB")
+        if let m = node.memory() {
+            report.add("node_pss_after_load_MB", Double(m.proportional) / 1_048_576, "MB")
+            report.add("node_uss_after_load_MB", Double(m.unique) / 1_048_576, "MB")
+        }
         let page = try await node.pageWeight()
         report.add("dashboard_page_bytes", Double(page), "bytes")
         report.add("clients", Double(clients), "")
@@ -190,6 +198,7 @@ struct NodeProcess: Sendable {
     }
 
     func rssMB(field: String = "VmRSS:") -> Double { child.rssMB(field: field) }
+    func memory() -> ProcessMemory? { child.memory() }
     func cpuSeconds() -> Double { child.cpuSeconds() }
 
     func pageWeight() async throws -> Int {

@@ -24,6 +24,15 @@ struct NodeProcessTests {
         for series in ["flowchain_blocks_total", "flowchain_ack_latency_seconds_bucket", "flowchain_connections", "flowchain_dropped_frames_total"] {
             #expect(metrics.text.contains(series), "missing \(series)")
         }
+        // Memory as operators read it: shared library pages count in full in RSS, in part in PSS,
+        // not at all in USS; the node's /proc figures agree.
+        func memory(_ kind: String) -> Double? {
+            metrics.text.split(separator: "\n").first { $0.hasPrefix("flowchain_memory_bytes{kind=\"\(kind)\"}") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let (rss, pss, uss) = (memory("resident") ?? 0, memory("proportional") ?? 0, memory("unique") ?? 0)
+        #expect(uss > 1_000_000 && uss <= pss && pss <= rss, "USS \(uss) ≤ PSS \(pss) ≤ RSS \(rss)")
+        #expect(abs(rss / 1_048_576 - node.process.rssMB()) < max(8, rss / 1_048_576 / 4), "RSS \(rss) as /proc/PID/status says: \(node.process.rssMB()) MB")
         let page = try LoopbackHTTP.get(port: node.port, path: "/")
         let script = try LoopbackHTTP.get(port: node.port, path: "/dashboard.js")
         #expect(page.status == 200 && page.text.contains("<title>Flowchain"))

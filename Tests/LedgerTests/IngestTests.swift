@@ -111,3 +111,48 @@ struct IngestTests {
         await #expect(throws: IngestError.shuttingDown) { try await engine.submit(try Fixtures.reading(Self.device, seq: 4)) }
     }
 }
+
+/// What the engine writes at low rates: a block cut rides in a later commit's transaction, and a
+/// commit window gathers readings into one transaction.
+@Suite("Ingest engine: fewer transactions at low rates")
+struct IngestTransactionTests {
+    static let node = Fixtures.key(9)
+
+    func engine(_ dir: TemporaryDirectory, interval: Duration, window: Duration = .zero) throws -> IngestEngine {
+        var config = IngestEngine.Configuration()
+        config.blockInterval = interval
+        config.commitWindow = window
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        return try IngestEngine(store: store, key: Self.node, configuration: config).running()
+    }
+
+    func submit(_ engine: IngestEngine, _ i: Int) async throws -> Ack {
+        try await engine.ingest(.unsigned(device: "slow", payload: Array(#"{"i":\#(i)}"#.utf8), time: nil, timeQuality: .synced, source: .rpc))
+    }
+
+    @Test func aBlockCutRidesInTheNextCommitsTransaction() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir, interval: .seconds(2))
+        _ = try await submit(engine, 0)
+        let before = engine.store.transactions
+        try await Task.sleep(for: .milliseconds(1100))  // over half an interval: a seal is due
+        _ = try await submit(engine, 1)
+        #expect(engine.store.transactions == before + 1, "one transaction stored reading 1 and sealed reading 0")
+        let tip = try #require(try engine.store.tip())
+        #expect(tip.count == 1 && tip.height == 0, "block 0 holds reading 0 only")
+        // Alone, a pending reading is still sealed within 1¼ intervals (and a quarter).
+        try await Task.sleep(for: .milliseconds(3200))
+        #expect(try engine.store.tip()?.height == 1, "reading 1 sealed by the timer")
+    }
+
+    @Test func aCommitWindowGathersReadingsIntoOneTransaction() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try engine(dir, interval: .seconds(60), window: .milliseconds(40))
+        let before = engine.store.transactions
+        async let a = submit(engine, 0)
+        try await Task.sleep(for: .milliseconds(5))
+        async let b = submit(engine, 1)
+        _ = try await (a, b)
+        #expect(engine.store.transactions == before + 1, "both readings in one transaction")
+    }
+}

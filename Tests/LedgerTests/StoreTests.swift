@@ -47,6 +47,21 @@ struct StoreTests {
         #expect(try store.writerSynchronousMode() == 2, "synchronous must be FULL on the writer connection")
         let journal = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
+        let page = try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") }
+        #expect(page == LedgerStore.pageSize && page == 1024, "a new ledger has 1 KiB pages (bench disk: half the bytes written per commit)")
+    }
+
+    @Test func aLedgerMadeWith4KiBPagesKeepsThemAndWorks() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("old.sqlite")
+        // A ledger as earlier versions made it: SQLite's default 4 KiB pages.
+        let old = try DatabaseQueue(path: path)
+        try old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t(x)") }
+        try old.close()
+        let store = try LedgerStore(path: path, owner: Self.key.publicKey)
+        _ = try store.commitSync([try Fixtures.reading(Self.key, seq: 1)])
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 4096)
+        #expect(try store.counts().readings == 1)
     }
 
     @Test func duplicatesAndStaleSeqsAreReportedNotStored() throws {

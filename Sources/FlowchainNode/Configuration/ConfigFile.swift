@@ -23,6 +23,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var logLevel: String?
     /// kernel, trusted or untrusted: whether the time stamps the node takes are synchronised.
     public var clockSync: String?
+    /// ms a commit waits for more readings to share its transaction.
+    public var commitWindow: Int?
     /// TLS for the server: PEM certificate and key.
     public var tlsCertificate: String?
     public var tlsKey: String?
@@ -55,7 +57,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
         case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors, peers
-        case tlsCertificate, tlsKey, clockSync, board
+        case tlsCertificate, tlsKey, clockSync, board, commitWindow
     }
 
     /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.

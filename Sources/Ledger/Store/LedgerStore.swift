@@ -1,6 +1,7 @@
 import FlowchainCrypto
 import Foundation
 import GRDB
+import Synchronization
 
 /// The node's durable ledger: readings and segment blocks in one SQLite database (WAL,
 /// `synchronous=FULL`). A write returns only after its transaction is on disk.
@@ -8,6 +9,12 @@ public final class LedgerStore: Sendable {
     public let path: String
     public let owner: PublicKey?
     let pool: DatabasePool
+    /// Write transactions committed through this store (each one fsync of the WAL, at least).
+    private let writeCount = Atomic<Int>(0)
+    public var transactions: Int { writeCount.load(ordering: .relaxed) }
+
+    /// The page size of new ledgers (bytes).
+    public static let pageSize = 1024
 
     /// How many of the newest blocks are re-verified on open.
     public static let defaultTailCheck = 32
@@ -20,6 +27,10 @@ public final class LedgerStore: Sendable {
         config.readonly = readOnly
         config.busyMode = .timeout(10)
         config.label = "flowchain-ledger"
+        // A new ledger gets 1 KiB pages (an existing one keeps its own): each commit rewrites a
+        // leaf of the table and of each index in the WAL, and 1 KiB pages halve the bytes that
+        // costs an SD card (`flowchain bench disk`). It only applies before the file has a header.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA page_size = \(LedgerStore.pageSize)") }
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly, !exists { throw StoreError.notInitialised(path: path) }
         var tailCheck = tailCheck
@@ -92,10 +103,12 @@ public final class LedgerStore: Sendable {
     }
 
     func write<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) async throws -> T {
+        defer { writeCount.add(1, ordering: .relaxed) }
         do { return try await pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
     }
 
     func writeSync<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        defer { writeCount.add(1, ordering: .relaxed) }
         do { return try pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
     }
 }

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import ProcessSupport
 import Prometheus
 import Synchronization
 
@@ -26,6 +27,11 @@ public final class NodeMetrics: Sendable {
     /// Readings of this node's chain not yet copied to every replica.
     public let replicationLag: CoreMetrics.Gauge
     private let connectionGauges: [String: CoreMetrics.Gauge]
+    /// This process's memory, read at each scrape: resident (RSS), proportional (PSS), unique
+    /// (USS: what stopping it frees), anonymous (heap and stacks).
+    private let memory: [String: CoreMetrics.Gauge]
+    /// Write transactions of the ledger store, read at each scrape.
+    private let storeTransactions: CoreMetrics.Gauge
     private let ingested: [String: CoreMetrics.Counter]
 
     public init() {
@@ -56,6 +62,10 @@ public final class NodeMetrics: Sendable {
             gauges[kind] = Gauge(label: "flowchain_connections", dimensions: [("kind", kind)], factory: f)
         }
         connectionGauges = gauges
+        storeTransactions = Gauge(label: "flowchain_store_transactions", factory: f)
+        memory = Dictionary(uniqueKeysWithValues: ["resident", "proportional", "unique", "anonymous"].map {
+            ($0, Gauge(label: "flowchain_memory_bytes", dimensions: [("kind", $0)], factory: f))
+        })
         var counters: [String: CoreMetrics.Counter] = [:]
         for source in ["gpio", "mqtt", "ws", "rpc", "demo", "iio"] {
             counters[source] = Counter(label: "flowchain_readings_ingested_total", dimensions: [("source", source)], factory: f)
@@ -87,7 +97,14 @@ public final class NodeMetrics: Sendable {
     }
 
     /// The Prometheus text exposition of every series.
-    public func exposition() -> [UInt8] {
+    public func exposition(storeTransactions transactions: Int? = nil) -> [UInt8] {
+        if let transactions { storeTransactions.record(transactions) }
+        if let m = ProcessMemory.read() {
+            memory["resident"]?.record(m.resident)
+            memory["proportional"]?.record(m.proportional)
+            memory["unique"]?.record(m.unique)
+            memory["anonymous"]?.record(m.anonymous)
+        }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

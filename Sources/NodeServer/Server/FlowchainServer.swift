@@ -136,7 +136,7 @@ public struct FlowchainServer: Service {
         }
         router.get("/metrics") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition())))
+                     body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition(storeTransactions: services.store.transactions))))
         }
         router.get("/") { _, _ -> Response in Dashboard.page() }
         router.get("/dashboard.js") { _, _ -> Response in Dashboard.script() }

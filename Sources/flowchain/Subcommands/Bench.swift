@@ -31,6 +31,10 @@ struct BenchCommand: AsyncParsableCommand {
                       signed and committed. (GPIO figures come from scripts/vm-gpio-test.)
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
                       60 s wall), events/s, memory per simulated node, maintenance speed.
+              disk    a node process taking readings from 4 devices at 1, 16 and 256 readings/s (each
+                      acknowledged before the device's next): bytes written (/proc/PID/io) per reading and
+                      per store transaction, transactions/s, ack latency p50/p99, beside the bytes the
+                      ledger grew per reading; idle bytes written per second. --seconds per rate (≥ 20).
               all     every scenario above.
             Build with `swift build -c release` first: debug figures are not representative.
             Each scenario works in a temporary directory it removes afterwards.
@@ -38,10 +42,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, all
+        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, disk, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, disk or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -49,7 +53,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Anchor blocks of the long chain in the pos scenario (0 skips it).") var anchorBlocks = 1_000_000
     @Option(help: "QoS 1 messages for the mqtt scenario (each run: the reference, then the node).") var messages = 100_000
     @Option(help: "Nodes in the cluster scenario's ring.") var nodes = 5
-    @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level).") var seconds = 10.0
+    @Option(help: ArgumentHelp("With disk: the nodes' --commit-window (ms); default the node's own.", valueName: "ms")) var commitWindow: Int?
+    @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level), or per rate of the disk scenario (at least 20).") var seconds = 10.0
     @Option(help: "Readings a node joining the cluster scenario's ring takes over (0 skips it).") var takeover = 100_000
 
     func validate() throws {
@@ -67,7 +72,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if let warning = BenchEnvironment.buildWarning { progress("warning: \(warning)") }
         var reports: [BenchReport] = []
-        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .sensors, .chord, .cluster] : [scenario]
+        let chosen: [Scenario] = scenario == .all ? [.crypto, .store, .ingest, .query, .rpc, .health, .pos, .mqtt, .sensors, .chord, .cluster, .disk] : [scenario]
         for s in chosen {
             let report: BenchReport
             switch s {
@@ -91,6 +96,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .sensors: report = try await SensorBench.run(progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
             case .cluster: report = try await ClusterBench.run(nodes: nodes, seconds: seconds, clients: clients, takeover: takeover, progress: progress)
+            case .disk: report = try await DiskBench.run(seconds: max(seconds, 20), extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }

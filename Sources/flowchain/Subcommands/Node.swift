@@ -93,6 +93,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Whether the time stamps this node takes are synchronised (timeSynced): 'kernel' asks the kernel (adjtimex: synchronised by NTP, chrony or timesyncd; the default), 'trusted' always, 'untrusted' never.", valueName: "mode"))
     var clockSync: String?
 
+    @Option(help: ArgumentHelp("Milliseconds a commit waits after a reading arrives for others to share its transaction (fewer fsyncs and bytes written on SD cards; acknowledgements wait at most this long more). 0 commits at once. Default 0.", valueName: "ms"))
+    var commitWindow: Int?
+
     @Option(help: ArgumentHelp("Milliseconds between segment blocks. Default 1000.", valueName: "ms"))
     var blockInterval: Int?
 
@@ -173,6 +176,9 @@ struct NodeCommand: AsyncParsableCommand {
         c.blockInterval = .milliseconds(interval)
         c.ingest.maxBlockReadings = maxBlockReadings ?? file.maxBlockReadings ?? 4096
         guard c.ingest.maxBlockReadings >= 1 else { throw ValidationError("--max-block-readings must be at least 1") }
+        let window = commitWindow ?? file.commitWindow ?? 0
+        guard (0...50).contains(window) else { throw ValidationError("--commit-window must be 0…50 ms") }
+        c.ingest.commitWindow = .milliseconds(window)
         let sync = clockSync ?? file.clockSync ?? "kernel"
         guard let mode = ClockSync.Mode(rawValue: sync) else {
             throw ValidationError("--clock-sync must be \(ClockSync.Mode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sync)'")

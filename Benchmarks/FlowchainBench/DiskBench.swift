@@ -1,0 +1,107 @@
+import FlowchainClient
+import Foundation
+import LedgerModel
+import ProcessSupport
+
+/// What a node writes to its storage at the steady, low rates sensors produce (SD cards and eMMC
+/// wear out by bytes written): a node process takes readings from several devices at 1, 16 and
+/// 256 readings/s, each acknowledged before the next of its device is sent; the figures are the
+/// bytes the process wrote (`/proc/PID/io` write_bytes) per reading and per store transaction,
+/// transactions per second (each at least one fsync), acknowledgement latency, and the bytes the
+/// ledger file grew per reading in the same run. The physical floor of a durable
+/// acknowledgement is one filesystem block (4 KiB) per fsync.
+public enum DiskBench {
+    static let devices = 4
+
+    public static func run(seconds: Double, rates: [Int] = [1, 16, 256], extra: [String] = [], progress: (String) -> Void) async throws -> BenchReport {
+        var report = BenchReport(scenario: "disk")
+        let dir = try LedgerBench.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for rate in rates {
+            let data = dir + "/node-\(rate)"
+            // Created, then stopped: the empty ledger's size is the baseline of its growth.
+            let first = try await NodeProcess.start(dataDir: data, extra: ["--no-peers"] + extra)
+            first.stop()
+            let ledger = data + "/ledger.sqlite"
+            let empty = fileSize(ledger) + fileSize(ledger + "-wal")
+            let node = try await NodeProcess.start(dataDir: data, extra: ["--no-peers"] + extra)
+            try await Task.sleep(for: .seconds(2))
+            let idle0 = writeBytes(node.child.pid)
+            try await Task.sleep(for: .seconds(10))
+            let idle1 = writeBytes(node.child.pid)
+            report.add("idle_bytes_written_per_s_at_\(rate)", Double(idle1 - idle0) / 10, "B/s")
+            progress("disk: \(rate) readings/s from \(devices) devices for \(Int(seconds)) s")
+            let tx0 = try await transactions(node)
+            let io0 = writeBytes(node.child.pid)
+            let latencies = LatencyBox()
+            let started = ContinuousClock.now
+            let sent = try await load(node.url, rate: rate, seconds: seconds, latencies: latencies)
+            let elapsed = (ContinuousClock.now - started).seconds
+            let io1 = writeBytes(node.child.pid)
+            let tx1 = try await transactions(node)
+            node.stop()
+            let grown = fileSize(ledger) + fileSize(ledger + "-wal") - empty
+            let written = Double(io1 - io0), commits = Double(max(1, tx1 - tx0))
+            let sorted = latencies.sorted
+            report.add("readings_at_\(rate)", Double(sent), "")
+            report.add("bytes_written_per_reading_at_\(rate)", written / Double(max(1, sent)), "B")
+            report.add("bytes_written_per_transaction_at_\(rate)", written / commits, "B")
+            report.add("per_transaction_vs_4KiB_floor_at_\(rate)", written / commits / 4096, "ratio")
+            report.add("transactions_per_s_at_\(rate)", commits / elapsed, "/s")
+            report.add("ledger_growth_per_reading_at_\(rate)", Double(grown) / Double(max(1, sent)), "B")
+            report.add("written_vs_growth_at_\(rate)", written / Double(max(1, grown)), "ratio")
+            report.add("ack_p50_ms_at_\(rate)", percentile(sorted, 50), "ms")
+            report.add("ack_p99_ms_at_\(rate)", percentile(sorted, 99), "ms")
+        }
+        report.note("bytes written: /proc/PID/io write_bytes of the node process (what it sent to the block layer), during the load only")
+        report.note("transactions: the store's write transactions (flowchain_store_transactions); each fsyncs the WAL (synchronous=FULL)")
+        return report
+    }
+
+    /// Sends `rate` readings a second in all, spread over the devices, one connection and one
+    /// reading in flight per device; returns how many were acknowledged.
+    static func load(_ url: String, rate: Int, seconds: Double, latencies: LatencyBox) async throws -> Int {
+        let perDevice = Double(rate) / Double(devices)
+        let count = Int(perDevice * seconds)
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            for d in 0..<devices {
+                group.addTask {
+                    try await RPCConnection.with(url) { rpc in
+                        let start = ContinuousClock.now
+                        // Devices start at different moments, as independent sensors do.
+                        let offset = Double(d) / Double(devices) / perDevice
+                        var acked = 0
+                        for i in 0..<count {
+                            let due = start + .seconds(offset + Double(i) / perDevice)
+                            if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                            let t = ContinuousClock.now
+                            let payload: JSONValue = .object(["t": .number(String(21 + i % 10)), "i": .number(String(i))])
+                            let ack = try await rpc.call("submit", ["device": .string("disk-\(d)"), "payload": payload])
+                            latencies.add((ContinuousClock.now - t).seconds * 1000)
+                            if ack["id"] != nil { acked += 1 }
+                        }
+                        return acked
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+
+    static func writeBytes(_ pid: Int32) -> Int {
+        guard let io = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8),
+              let line = io.split(separator: "\n").first(where: { $0.hasPrefix("write_bytes:") }) else { return 0 }
+        return Int(line.split(separator: " ").last ?? "") ?? 0
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    static func transactions(_ node: NodeProcess) async throws -> Int {
+        let port = node.port
+        let text = try await Task.detached { try LoopbackHTTP.get(port: port, path: "/metrics").text }.value
+        let line = text.split(separator: "\n").first { $0.hasPrefix("flowchain_store_transactions ") }
+        return Int(Double(line?.split(separator: " ").last ?? "") ?? 0)
+    }
+}
