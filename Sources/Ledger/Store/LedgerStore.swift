@@ -13,8 +13,13 @@ public final class LedgerStore: Sendable {
     private let writeCount = Atomic<Int>(0)
     public var transactions: Int { writeCount.load(ordering: .relaxed) }
 
-    /// The page size of new ledgers (bytes).
-    public static let pageSize = 1024
+    /// The page size of new ledgers (bytes): 1024, or `FLOWCHAIN_PAGE_SIZE` (a power of two,
+    /// 512…65536) — larger pages trade more bytes written per commit for faster bulk ingest.
+    public static let pageSize: Int = {
+        guard let text = ProcessInfo.processInfo.environment["FLOWCHAIN_PAGE_SIZE"], let n = Int(text),
+              (512...65536).contains(n), n & (n - 1) == 0 else { return 1024 }
+        return n
+    }()
 
     /// How many of the newest blocks are re-verified on open.
     public static let defaultTailCheck = 32
