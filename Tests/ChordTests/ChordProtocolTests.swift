@@ -157,18 +157,8 @@ import Testing
     /// A node that restarts with its id (its key) before the others notice it was gone: its
     /// successor still names it as predecessor, which must not make it its own successor.
     @Test func aNodeRestartedWithItsIdJoinsWithARealSuccessorNotItself() throws {
-        let sim = Self.simulator()
-        let members = Self.grow(sim, to: 12)
-        sim.run(until: sim.now + 20_000)
+        let (sim, members, joinedWith) = Self.restartAndRejoin(ringOf: 12, restarting: 5)
         let x = members[5]
-        var joinedWith: [NodeRef] = []
-        sim.onEvent = { node, event in
-            if node.id == x.id, case .joined(let s) = event { joinedWith.append(s) }
-        }
-        sim.crash(x.id)
-        sim.restart(x.id)
-        sim.join(x.id, via: members[0].id)
-        sim.run(until: sim.now + 5_000)
         let expected = try #require(sim.trueSuccessor(of: x.id &+ ChordID(1)))
         #expect(joinedWith.map(\.id) == [expected.id], "joined with \(joinedWith), the live successor is \(expected)")
         sim.run(until: sim.now + 30_000)
@@ -179,22 +169,31 @@ import Testing
     /// The same in a ring of two: the other node knows only the restarted node's earlier self,
     /// so its successor list names nobody else; it must still be found as the successor.
     @Test func aNodeRestartedWithItsIdRejoinsARingOfTwo() throws {
+        let (sim, members, joinedWith) = Self.restartAndRejoin(ringOf: 2, restarting: 1)
+        #expect(joinedWith.map(\.id) == [members[0].id], "joined with \(joinedWith)")
+        sim.run(until: sim.now + 20_000)
+        #expect(sim.wrongPointers() == (0, 0))
+    }
+
+    /// A settled ring of `size`; member `index` crashes, restarts with its id and joins through
+    /// member 0; returns what it joined with (its first successor), after 5 s.
+    static func restartAndRejoin(ringOf size: Int, restarting index: Int) -> (ChordSimulator, [NodeRef], [NodeRef]) {
         let sim = Self.simulator()
-        let members = Self.grow(sim, to: 2)
-        sim.run(until: sim.now + 10_000)
-        let x = members[1]
-        var joinedWith: [NodeRef] = []
+        let members = Self.grow(sim, to: size)
+        sim.run(until: sim.now + 20_000)
+        let x = members[index]
+        let joined = JoinLog()
         sim.onEvent = { node, event in
-            if node.id == x.id, case .joined(let s) = event { joinedWith.append(s) }
+            if node.id == x.id, case .joined(let s) = event { joined.list.append(s) }
         }
         sim.crash(x.id)
         sim.restart(x.id)
         sim.join(x.id, via: members[0].id)
         sim.run(until: sim.now + 5_000)
-        #expect(joinedWith.map(\.id) == [members[0].id], "joined with \(joinedWith)")
-        sim.run(until: sim.now + 20_000)
-        #expect(sim.wrongPointers() == (0, 0))
+        return (sim, members, joined.list)
     }
+
+    final class JoinLog { var list: [NodeRef] = [] }
 
     @Test func aSeedReplaysExactly() throws {
         func run() -> (Int, Int, [ChordID]) {
