@@ -19,34 +19,57 @@ public final class MosquittoBroker: Sendable {
     /// TLS, password files …); `listener` is the default anonymous-allowed listener's own lines.
     public init(config: String = "", listener: String = "allow_anonymous true") async throws {
         dir = TemporaryDirectory("mosquitto")
-        port = try Self.freePort()
-        extraConfig = """
-            per_listener_settings true
-            user \(NSUserName())
-            persistence true
-            persistence_location \(dir.path)/
-            autosave_interval 1
-            log_dest stdout
-            log_type error
-            log_type warning
-            log_type notice
-            listener \(port) 127.0.0.1
-            \(listener)
-            \(config)
-            """
         process = Mutex(nil)
-        try await start()
+        // A free port can be taken by another process between the check and the broker's bind
+        // (tests start brokers and nodes in parallel): then another port is tried.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try Self.freePort()
+            let conf = Self.configuration(port: port, dir: dir, listener: listener, extra: config)
+            do {
+                let child = try await Self.launch(conf, dir: dir)
+                self.port = port
+                extraConfig = conf
+                process.withLock { $0 = child }
+                return
+            } catch let BrokerError.didNotStart(log) where log.contains("Address already in use") && attempt < 5 {
+                continue
+            }
+        }
     }
 
-    /// (Re)starts the broker on the same port with the same persistence.
-    public func start() async throws {
+    static func configuration(port: Int, dir: TemporaryDirectory, listener: String, extra: String) -> String {
+        """
+        per_listener_settings true
+        user \(NSUserName())
+        persistence true
+        persistence_location \(dir.path)/
+        autosave_interval 1
+        log_dest stdout
+        log_type error
+        log_type warning
+        log_type notice
+        listener \(port) 127.0.0.1
+        \(listener)
+        \(extra)
+        """
+    }
+
+    static func launch(_ configuration: String, dir: TemporaryDirectory) async throws -> ChildProcess {
         let conf = dir.file("mosquitto.conf")
-        try extraConfig.write(toFile: conf, atomically: true, encoding: .utf8)
+        try configuration.write(toFile: conf, atomically: true, encoding: .utf8)
         let child = try ChildProcess(executable: Self.binary, ["-c", conf], outputPath: dir.file("broker.log"))
         // Generous: in a full test run the cooperative pool can be busy for many seconds.
         guard try await child.waitForListeningPort(timeout: .seconds(90)) != nil else {
             throw BrokerError.didNotStart(child.output)
         }
+        return child
+    }
+
+    /// (Re)starts the broker on the same port with the same persistence.
+    public func start() async throws {
+        let child = try await Self.launch(extraConfig, dir: dir)
         process.withLock { $0 = child }
     }
 
