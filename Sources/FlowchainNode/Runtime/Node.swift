@@ -119,7 +119,8 @@ public final class Node: Sendable {
         // The commit observer (metrics, the block log) comes first, so it stops last and still
         // hears the blocks sealed during shutdown.
         var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger), engine,
-                                       ClockWatch(clock: configuration.ingest.clock, logger: logger)]
+                                       ClockWatch(clock: configuration.ingest.clock, node: key.publicKey.hex, wall: configuration.clock,
+                                                  ingest: peer?.router ?? engine, logger: logger)]
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger, gossip: peer?.gossip)) }
         if let server = configuration.server {
             let anchor = self.anchor
