@@ -170,7 +170,7 @@ public final class PeerNode: Service, Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
                 let gap = driver.view.beat()
-                guard gap > RingView.pauseLimit else { continue }
+                guard gap > RingView.pauseLimit, driver.view.paused else { continue }
                 // Paused longer than the successor waits before it takes a silent node's keys: what
                 // it stored for them meanwhile must be copied here before this node numbers them.
                 // The ring settles first (every peer's requests timed out during the pause).

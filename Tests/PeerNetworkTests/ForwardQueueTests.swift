@@ -1,3 +1,4 @@
+import Chord
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
@@ -86,5 +87,29 @@ struct ForwardQueueTests {
         recent.remember(ForwardToken(high: 1, low: 3), ack)
         #expect(recent.ack(for: ForwardToken(high: 1, low: 1), device: "kitchen") == nil)
         #expect(recent.ack(for: ForwardToken(high: 1, low: 3), device: "kitchen") == ack)
+    }
+}
+
+@Suite("Ring view: a paused node is fenced only when it had peers")
+struct RingViewPauseTests {
+    @Test func aLoneNodeGoesOnAfterAStallAndARingNodeWaitsToTakeItsKeysBack() {
+        let me = NodeRef(id: ChordID.hashing([1]))
+        let lone = RingView(me: me)
+        lone.update(owned: nil, alone: true, successors: [me])
+        let start = ContinuousClock.now
+        _ = lone.beat(at: start)
+        #expect(lone.beat(at: start + .seconds(5)) == .seconds(5))
+        #expect(!lone.isPaused(at: start + .seconds(5)) && lone.owns(ChordID.hashing([9])), "nobody can have taken a lone node's keys")
+
+        let member = RingView(me: me)
+        member.update(owned: nil, alone: false, successors: [NodeRef(id: ChordID.hashing([2]))])
+        _ = member.beat(at: start)
+        #expect(member.isPaused(at: start + .seconds(3)), "a heartbeat 3 s late: paused, before the heartbeat even runs")
+        _ = member.beat(at: start + .seconds(3))
+        // Everyone looked dead after the pause: alone now, still fenced until its keys are back.
+        member.update(owned: nil, alone: true, successors: [me])
+        #expect(member.isPaused(at: start + .seconds(3)) && !member.owns(ChordID.hashing([9])))
+        member.release()
+        #expect(!member.isPaused(at: start + .seconds(3)))
     }
 }

@@ -166,7 +166,7 @@ public struct RingStatus: Sendable {
 /// The parts of the ring the ingest path reads on every reading, without an actor hop.
 public final class RingView: Sendable {
     public let me: NodeRef
-    private let state = Mutex<(owned: RingRange?, alone: Bool, successors: [NodeRef])>((nil, true, []))
+    private let state = Mutex<(owned: RingRange?, alone: Bool, successors: [NodeRef], hadPeers: Bool)>((nil, true, [], false))
     /// Keys this node owns but does not accept readings for yet: it is taking them over.
     private let held = Mutex<[RingRange]>([])
     /// The node's heartbeat (`beat()`, every 200 ms). A node whose heartbeat is older than
@@ -179,7 +179,11 @@ public final class RingView: Sendable {
 
     func update(_ node: ChordNode) {
         let alone = node.successors.allSatisfy { $0.id == node.me.id } && (node.predecessor.map { $0.id == node.me.id } ?? true)
-        state.withLock { $0 = (node.owned, alone, node.successors) }
+        update(owned: node.owned, alone: alone, successors: node.successors)
+    }
+
+    func update(owned: RingRange?, alone: Bool, successors: [NodeRef]) {
+        state.withLock { $0 = (owned, alone, successors, $0.hadPeers || !alone) }
     }
 
     /// True while this node knows no other: it owns every key.
@@ -193,17 +197,21 @@ public final class RingView: Sendable {
     }
 
     /// Paused a moment ago, or resuming after a pause: not storing readings for its keys (even
-    /// when it believes itself alone: after a pause every peer looks dead for a moment).
-    public var paused: Bool {
+    /// when it believes itself alone: after a pause every peer looks dead for a moment). A node
+    /// that never had a peer is never fenced: nobody can have taken its keys (a lone node on an
+    /// SD card whose fsync stalled for seconds goes on at once).
+    public var paused: Bool { isPaused(at: .now) }
+
+    func isPaused(at now: ContinuousClock.Instant) -> Bool {
+        guard state.withLock({ $0.hadPeers }) else { return false }
         let beat = lastBeat.withLock { $0 }
-        return beat.resuming || ContinuousClock.now - beat.at > Self.pauseLimit
+        return beat.resuming || now - beat.at > Self.pauseLimit
     }
 
     /// Records a heartbeat; returns the time since the previous one. After a pause the node is
     /// `resuming` until `release()` (its keys taken back).
-    func beat() -> Duration {
-        let now = ContinuousClock.now
-        return lastBeat.withLock { b in
+    func beat(at now: ContinuousClock.Instant = .now) -> Duration {
+        lastBeat.withLock { b in
             let gap = now - b.at
             b = (now, b.resuming || gap > Self.pauseLimit)
             return gap
