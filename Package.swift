@@ -286,7 +286,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge", "Ledger", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),
         .testTarget(name: "PeerNetworkTests", dependencies: ["PeerNetwork", "Chord", "FlowchainCrypto", "Ledger", "FlowchainTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Ledger", "FlowchainCrypto", "FlowchainTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlowchainWireTests", dependencies: ["FlowchainWire", "LedgerModel", "FlowchainCrypto", "FlowchainTesting"]),

@@ -101,4 +101,18 @@ struct SensorAgentTests {
         #expect(try await p.wait(timeout: .seconds(10)) == 2)
         #expect(p.output.contains("bad.conf: line 2: too few fields for 'w1'"), "\(p.output)")
     }
+
+    /// The LinkIt's example config is one the agent takes (`--check` reads it and exits).
+    @Test func theLinkItExampleIsAValidAgentConfig() async throws {
+        let agent = try await Self.agentBinary()
+        let dir = TemporaryDirectory("agent-check")
+        let example = Self.root.appendingPathComponent("boards/linkit-smart-7688/agent.conf").path
+        let p = try ChildProcess(executable: agent, ["--check", example], outputPath: dir.file("out.log"))
+        #expect(try await p.wait(timeout: .seconds(10)) == 0, "\(p.output)")
+        #expect(p.output.contains("valid: broker 192.168.1.10:1883, prefix flowchain/agent/linkit, 3 sensor(s): door rain-gauge outdoor"), "\(p.output)")
+        try "broker mqtt://x\n\nw1 outdoor\n".write(toFile: dir.file("bad.conf"), atomically: true, encoding: .utf8)
+        let bad = try ChildProcess(executable: agent, ["--check", dir.file("bad.conf")], outputPath: dir.file("bad.log"))
+        #expect(try await bad.wait(timeout: .seconds(10)) == 2)
+        #expect(bad.output.contains("line 3: too few fields"), "a blank line counts: \(bad.output)")
+    }
 }

@@ -1,4 +1,5 @@
 import Ledger
+import LedgerModel
 import MQTTBridge
 import Testing
 
@@ -37,6 +38,18 @@ struct BridgeRuleTests {
         #expect(try reading(rule, "t/d", #"{"ts":1764000000}"#).get().time == 1_764_000_000_000)
         #expect(try reading(rule, "t/d", #"{"ts":1764000000123}"#).get().time == 1_764_000_000_123)
         #expect(throws: BridgeRule.Refusal.badTime) { try reading(rule, "t/d", #"{"ts":"yesterday"}"#).get() }
+    }
+
+    @Test func aDeviceTimeIsAsSynchronisedAsTheDeviceSays() throws {
+        var rule = BridgeRule(filter: try #require(TopicFilter("t/+")), device: .topicLevel(1), format: .json)
+        func quality(_ payload: String) throws -> TimeQuality? {
+            guard case let .unsigned(_, _, _, q, _) = try rule.submission(topic: "t/d", payload: Array(payload.utf8), arrival: 1, maxPayload: 1024).get() else { return nil }
+            return q
+        }
+        rule.timeField = "time"
+        #expect(try quality(#"{"time":1764000000000,"timeSynced":false}"#) == .unsynced, "a board without a real-time clock before NTP ran")
+        #expect(try quality(#"{"time":1764000000000,"timeSynced":true}"#) == .synced)
+        #expect(try quality(#"{"time":1764000000000}"#) == .synced, "a device that says nothing is trusted")
     }
 
     @Test func whatCannotBeAReadingIsRefusedWithAReason() throws {

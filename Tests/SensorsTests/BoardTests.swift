@@ -18,8 +18,8 @@ struct BoardTests {
         for p in board.pins {
             if let chip = p.chip { #expect(board.chips.contains(chip), "pin \(p.physical) on an unlisted chip") }
             #expect((p.gpio == nil) == (p.chip == nil) && (p.chip == nil) == (p.offset == nil), "pin \(p.physical) is half a GPIO")
-            // Power and ground pins say so.
-            if p.gpio == nil { #expect(["3V3", "5V", "GND"].contains(p.note ?? ""), "pin \(p.physical)") }
+            // A pin that is not a GPIO says what it is.
+            if p.gpio == nil { #expect(p.note != nil, "pin \(p.physical)") }
         }
         // The kernel's own names point at GPIOs of the board and are unique.
         #expect(Set(board.lineNames.values).count == board.lineNames.count)
@@ -33,6 +33,7 @@ struct BoardTests {
             let b = try Board.named(id)
             #expect(b.pins.count == 40 && b.pins.compactMap(\.gpio).count == 28)
             #expect(b.pins.filter { $0.note == "GND" }.map(\.physical) == [6, 9, 14, 20, 25, 30, 34, 39])
+            #expect(b.pins.filter { $0.gpio == nil }.allSatisfy { ["3V3", "5V", "GND"].contains($0.note ?? "") }, "the rest is power")
             #expect(Set(b.pins.compactMap(\.offset)) == Set(0...27), "BCM GPIO 0–27, each once")
             #expect(try b.resolve(pin: 11, line: nil) == (b.chips[0], "17"))
             #expect(try b.resolve(pin: nil, line: "GPIO17") == (b.chips[0], "17"))
@@ -52,6 +53,19 @@ struct BoardTests {
         let linkit = try Board.named("linkit-smart-7688")
         #expect(try linkit.resolve(pin: nil, line: "GPIO43") == ("10000600.gpio-bank1", "11"), "bank = n / 32, line = n mod 32")
         #expect(try linkit.resolve(pin: nil, line: "GPIO2") == ("10000600.gpio-bank0", "2"))
+        #expect(try linkit.resolve(pin: 1, line: nil) == ("10000600.gpio-bank1", "11"), "P1 is GPIO43")
+        #expect(try linkit.resolve(pin: 14, line: nil) == ("10000600.gpio-bank1", "5"), "P14 is GPIO37")
+        #expect(try linkit.resolve(pin: nil, line: "GPIO38") == ("10000600.gpio-bank1", "6"), "a GPIO off the header, by SoC number")
+        do { _ = try linkit.resolve(pin: 22, line: nil); Issue.record("P22 accepted") } catch { #expect(error.description.contains("SPI MOSI (the boot flash), not a GPIO")) }
+    }
+
+    @Test func theLinkItHeaderIsLibmraasTable() throws {
+        // The P labels that are GPIOs: 22 of them (the board's "22 GPIO"), the console UART on P8/P9.
+        let linkit = try Board.named("linkit-smart-7688")
+        #expect(linkit.pins.compactMap(\.gpio).count == 22)
+        #expect(linkit.pins.filter { $0.note?.contains("ttyS2") == true }.map(\.physical) == [8, 9])
+        #expect(linkit.pins.compactMap(\.gpio).count + linkit.extraGPIOs.count == 44, "GPIO0…46, each once, but the flash's 7, 8, 9")
+        #expect(throws: BoardError.self, "the boot flash's SPI") { try linkit.resolve(pin: nil, line: "GPIO8") }
     }
 
     @Test(arguments: Board.all.map(\.id))

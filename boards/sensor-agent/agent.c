@@ -245,21 +245,30 @@ static void sample(sensor *s, double now) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fprintf(stderr, "usage: flowchain-agent CONFIG-FILE\n"
+    bool check = argc == 3 && strcmp(argv[1], "--check") == 0;
+    if (!(argc == 2 || check) || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fprintf(stderr, "usage: flowchain-agent [--check] CONFIG-FILE\n"
                         "Reads GPIO lines, IIO channels and 1-Wire thermometers and publishes each reading as JSON\n"
-                        "({\"seq\",\"time\",\"timeSynced\",…}) to <prefix>/<device> on an MQTT broker. See README.md.\n");
-        return argc == 2 ? 0 : 2;
+                        "({\"seq\",\"time\",\"timeSynced\",…}) to <prefix>/<device> on an MQTT broker. See README.md.\n"
+                        "  --check   read the config, say what it configures, and exit (0 when it is valid)\n");
+        return argc == 2 && argv[1][0] == '-' ? 0 : 2;
     }
-    FILE *f = fopen(argv[1], "r");
-    if (!f) { say("error", "cannot open %s: %s", argv[1], strerror(errno)); return 2; }
+    const char *path = argv[argc - 1];
+    FILE *f = fopen(path, "r");
+    if (!f) { say("error", "cannot open %s: %s", path, strerror(errno)); return 2; }
     static char text[65536];
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = 0;
     static agent_config c;
     char error[300];
-    if (agent_parse_config(text, &c, error, sizeof error) < 0) { say("error", "%s: %s", argv[1], error); return 2; }
+    if (agent_parse_config(text, &c, error, sizeof error) < 0) { say("error", "%s: %s", path, error); return 2; }
+    if (check) {
+        printf("%s: valid: broker %s:%d, prefix %s, %d sensor(s):", path, c.host, c.port, c.prefix, c.sensor_count);
+        for (int i = 0; i < c.sensor_count; i++) printf(" %s", c.sensors[i].device);
+        printf("\n");
+        return 0;
+    }
     config = &c;
     state_path = c.state_path;
     load_state();

@@ -53,8 +53,10 @@ int agent_parse_config(const char *text, agent_config *c, char *error, size_t es
     char *copy = strdup(text);
     if (!copy) return fail(error, esize, 0, "out of memory", NULL);
     int line_no = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    // Lines split by hand: strtok_r would merge blank lines and the errors would name wrong lines.
+    for (char *line = copy, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
         line_no++;
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;

@@ -98,7 +98,9 @@ public struct BridgeRule: Sendable, Equatable {
         var time: Int64? = arrival
         var quality = arrivalQuality
         if let field = timeField {
-            quality = .synced
+            // The device's own time is as good as the device says (`"timeSynced": false` from a
+            // board without a real-time clock before NTP ran); a device that says nothing is trusted.
+            quality = object["timeSynced"]?.boolValue == false ? .unsynced : .synced
             guard let value = object[field], let n = value.doubleValue, n.isFinite, n >= 0, n < 1e15 else { return .failure(.badTime) }
             time = Int64(n < 1e11 ? n * 1000 : n)
         }

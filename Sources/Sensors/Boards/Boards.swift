@@ -39,18 +39,35 @@ extension Board {
                 """)
     }
 
+    /// The LinkIt Smart 7688's header, by its P labels (P14 is `pin: 14`): P label → MT7688 GPIO
+    /// number, as libmraa's board table for the LinkIt and the board's pinout diagram give it. The
+    /// SPI master pins serve the boot flash and are left out as GPIOs.
+    static let linkItHeader: [(physical: Int, gpio: Int?, note: String?)] = [
+        (1, 43, "EPHY LED"), (8, 20, "UART2 (ttyS2, the console)"), (9, 21, "UART2 (ttyS2, the console)"),
+        (10, 2, "I2S"), (11, 3, "I2S"), (12, 0, "I2S"), (13, 1, "I2S"), (14, 37, nil), (15, 44, "WLED"),
+        (16, 46, "UART1"), (17, 45, "UART1"), (18, 13, "UART0"), (19, 12, "UART0"), (20, 5, "I2C SDA"), (21, 4, "I2C SCL"),
+        (22, nil, "SPI MOSI (the boot flash)"), (23, nil, "SPI MISO (the boot flash)"), (24, nil, "SPI CLK (the boot flash)"),
+        (25, 6, "SPI CS1"), (26, 18, "PWM0"), (27, 19, "PWM1"), (28, 17, "SPI slave"), (29, 16, "SPI slave"), (30, 15, "SPI slave"),
+        (31, 14, "SPI slave"),
+    ]
+
     /// The LinkIt Smart 7688 (MediaTek MT7688AN, MIPS 24KEc, OpenWrt): 47 GPIOs in three banks of
     /// 32, each bank its own chip. It cannot run the Swift node; the C sensor agent runs there.
-    static let linkItSmart7688 = Board(
-        id: "linkit-smart-7688", name: "LinkIt Smart 7688", chips: ["10000600.gpio-bank0", "10000600.gpio-bank1", "10000600.gpio-bank2"],
-        pins: [],
-        extraGPIOs: (0...46).map { n in (name: "GPIO\(n)", chip: "10000600.gpio-bank\(n / 32)", offset: n % 32) },
-        lineNames: [:],
-        runtimePackages: ["none: the sensor agent is linked statically (boards/sensor-agent)"],
-        notes: """
-            MT7688 GPIO n is line n mod 32 of bank n / 32; OpenWrt's gpio-mt7621 driver labels the \
-            banks 10000600.gpio-bank0…2. Name GPIOs by their SoC number (GPIO0…GPIO46, as the \
-            board's pinout diagram prints them next to the header's P labels). The header's P labels \
-            are not mapped here: not verified on a board.
-            """)
+    static let linkItSmart7688: Board = {
+        func chip(_ n: Int) -> String { "10000600.gpio-bank\(n / 32)" }
+        let onHeader = Set(linkItHeader.compactMap(\.gpio)), flash: Set = [7, 8, 9]
+        return Board(
+            id: "linkit-smart-7688", name: "LinkIt Smart 7688", chips: ["10000600.gpio-bank0", "10000600.gpio-bank1", "10000600.gpio-bank2"],
+            pins: linkItHeader.map { p in Pin(physical: p.physical, gpio: p.gpio.map { "GPIO\($0)" }, chip: p.gpio.map(chip), offset: p.gpio.map { $0 % 32 }, note: p.note) },
+            extraGPIOs: (0...46).filter { !onHeader.contains($0) && !flash.contains($0) }.map { n in (name: "GPIO\(n)", chip: chip(n), offset: n % 32) },
+            lineNames: [:],
+            runtimePackages: ["none: the sensor agent is linked statically (boards/sensor-agent)"],
+            notes: """
+                Pins are the header's P labels (pin 14 is P14). MT7688 GPIO n is line n mod 32 of bank \
+                n / 32; OpenWrt's gpio-mt7621 driver labels the banks 10000600.gpio-bank0…2. The P \
+                label → GPIO map is libmraa's table for the board (the UART pins agree with OpenWrt's \
+                ttyS0…2); P22–P24 (GPIO8, 9, 7) drive the boot flash and are not offered as GPIOs. Checked against \
+                those published tables, not on a board. GPIOs off the header are named by SoC number.
+                """)
+    }()
 }

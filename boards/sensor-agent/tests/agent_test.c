@@ -55,6 +55,7 @@ static void test_config(void) {
         {"broker mqtt://x\ngpio-input d chip 2 sideways\n", "line 2: unknown option 'sideways'"},
         {"broker mqtt://x\nw1 t 28-1 0\n", "line 2: an interval"},
         {"broker mqtt://x\nfrobnicate 1\nw1 t 28-1\n", "line 2: unknown setting"},
+        {"# blank lines count\n\nbroker mqtt://x\n\n\nw1 t 28-1\nbroker: mqtt://y\n", "line 7: unknown setting or wrong number of fields: 'broker:'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = agent_parse_config(bad[i].text, &c, err, sizeof err);
