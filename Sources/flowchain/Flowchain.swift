@@ -13,7 +13,7 @@ struct Flowchain: AsyncParsableCommand {
             """,
         subcommands: [NodeCommand.self, SendCommand.self, TailCommand.self, ReadingsCommand.self, BlocksCommand.self, RingCommand.self],
         groupedSubcommands: [
-            CommandGroup(name: "Proofs and integrity", subcommands: [VerifyCommand.self, ProofCommand.self, CheckCommand.self]),
+            CommandGroup(name: "Proofs and integrity", subcommands: [VerifyCommand.self, ProofCommand.self, CheckCommand.self, ExportCommand.self, PruneCommand.self]),
             CommandGroup(name: "Keys, devices and networks", subcommands: [KeygenCommand.self, DevicesCommand.self, SensorsCommand.self, BoardsCommand.self, GenesisCommand.self, StakeCommand.self]),
             CommandGroup(name: "For developers", subcommands: [SimCommand.self, BenchCommand.self]),
         ]

@@ -36,6 +36,16 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     public var board: String?
     /// The peer network.
     public var peers: PeersSection?
+    /// What the ledger keeps: payloads older than `maxAge` or beyond `maxSize` are pruned.
+    public var retention: RetentionSection?
+
+    public struct RetentionSection: Decodable, Sendable, Equatable {
+        /// `30d`, `12h`, `90m`: blocks sealed longer ago lose their readings' payloads.
+        public var maxAge: String?
+        /// `2GB`, `500MB`, `1GiB`: the oldest blocks are pruned until the file is at most this large.
+        public var maxSize: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case maxAge, maxSize }
+    }
 
     public struct PeersSection: Decodable, Sendable, Equatable {
         /// host:port of peers to join through.
@@ -57,7 +67,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir, host, port, token, protectReads, blockInterval, maxBlockReadings, maxPayload
         case maxFrameBytes, maxConnections, rateLimit, pingInterval, headerTimeout, idleTimeout, logLevel, mqtt, sensors, peers
-        case tlsCertificate, tlsKey, clockSync, board, commitWindow
+        case tlsCertificate, tlsKey, clockSync, board, commitWindow, retention
     }
 
     /// One entry of `sensors:` (docs/sensors.md); which keys apply depends on `type`.
@@ -175,7 +185,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
 
     static let schema: Schema = {
         var root: [String: Schema] = [:]
-        for key in CodingKeys.allCases where key != .mqtt && key != .sensors && key != .peers { root[key.rawValue] = .value }
+        for key in CodingKeys.allCases where key != .mqtt && key != .sensors && key != .peers && key != .retention { root[key.rawValue] = .value }
+        root["retention"] = .object(Dictionary(uniqueKeysWithValues: RetentionSection.CodingKeys.allCases.map { ($0.rawValue, Schema.value) }))
         root["peers"] = .object(Dictionary(uniqueKeysWithValues: PeersSection.CodingKeys.allCases.map { ($0.rawValue, Schema.value) }))
         root["sensors"] = .list(.object(Dictionary(uniqueKeysWithValues: SensorSection.CodingKeys.allCases.map { ($0.rawValue, Schema.value) })))
         var mqtt: [String: Schema] = [:]

@@ -32,6 +32,10 @@ public struct NodeConfiguration: Sendable {
     /// The peer network (`ws /peer`, the Chord ring, routing); nil runs the node on its own.
     /// Needs the server.
     public var peers: PeerNode.Configuration? = PeerNode.Configuration()
+    /// What the ledger keeps (empty: everything, forever).
+    public var retention = RetentionPolicy()
+    /// How often retention is applied.
+    public var retentionInterval: Duration = .seconds(60)
     /// Where every part of the node reads the time (tests inject their own).
     public var clock: WallClock = .system
 

@@ -121,6 +121,10 @@ public final class Node: Sendable {
         var services: [any Service] = [CommitObserver(feed: feed, metrics: metrics, logger: logger), engine,
                                        ClockWatch(clock: configuration.ingest.clock, node: key.publicKey.hex, wall: configuration.clock,
                                                   ingest: peer?.router ?? engine, logger: logger)]
+        if !configuration.retention.isEmpty {
+            services.append(RetentionService(store: store, policy: configuration.retention, wall: configuration.clock,
+                                             interval: configuration.retentionInterval, logger: logger))
+        }
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger, gossip: peer?.gossip)) }
         if let server = configuration.server {
             let anchor = self.anchor

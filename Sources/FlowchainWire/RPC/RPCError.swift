@@ -43,6 +43,9 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         kind: "unauthorized")
     public static let tooManySubscriptions = RPCError(code: -32006, message: "too many subscriptions on this connection (at most 64); unsubscribe first", kind: "too_many_subscriptions")
     public static func notFound(_ what: String) -> RPCError { .init(code: -32004, message: "\(what) not found", kind: "not_found") }
+    public static func pruned(id: String, block: UInt64, leaf: UInt32) -> RPCError {
+        .init(code: -32012, message: "reading \(id) was pruned by retention: its payload is gone; it was leaf \(leaf) of block \(block), whose header remains", kind: "pruned")
+    }
     public static let rateLimited = RPCError(code: -32005, message: "rate limit exceeded on this connection; slow down", kind: "rate_limited")
 
     public func write(into w: inout JSONWriter) {

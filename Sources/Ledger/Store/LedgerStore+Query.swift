@@ -166,14 +166,25 @@ extension LedgerStore {
             for row in try Row.fetchAll(db, sql: "SELECT device, MAX(seq) AS seq FROM reading GROUP BY device") {
                 out[row["device"]] = UInt64(bitPattern: row["seq"] as Int64)
             }
+            // Devices whose newest readings retention pruned continue after the pruned seq.
+            for row in try Row.fetchAll(db, sql: "SELECT device, pruned_seq FROM device WHERE pruned_seq IS NOT NULL") {
+                let seq = UInt64(bitPattern: row["pruned_seq"] as Int64), device: String = row["device"]
+                out[device] = max(out[device] ?? 0, seq)
+            }
             return out
         }
     }
 
+    /// A device's newest seq, stored or pruned (one argument: the device).
+    static let lastSeqSQL = """
+        SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM reading WHERE device = ?1
+                            UNION ALL SELECT pruned_seq FROM device WHERE device = ?1)
+        """
+
     /// The newest seq of `device`, nil when it has none.
     public func lastSeq(device: String) throws -> UInt64? {
         try read("last seq") { db in
-            try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM reading WHERE device = ?", arguments: [device]).map { UInt64($0) }
+            try Int64.fetchOne(db, sql: Self.lastSeqSQL, arguments: [device]).map { UInt64($0) }
         }
     }
 

@@ -30,12 +30,58 @@ extension LedgerStore {
         }
         guard let tip = try tip() else { return }
         var parent: BlockHeader? = nil
+        let pruned = try prunedBelow()
         for h in 0...tip.height {
-            try verifyBlock(height: h, parent: &parent, owner: owner, signatures: true)
+            if h < pruned {
+                try verifyPrunedBlock(height: h, parent: &parent, owner: owner)
+            } else {
+                try verifyBlock(height: h, parent: &parent, owner: owner, signatures: true)
+            }
             progress?(h + 1, tip.height + 1)
         }
         try checkContiguous(from: 0)
+        try checkPrunedIDs(below: pruned)
         try checkPending()
+    }
+
+    /// A block whose payloads retention dropped: its header still extends its parent and carries
+    /// the owner's signature (its Merkle root can no longer be recomputed here: an archive can).
+    private func verifyPrunedBlock(height h: UInt64, parent: inout BlockHeader?, owner: PublicKey) throws {
+        let (headerData, storedHash, left) = try read("verify pruned block \(h)") { db -> (Data?, Data?, Int) in
+            let row = try Row.fetchOne(db, sql: "SELECT header, hash, first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)])
+            var left = 0
+            if let first = row?["first_rowid"] as Int64?, let count = row?["count"] as Int64? {
+                left = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE rowid >= ? AND rowid < ?", arguments: [first, first + count]) ?? 0
+            }
+            return (row?["header"], row?["hash"], left)
+        }
+        guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
+        guard left == 0 else { throw StoreError.chainBroken(path: path, violation: "block \(h) is marked pruned but still holds \(left) readings") }
+        let header: BlockHeader
+        do { header = try BlockHeader(encoded: Array(headerData)) } catch {
+            throw StoreError.chainBroken(path: path, violation: "block \(h): header does not decode: \(error)")
+        }
+        guard header.height == h, Array(storedHash) == header.hash.bytes else {
+            throw StoreError.chainBroken(path: path, violation: "block \(h): stored hash or height does not match its header")
+        }
+        do {
+            try ChainRules.check(header, parent: parent, owner: owner, readings: nil)
+        } catch let v as ChainViolation {
+            throw StoreError.chainBroken(path: path, violation: v.description)
+        }
+        parent = header
+    }
+
+    /// Every reading of a pruned block kept its id: as many ids as the pruned blocks held.
+    private func checkPrunedIDs(below height: UInt64) throws {
+        guard height > 0 else { return }
+        let (ids, sealed) = try read("check pruned ids") { db in
+            (try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM pruned") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(count), 0) FROM block WHERE height < ?", arguments: [Int64(height)]) ?? 0)
+        }
+        guard ids == sealed else {
+            throw StoreError.chainBroken(path: path, violation: "blocks below \(height) sealed \(sealed) readings, but \(ids) pruned ids are kept")
+        }
     }
 
     private func verifyBlock(height h: UInt64, parent: inout BlockHeader?, owner: PublicKey, signatures: Bool) throws {

@@ -26,7 +26,7 @@ extension LedgerStore {
 
     static func insert(_ readings: [Reading], db: Database) throws -> [CommitOutcome] {
         let exists = try db.cachedStatement(sql: "SELECT 1 FROM reading WHERE id = ?")
-        let lastSeq = try db.cachedStatement(sql: "SELECT MAX(seq) FROM reading WHERE device = ?")
+        let lastSeq = try db.cachedStatement(sql: LedgerStore.lastSeqSQL)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO reading(id, device, seq, time, encoded) VALUES (?, ?, ?, ?, ?)
             """)

@@ -105,6 +105,20 @@ enum Schema {
                 CREATE INDEX forward_queue_device ON forward_queue(device);
                 """)
         }
+        m.registerMigration("v7-retention") { db in
+            try db.execute(sql: """
+                -- Readings whose payloads retention dropped: their ids, and where each was sealed
+                -- (block height, leaf). The block headers stay, so the chain still verifies.
+                CREATE TABLE pruned (
+                    id BLOB PRIMARY KEY NOT NULL,
+                    height INTEGER NOT NULL,
+                    leaf INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- A device's newest pruned seq: its numbering continues after it even when
+                -- none of its readings is left.
+                ALTER TABLE device ADD COLUMN pruned_seq INTEGER;
+                """)
+        }
         return m
     }
 }

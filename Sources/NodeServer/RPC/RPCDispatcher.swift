@@ -42,7 +42,10 @@ struct RPCDispatcher: Sendable {
             // By id: this node's chain and its copies first, then the owner (given the device), then around the ring.
             let id = try readingID(p)
             let here = [(tag: Int64(0), store: services.store)] + ring.copies()
-            let holder = try? await services.store.offload { _ in here.first { (try? $0.store.reading(id: id)) ?? nil != nil } }
+            // Held here, or pruned here by retention (answered as such): no need to ask the ring.
+            let holder = try? await services.store.offload { _ in
+                here.first { (try? $0.store.reading(id: id)) ?? nil != nil } ?? here.first { (try? $0.store.prunedReading(id: id)) ?? nil != nil }
+            }
             if let holder = holder ?? nil {
                 let local = RPCDispatcher(services: services, session: RPCSession(services: services, token: session.token, forwarded: true, stores: [holder]) { _ in false })
                 return r.method == "reading" ? try await local.reading(p) : try await local.proof(p)
@@ -346,14 +349,40 @@ struct RPCDispatcher: Sendable {
     func reading(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let found = try await findReading(id)?.0
-        guard let found else { throw .notFound("reading \(id)") }
+        guard let found else {
+            // Dropped by retention: say so, with where it was sealed.
+            guard let pruned = try await findPruned(id) else { throw .notFound("reading \(id)") }
+            return json { w in
+                w.beginObject()
+                w.field("id", id.hex)
+                w.field("pruned", true)
+                w.field("block", Int64(pruned.block))
+                w.field("leaf", Int64(pruned.leaf))
+                w.field("blockTime", pruned.blockTime)
+                w.endObject()
+            }
+        }
         return json { ReadingWire.write(found, into: &$0) }
+    }
+
+    /// `id` when retention pruned it from one of the session's stores.
+    private func findPruned(_ id: Digest32) async throws(RPCError) -> PrunedReading? {
+        let stores = session.stores.isEmpty ? [services.store] : session.stores.map(\.store)
+        do {
+            return try await services.store.offload { _ in
+                for s in stores { if let r = try s.prunedReading(id: id) { return r } }
+                return nil
+            }
+        } catch { throw .internalError("\(error)") }
     }
 
     func proof(_ p: [String: JSONValue]) async throws(RPCError) -> [UInt8] {
         let id = try readingID(p)
         let proof: ReadingProof?
-        guard let (_, store) = try await findReading(id) else { throw .notFound("reading \(id)") }
+        guard let (_, store) = try await findReading(id) else {
+            guard let pruned = try await findPruned(id) else { throw .notFound("reading \(id)") }
+            throw .pruned(id: id.hex, block: pruned.block, leaf: pruned.leaf)
+        }
         do { proof = try await store.offload { try $0.proof(for: id) } } catch { throw .internalError("\(error)") }
         guard let proof else { throw .notFound("reading \(id)") }
         let withChain = p["anchorChain"]?.boolValue ?? false

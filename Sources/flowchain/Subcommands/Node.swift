@@ -96,6 +96,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Milliseconds a commit waits after a reading arrives for others to share its transaction (fewer fsyncs and bytes written on SD cards; acknowledgements wait at most this long more). 0 commits at once. Default 0.", valueName: "ms"))
     var commitWindow: Int?
 
+    @Option(help: ArgumentHelp("Retention by age: readings sealed in blocks older than this (30d, 12h, 90m) lose their payloads; ids and block headers stay, so the chain still verifies. Default: keep everything.", valueName: "age"))
+    var retainAge: String?
+
+    @Option(help: ArgumentHelp("Retention by size: the oldest blocks' payloads are pruned until the ledger file is at most this large (2GB, 500MB, 1GiB). Default: no limit.", valueName: "size"))
+    var retainSize: String?
+
     @Option(help: ArgumentHelp("Milliseconds between segment blocks. Default 1000.", valueName: "ms"))
     var blockInterval: Int?
 
@@ -165,6 +171,22 @@ struct NodeCommand: AsyncParsableCommand {
         guard tailCheck >= 0 else { throw ValidationError("--tail-check must be 0 or more") }
     }
 
+    /// The retention policy from `--retain-age`/`retention.maxAge` and `--retain-size`/`retention.maxSize`.
+    static func retention(age: String?, size: String?) throws -> RetentionPolicy {
+        var policy = RetentionPolicy()
+        if let age {
+            guard let ms = RetentionPolicy.parseAge(age) else { throw ValidationError("retention age '\(age)' is not an age: a number with s, m, h, d or w (30d, 12h)") }
+            guard ms >= 60_000 else { throw ValidationError("retention age '\(age)' is under a minute") }
+            policy.maxAge = ms
+        }
+        if let size {
+            guard let bytes = RetentionPolicy.parseSize(size) else { throw ValidationError("retention size '\(size)' is not a size: a number with KB, MB, GB (or KiB, MiB, GiB)") }
+            guard bytes >= 1_000_000 else { throw ValidationError("retention size '\(size)' is under 1 MB") }
+            policy.maxBytes = bytes
+        }
+        return policy
+    }
+
     /// Flags > environment > config file > defaults, checked.
     func resolve() throws -> (NodeConfiguration, Logger.Level) {
         let file = try config.map(ConfigFile.load) ?? ConfigFile()
@@ -184,6 +206,7 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--clock-sync must be \(ClockSync.Mode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sync)'")
         }
         c.ingest.clock = ClockSync(mode: mode)
+        c.retention = try Self.retention(age: retainAge ?? file.retention?.maxAge, size: retainSize ?? file.retention?.maxSize)
         c.ingest.maxPayloadBytes = maxPayload ?? file.maxPayload ?? 16 * 1024
         guard c.ingest.maxPayloadBytes >= 2 else { throw ValidationError("--max-payload must be at least 2 bytes") }
         c.tailCheck = tailCheck

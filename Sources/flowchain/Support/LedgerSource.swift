@@ -78,7 +78,12 @@ struct LocalLedger: LedgerSource {
     }
 
     func proof(of id: Digest32, anchorChain: Bool) async throws -> ReadingProof.Portable? {
-        guard let proof = try store.proof(for: id) else { return nil }
+        guard let proof = try store.proof(for: id) else {
+            if let pruned = try store.prunedReading(id: id) {
+                throw failure("reading \(id) was pruned by retention: its payload is gone; it was leaf \(pruned.leaf) of block \(pruned.block), whose header remains")
+            }
+            return nil
+        }
         guard let node = try anchorObserver(), let anchored = try await node.anchored(proof) else { return proof.portable }
         return anchored.portable(chain: anchorChain ? try await node.activeBlocks(through: anchored.anchor.height) : nil)
     }

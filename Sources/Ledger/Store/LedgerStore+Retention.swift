@@ -1,0 +1,161 @@
+import FlowchainCrypto
+import Foundation
+import GRDB
+
+/// A reading whose payload retention dropped: its id and where it was sealed remain.
+public struct PrunedReading: Sendable, Equatable {
+    public let id: Digest32
+    public let block: UInt64
+    public let leaf: UInt32
+    /// The time of the block that sealed it (ms).
+    public let blockTime: Int64
+}
+
+/// What one pruning pass did.
+public struct PruneReport: Sendable, Equatable {
+    /// Blocks and readings pruned in this pass.
+    public var blocks = 0
+    public var readings = 0
+    /// Blocks below this height are pruned (after the pass).
+    public var prunedBelow: UInt64 = 0
+    /// The database file's size before and after (bytes; after pages were given back).
+    public var bytesBefore: Int64 = 0
+    public var bytesAfter: Int64 = 0
+    /// The file was rewritten once so that freed pages can be given back (`auto_vacuum`).
+    public var convertedToIncrementalVacuum = false
+}
+
+extension LedgerStore {
+    /// How many of the newest blocks are never pruned: the tail a start re-verifies stays whole.
+    public static let unprunableTail = LedgerStore.defaultTailCheck
+
+    /// Blocks below this height have been pruned (0: none).
+    public func prunedBelow() throws -> UInt64 {
+        try read("pruned height") { db in try Self.prunedBelow(db) }
+    }
+
+    static func prunedBelow(_ db: Database) throws -> UInt64 {
+        guard let data = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pruned_below'"),
+              let text = String(data: data, encoding: .utf8), let h = UInt64(text) else { return 0 }
+        return h
+    }
+
+    /// The pruned reading `id`, or nil when it is not one.
+    public func prunedReading(id: Digest32) throws -> PrunedReading? {
+        try read("pruned reading") { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT p.height, p.leaf, b.time FROM pruned p JOIN block b ON b.height = p.height WHERE p.id = ?
+                """, arguments: [Data(id.bytes)]) else { return nil }
+            return PrunedReading(id: id, block: UInt64(row[0] as Int64), leaf: UInt32(row[1] as Int64), blockTime: row[2])
+        }
+    }
+
+    /// The database's size in bytes (its pages; the WAL is not counted).
+    public func fileBytes() throws -> Int64 {
+        try read("file size") { db in
+            (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * (try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0)
+        }
+    }
+
+    /// The first block at or after the pruned height whose time is not before `cutoff` (the tip's
+    /// height + 1 when all are older).
+    public func firstBlock(notOlderThan cutoff: Int64) throws -> UInt64 {
+        try read("blocks by age") { db in
+            let below = try Self.prunedBelow(db)
+            if let h = try Int64.fetchOne(db, sql: "SELECT MIN(height) FROM block WHERE height >= ? AND time >= ?", arguments: [Int64(below), cutoff]) {
+                return UInt64(h)
+            }
+            return UInt64((try Int64.fetchOne(db, sql: "SELECT MAX(height) FROM block") ?? -1) + 1)
+        }
+    }
+
+    /// The height below which pruning stops so that at least `readings` readings (sealed, not yet
+    /// pruned) are pruned, oldest first; bounded by what may be pruned.
+    public func pruneBound(readings wanted: Int) throws -> UInt64 {
+        try read("blocks by count") { db in
+            let below = try Self.prunedBelow(db)
+            let limit = try Self.prunableBelow(db)
+            guard below < limit, wanted > 0 else { return below }
+            guard let first = try Int64.fetchOne(db, sql: "SELECT first_rowid FROM block WHERE height = ?", arguments: [Int64(below)]) else { return below }
+            let h = try Int64.fetchOne(db, sql: "SELECT MIN(height) FROM block WHERE height >= ? AND first_rowid + count - ? >= ?",
+                                       arguments: [Int64(below), first, Int64(wanted)])
+            return min(limit, h.map { UInt64($0) + 1 } ?? limit)
+        }
+    }
+
+    /// Blocks below this height may be pruned: all but the newest `unprunableTail`.
+    static func prunableBelow(_ db: Database) throws -> UInt64 {
+        guard let tip = try Int64.fetchOne(db, sql: "SELECT MAX(height) FROM block") else { return 0 }
+        return UInt64(max(0, tip + 1 - Int64(unprunableTail)))
+    }
+
+    /// Drops the payloads of the readings of every block below `height` (not below the newest
+    /// `unprunableTail` blocks), keeping each one's id with its block and leaf, and the block
+    /// headers; then gives the freed pages back to the file system. Works through the blocks in
+    /// transactions of about `batch` readings, so ingest goes on in between.
+    @discardableResult
+    public func prune(below height: UInt64, batch: Int = 20_000) async throws -> PruneReport {
+        var report = PruneReport()
+        report.bytesBefore = try fileBytes()
+        while true {
+            let step = try await write("prune") { db -> (blocks: Int, readings: Int, below: UInt64) in
+                let from = try Self.prunedBelow(db)
+                let to = min(height, try Self.prunableBelow(db))
+                guard from < to else { return (0, 0, from) }
+                var h = from, pruned = 0
+                let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pruned(id, height, leaf) SELECT id, ?, rowid - ? FROM reading WHERE rowid >= ? AND rowid < ?")
+                let seqs = try db.cachedStatement(sql: """
+                    UPDATE device SET pruned_seq = MAX(COALESCE(pruned_seq, 0), s.seq)
+                    FROM (SELECT device AS d, MAX(seq) AS seq FROM reading WHERE rowid >= ? AND rowid < ? GROUP BY device) AS s
+                    WHERE device.device = s.d
+                    """)
+                let drop = try db.cachedStatement(sql: "DELETE FROM reading WHERE rowid >= ? AND rowid < ?")
+                while h < to, pruned < batch {
+                    guard let row = try Row.fetchOne(db, sql: "SELECT first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)]) else {
+                        throw StoreError.chainBroken(path: self.path, violation: "block \(h) is missing")
+                    }
+                    let first: Int64 = row[0], count: Int64 = row[1]
+                    try keep.execute(arguments: [Int64(h), first, first, first + count])
+                    try seqs.execute(arguments: [first, first + count])
+                    try drop.execute(arguments: [first, first + count])
+                    pruned += Int(count)
+                    h += 1
+                }
+                // The leaves served proofs of readings that are gone; the header keeps the root.
+                try db.execute(sql: "UPDATE block SET leaves = NULL WHERE height >= ? AND height < ?", arguments: [Int64(from), Int64(h)])
+                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('pruned_below', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                               arguments: [Data(String(h).utf8)])
+                return (Int(h - from), pruned, h)
+            }
+            report.blocks += step.blocks
+            report.readings += step.readings
+            report.prunedBelow = step.below
+            if step.blocks == 0 { break }
+        }
+        if report.blocks > 0 { report.convertedToIncrementalVacuum = try releaseFreePages() }
+        report.bytesAfter = try fileBytes()
+        return report
+    }
+
+    /// Gives the file's free pages back to the file system (incremental vacuum, then a checkpoint
+    /// so the main file is really truncated). A ledger created without `auto_vacuum` is rewritten
+    /// once (VACUUM) to get it; returns whether that happened.
+    @discardableResult
+    public func releaseFreePages() throws -> Bool {
+        do {
+            var converted = false
+            try pool.writeWithoutTransaction { db in
+                if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 {
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                    converted = true
+                }
+                try db.execute(sql: "PRAGMA incremental_vacuum")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+            return converted
+        } catch let e as DatabaseError {
+            throw Self.translate(e, path: path, operation: "release free pages")
+        }
+    }
+}

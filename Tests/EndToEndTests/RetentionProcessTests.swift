@@ -1,0 +1,71 @@
+import FlowchainClient
+import FlowchainTesting
+import FlowchainWire
+import Ledger
+import Foundation
+import Testing
+
+/// Retention in a real node process: a node started with --retain-size prunes its ledger to the
+/// limit, the file shrinks, `flowchain check` still verifies the whole chain and an archive taken
+/// before, a pruned reading is answered as pruned and a kept reading's proof verifies offline.
+@Suite("Retention in a running node")
+struct RetentionProcessTests {
+    @Test func aNodeWithASizeLimitPrunesTheFileToItAndEverythingKeptStillVerifies() async throws {
+        let first = try await RunningNode(["--demo", "--demo-rate", "150", "--block-interval", "50", "--no-mint"], label: "retention")
+        let ledger = first.dataDir + "/ledger.sqlite"
+        func bytes(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        // Bounded: until the ledger file (checkpointed from its WAL as it goes) holds 2.2 MB, or 60 s.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while bytes(ledger) < 2_200_000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(250)) }
+        #expect(try await first.stop() == 0)
+        let before = bytes(ledger)
+        try #require(before > 2_000_000, "the demo filled \(before) bytes")
+
+        // An archive of the oldest 40 blocks, taken before pruning.
+        let export = try await runFlowchain(["export", "--data-dir", first.dataDir, "--below-block", "40"])
+        #expect(export.status == 0, "\(export.output.suffix(500))")
+        let archiveLines = export.output.split(separator: "\n").filter { $0.hasPrefix("{\"block\"") }
+        try #require(!archiveLines.isEmpty)
+        let archive = first.dir.file("archive.jsonl")
+        try (archiveLines.joined(separator: "\n") + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+        let oldest = try #require(try StrictJSON.parse(Array(archiveLines[0].utf8))["id"]?.stringValue)
+
+        // The same data directory with a 1 MB limit: pruned on its first pass (5 s after start).
+        let process = try FlowchainProcess(["node", "--data-dir", first.dataDir, "--port", "0", "--no-mint", "--retain-size", "1MB"],
+                                           outputPath: first.dir.file("node2.log"))
+        let port = try #require(try await process.waitForPort(), "\(process.output)")
+        let node = RunningNode(adopting: process, port: port, dir: first.dir)
+        let until = ContinuousClock.now + .seconds(60)
+        while !process.output.contains("retention: pruned"), ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(process.output.contains("retention: pruned the payloads of"), "\(process.output.suffix(2000))")
+
+        let (pruned, proofRefusal, keptProof) = try await RPCConnection.with(node.url) { rpc -> (JSONValue, String, String) in
+            let pruned = try await rpc.call("reading", ["id": .string(oldest)])
+            var refusal = ""
+            do { _ = try await rpc.call("proof", ["id": .string(oldest)]) } catch let e as RPCConnection.RemoteError { refusal = "\(e.kind ?? "") \(e.message)" }
+            let newest = try await rpc.call("readings", ["device": "demo-1", "limit": 1000])
+            let sealed = newest["readings"]?.arrayValue?.last { $0["block"] != nil && $0["block"] != .null }
+            let id = sealed?["id"]?.stringValue ?? ""
+            return (pruned, refusal, try await rpc.call("proof", ["id": .string(id)]).jsonText)
+        }
+        #expect(pruned["pruned"]?.boolValue == true && pruned["block"]?.int64Value == 0 && pruned["leaf"]?.int64Value == 0, "\(pruned.jsonText)")
+        #expect(proofRefusal.hasPrefix("pruned reading \(oldest) was pruned by retention"), "\(proofRefusal)")
+        #expect(try await node.stop() == 0)
+
+        let after = bytes(ledger)
+        #expect(after <= 1_000_000 && after >= 900_000, "the file shrank from \(before) to \(after) bytes for a 1 MB limit")
+        let proofFile = first.dir.file("proof.json")
+        try keptProof.write(toFile: proofFile, atomically: true, encoding: .utf8)
+        let verify = try await runFlowchain(["verify", "--proof", proofFile])
+        #expect(verify.status == 0 && verify.output.hasPrefix("valid:"), "\(verify.output)")
+        let check = try await runFlowchain(["check", "--data-dir", first.dataDir, "--archive", archive])
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("ok: the archive's \(archiveLines.count) reading(s) in 40 block(s) verify against the ledger's block headers"), "\(check.output)")
+        #expect(check.output.contains("are pruned: their headers verify"), "\(check.output)")
+        // A tampered archive does not verify.
+        let tampered = try String(contentsOfFile: archive, encoding: .utf8).replacingOccurrences(of: "\"leaf\":1,", with: "\"leaf\":2,")
+        try tampered.write(toFile: archive, atomically: true, encoding: .utf8)
+        let bad = try await runFlowchain(["check", "--data-dir", first.dataDir, "--archive", archive])
+        #expect(bad.status == 1 && bad.output.contains("not each once"), "\(bad.output)")
+    }
+}
