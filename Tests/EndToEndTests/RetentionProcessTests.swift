@@ -11,7 +11,8 @@ import Testing
 @Suite("Retention in a running node")
 struct RetentionProcessTests {
     @Test func aNodeWithASizeLimitPrunesTheFileToItAndEverythingKeptStillVerifies() async throws {
-        let first = try await RunningNode(["--demo", "--demo-rate", "150", "--block-interval", "50", "--no-mint"], label: "retention")
+        // Small blocks: the newest 32, never pruned, stay far under the limit however slow the machine.
+        let first = try await RunningNode(["--demo", "--demo-rate", "150", "--block-interval", "50", "--max-block-readings", "20", "--no-mint"], label: "retention")
         let ledger = first.dataDir + "/ledger.sqlite"
         func bytes(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
         // Bounded: until the ledger file (checkpointed from its WAL as it goes) holds 2.2 MB, or 60 s.

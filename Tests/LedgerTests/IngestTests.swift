@@ -132,16 +132,18 @@ struct IngestTransactionTests {
 
     @Test func aBlockCutRidesInTheNextCommitsTransaction() async throws {
         let dir = TemporaryDirectory()
-        let engine = try engine(dir, interval: .seconds(2))
+        // A long interval: a seal is due after 2 s, the timer seals alone after 5–6 s, so a loaded
+        // machine that wakes this test late still lands in between.
+        let engine = try engine(dir, interval: .seconds(4))
         _ = try await submit(engine, 0)
         let before = engine.store.transactions
-        try await Task.sleep(for: .milliseconds(1100))  // over half an interval: a seal is due
+        try await Task.sleep(for: .milliseconds(2300))  // over half an interval: a seal is due
         _ = try await submit(engine, 1)
         #expect(engine.store.transactions == before + 1, "one transaction stored reading 1 and sealed reading 0")
         let tip = try #require(try engine.store.tip())
         #expect(tip.count == 1 && tip.height == 0, "block 0 holds reading 0 only")
         // Alone, a pending reading is still sealed within 1¼ intervals (and a quarter).
-        try await Task.sleep(for: .milliseconds(3200))
+        try await Task.sleep(for: .milliseconds(7500))
         #expect(try engine.store.tip()?.height == 1, "reading 1 sealed by the timer")
     }
 

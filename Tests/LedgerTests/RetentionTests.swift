@@ -105,10 +105,10 @@ struct RetentionTests {
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.key.publicKey)
         final class Clock: Sendable { let ms = Atomic<Int64>(0) }
         let clock = Clock()
-        // Writers: a block of 10 readings every tick of the test clock (1 s), 300 ticks.
+        // Writers: a block of 10 readings every tick of the test clock (1 s), 150 ticks.
         let writer = Task {
             var acked: [(id: Digest32, time: Int64)] = []
-            for tick in 1...300 {
+            for tick in 1...150 {
                 let now = Int64(tick) * 1000
                 clock.ms.store(now, ordering: .sequentiallyConsistent)
                 let readings = try (0..<10).map { try Fixtures.reading(Self.key, device: "load-\($0)", seq: UInt64(tick), time: now) }
@@ -117,19 +117,19 @@ struct RetentionTests {
             }
             return acked
         }
-        // The pruner: keeps 60 s, applied while the writer runs (bounded: stops with the writer).
-        let policy = RetentionPolicy(maxAge: 60_000)
+        // The pruner: keeps 30 s, applied while the writer runs (bounded: stops with the writer).
+        let policy = RetentionPolicy(maxAge: 30_000)
         var passes = 0
         while !Task.isCancelled, passes < 10_000 {
             _ = try await policy.apply(to: store, now: clock.ms.load(ordering: .sequentiallyConsistent))
             passes += 1
-            if clock.ms.load(ordering: .sequentiallyConsistent) >= 300_000 { break }
+            if clock.ms.load(ordering: .sequentiallyConsistent) >= 150_000 { break }
             try await Task.sleep(for: .milliseconds(5))
         }
         let acked = try await writer.value
-        #expect(acked.count == 3000)
-        let final = try await policy.apply(to: store, now: 300_000)
-        #expect(try store.prunedBelow() > 200, "pruning kept up: \(final)")
+        #expect(acked.count == 1500)
+        let final = try await policy.apply(to: store, now: 150_000)
+        #expect(try store.prunedBelow() > 100, "pruning kept up: \(final)")
         // Every acknowledged reading is either stored or pruned with its id; none inside the window is pruned.
         var inWindowMissing = 0, lost = 0
         for (id, time) in acked {
@@ -137,7 +137,7 @@ struct RetentionTests {
             let pruned = try store.prunedReading(id: id) != nil
             if !here && !pruned { lost += 1 }
             // Readings are sealed in the next commit's block, stamped one tick later.
-            if time >= 300_000 - 60_000, !here { inWindowMissing += 1 }
+            if time >= 150_000 - 30_000, !here { inWindowMissing += 1 }
         }
         #expect(lost == 0 && inWindowMissing == 0)
         try store.verifyAll()

@@ -35,6 +35,10 @@ struct BenchCommand: AsyncParsableCommand {
                       acknowledged before the device's next): bytes written (/proc/PID/io) per reading and
                       per store transaction, transactions/s, ack latency p50/p99, beside the bytes the
                       ledger grew per reading; idle bytes written per second. --seconds per rate (≥ 20).
+              start   time from start to "node ready" (listening) and RSS after start, for an empty
+                      ledger and ledgers of --start-readings signed readings (default 1,000,000 and
+                      10,000,000, built here: minutes and GBs); with --anchor-blocks > 0 also the
+                      long anchor chain of the pos scenario.
               all     every scenario above.
             Build with `swift build -c release` first: debug figures are not representative.
             Each scenario works in a temporary directory it removes afterwards.
@@ -42,10 +46,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, disk, all
+        case crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, disk, start, all
     }
 
-    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, disk or all.") var scenario: Scenario
+    @Argument(help: "crypto, store, ingest, query, rpc, health, pos, mqtt, sensors, chord, cluster, disk, start or all.") var scenario: Scenario
     @Option(help: "Concurrent connections for the rpc scenario.") var clients = 8
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Option(help: "Readings stored for the query scenario.") var readings = 1_000_000
@@ -55,6 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Nodes in the cluster scenario's ring.") var nodes = 5
     @Option(help: ArgumentHelp("With disk: the nodes' --commit-window (ms); default the node's own.", valueName: "ms")) var commitWindow: Int?
     @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level), or per rate of the disk scenario (at least 20).") var seconds = 10.0
+    @Option(help: ArgumentHelp("Ledger sizes for the start scenario (readings; repeatable).", valueName: "n")) var startReadings: [Int] = [1_000_000, 10_000_000]
     @Option(help: "Readings a node joining the cluster scenario's ring takes over (0 skips it).") var takeover = 100_000
 
     func validate() throws {
@@ -66,6 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard (2...16).contains(nodes) else { throw ValidationError("--nodes must be 2…16") }
         guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be 1…600") }
         guard (0...10_000_000).contains(takeover) else { throw ValidationError("--takeover must be 0…10000000") }
+        guard !startReadings.isEmpty, startReadings.allSatisfy({ (1000...100_000_000).contains($0) }) else { throw ValidationError("--start-readings must be 1000…100000000") }
     }
 
     func run() async throws {
@@ -96,6 +102,16 @@ struct BenchCommand: AsyncParsableCommand {
             case .sensors: report = try await SensorBench.run(progress: progress)
             case .chord: report = ChordBench.run(progress: progress)
             case .cluster: report = try await ClusterBench.run(nodes: nodes, seconds: seconds, clients: clients, takeover: takeover, progress: progress)
+            case .start:
+                report = try await StartBench.run(sizes: startReadings, progress: progress)
+                if anchorBlocks > 0 {
+                    if !json { print(report.table) }
+                    reports.append(report)
+                    let long = try await PoSBench.longChain(count: anchorBlocks, progress: progress)
+                    if !json { print(long.table) }
+                    reports.append(long)
+                    continue
+                }
             case .disk: report = try await DiskBench.run(seconds: max(seconds, 20), extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
             case .all: continue
             }
