@@ -11,7 +11,9 @@ public enum StartBench {
     public static func run(sizes: [Int], progress: (String) -> Void) async throws -> BenchReport {
         var report = BenchReport(scenario: "start")
         let dir = try LedgerBench.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // FLOWCHAIN_BENCH_KEEP=1 leaves the ledgers for a closer look (the path is printed).
+        let keep = ProcessInfo.processInfo.environment["FLOWCHAIN_BENCH_KEEP"] == "1"
+        defer { if keep { progress("kept \(dir)") } else { try? FileManager.default.removeItem(atPath: dir) } }
 
         func measure(_ data: String) async throws -> (seconds: Double, rssMB: Double, uniqueMB: Double) {
             // The best of three starts: the first also warms the page cache.

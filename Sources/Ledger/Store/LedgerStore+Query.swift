@@ -149,13 +149,20 @@ extension LedgerStore {
         public let devices: Int
     }
 
+    /// Counts in O(log n), whatever the ledger's size (a start, /status and `info` ask for them):
+    /// readings occupy one contiguous rowid range (arrival order; only retention deletes, and only
+    /// the oldest), blocks are heights 0…tip, devices are the ones bound to a key.
     public func counts() throws -> Counts {
         try read("count") { db in
-            Counts(
-                readings: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading") ?? 0,
-                pending: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reading WHERE rowid >= ?", arguments: [Self.firstPendingRowid(db)]) ?? 0,
-                blocks: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM block") ?? 0,
-                devices: try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT device) FROM reading") ?? 0)
+            let range = try Row.fetchOne(db, sql: "SELECT MIN(rowid), MAX(rowid) FROM reading")
+            let low: Int64? = range?[0], high: Int64? = range?[1]
+            let readings = low.flatMap { l in high.map { Int($0 - l + 1) } } ?? 0
+            let firstPending = max(try Self.firstPendingRowid(db), low ?? 0)
+            return Counts(
+                readings: readings,
+                pending: high.map { Int(max(0, $0 - firstPending + 1)) } ?? 0,
+                blocks: (try Int.fetchOne(db, sql: "SELECT MAX(height) FROM block")).map { $0 + 1 } ?? 0,
+                devices: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM device WHERE signer IS NOT NULL") ?? 0)
         }
     }
 
