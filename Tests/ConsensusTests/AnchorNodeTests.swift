@@ -30,6 +30,30 @@ struct AnchorNodeTests {
         }
     }
 
+    @Test func aLoneNodeWithNothingNewMintsAndWritesNothing() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.store(dir, blocks: 2)
+        let node = try AnchorNode(genesis: Self.genesis, key: Self.me, store: store, now: Self.genesis.time)
+        let first = try await Self.mintNext(node, after: Self.genesis.time)
+        #expect(first.heads.map(\.height) == [1])
+        // Its head is committed: an hour of ticks that would win mints nothing and writes nothing.
+        let written = store.transactions
+        for t in (first.time + 1)...(first.time + 3600) {
+            #expect(try await node.tick(now: t, otherHeads: [], records: [], skipEmpty: true) == nil)
+        }
+        let tip = await node.tip.hash
+        #expect(store.transactions == written && tip == first.hash)
+        // A new segment block: the next win commits it.
+        _ = try store.commitSync([try Fixtures.reading(Self.me, seq: 3)])
+        _ = try store.cutBlockSync(signedBy: Self.me, now: 5, maxReadings: 10)
+        var t = first.time + 3600, next: AnchorBlock? = nil
+        while next == nil, t < first.time + 100_000 {
+            t += 1
+            next = try await node.tick(now: t, otherHeads: [], records: [], skipEmpty: true)
+        }
+        #expect(next?.heads.map(\.height) == [2])
+    }
+
     @Test func headsCommittedOnlyOnALosingBranchAreCommittedAgain() async throws {
         let dir = TemporaryDirectory()
         let store = try Self.store(dir, blocks: 3)

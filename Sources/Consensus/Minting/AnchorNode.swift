@@ -96,7 +96,9 @@ public actor AnchorNode {
 
     /// `tick`, also committing `otherHeads` (other nodes' segment heads, newest known, heard from
     /// the ring) and carrying `records`; whatever does not apply cleanly is left out.
-    public func tick(now: Int64, otherHeads: [BlockHeader], records: [StakeRecord]) async throws -> AnchorBlock? {
+    /// With `skipEmpty`, a win with nothing to commit (no new head, no record) mints nothing and
+    /// writes nothing: a node alone with an idle ledger leaves its storage alone.
+    public func tick(now: Int64, otherHeads: [BlockHeader], records: [StakeRecord], skipEmpty: Bool = false) async throws -> AnchorBlock? {
         guard let key else { return nil }
         // Most seconds nobody wins: check the kernel before touching the store.
         let parent = chain.tip
@@ -115,6 +117,7 @@ public actor AnchorNode {
         for h in otherHeads where h.owner != key.publicKey {
             if chain.tip.state.heads[h.owner].map({ h.height > $0.height }) ?? true { heads.append(h) }
         }
+        if skipEmpty, heads.isEmpty, records.isEmpty { return nil }
         guard let block = chain.mint(key: key, at: now, heads: heads, records: records) else { return nil }
         try chain.accept(block, now: now)
         try await store.offloadAnchorWork { try $0.saveAnchorBlock(hash: block.hash, height: block.height, encoded: block.encoded) }

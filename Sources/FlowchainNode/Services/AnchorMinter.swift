@@ -20,7 +20,10 @@ struct AnchorMinter: Service {
             do {
                 // In a ring, mint only on the chain caught up from a peer.
                 let ready = gossip?.synced ?? true
-                let block = ready ? try await anchor.tick(now: second, otherHeads: gossip?.heads ?? [], records: gossip?.records ?? []) : nil
+                // Alone, a win with nothing new to commit mints (and writes) nothing: an idle node
+                // leaves its SD card alone. In a ring every win mints, so commits become final.
+                let alone = await gossip?.alone ?? true
+                let block = ready ? try await anchor.tick(now: second, otherHeads: gossip?.heads ?? [], records: gossip?.records ?? [], skipEmpty: alone) : nil
                 if let block {
                     gossip?.announce(block)
                     let heads = block.heads.map { "segment \($0.height)" }.joined(separator: ", ")

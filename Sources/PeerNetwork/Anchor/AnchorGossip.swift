@@ -50,6 +50,11 @@ public final class AnchorGossip: Sendable {
         }
     }
     public var synced: Bool { state.withLock { $0.synced } }
+
+    /// Whether this node knows no other node of the ring (a lone node).
+    public var alone: Bool {
+        get async { (await ring()).map { $0.known.count <= 1 } ?? true }
+    }
     /// Nobody to catch up from (a ring of one): this node's chain is the chain.
     func markSynced() { state.withLock { $0.synced = true } }
 
