@@ -69,17 +69,29 @@ extension LedgerStore {
             }
             return (row?["header"], row?["hash"], left)
         }
-        guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
         guard left == 0 else { throw StoreError.chainBroken(path: path, violation: "block \(h) is marked pruned but still holds \(left) readings") }
+        let header = try storedHeader(height: h, headerData, storedHash)
+        try checkRules(header, parent: &parent, owner: owner, readings: nil)
+    }
+
+    /// Block `h`'s stored header, decoded and matching its stored hash and height.
+    private func storedHeader(height h: UInt64, _ headerData: Data?, _ storedHash: Data?) throws -> BlockHeader {
+        guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
         let header: BlockHeader
         do { header = try BlockHeader(encoded: Array(headerData)) } catch {
             throw StoreError.chainBroken(path: path, violation: "block \(h): header does not decode: \(error)")
         }
-        guard header.height == h, Array(storedHash) == header.hash.bytes else {
-            throw StoreError.chainBroken(path: path, violation: "block \(h): stored hash or height does not match its header")
+        guard header.height == h else { throw StoreError.chainBroken(path: path, violation: "block \(h): header says height \(header.height)") }
+        guard Array(storedHash) == header.hash.bytes else {
+            throw StoreError.chainBroken(path: path, violation: "block \(h): stored hash does not match its header")
         }
+        return header
+    }
+
+    /// The chain's rules for `header` after `parent` (which becomes `header`).
+    private func checkRules(_ header: BlockHeader, parent: inout BlockHeader?, owner: PublicKey, readings: [Reading]?) throws {
         do {
-            try ChainRules.check(header, parent: parent, owner: owner, readings: nil)
+            try ChainRules.check(header, parent: parent, owner: owner, readings: readings)
         } catch let v as ChainViolation {
             throw StoreError.chainBroken(path: path, violation: v.description)
         }
@@ -109,15 +121,7 @@ extension LedgerStore {
             }
             return (row?["header"], row?["hash"], readings, row?["leaves"])
         }
-        guard let headerData, let storedHash else { throw StoreError.chainBroken(path: path, violation: "block \(h) is missing") }
-        let header: BlockHeader
-        do { header = try BlockHeader(encoded: Array(headerData)) } catch {
-            throw StoreError.chainBroken(path: path, violation: "block \(h): header does not decode: \(error)")
-        }
-        guard header.height == h else { throw StoreError.chainBroken(path: path, violation: "block \(h): header says height \(header.height)") }
-        guard Array(storedHash) == header.hash.bytes else {
-            throw StoreError.chainBroken(path: path, violation: "block \(h): stored hash does not match its header")
-        }
+        let header = try storedHeader(height: h, headerData, storedHash)
         var readings: [Reading] = []
         readings.reserveCapacity(rows.count)
         for row in rows {
@@ -135,12 +139,7 @@ extension LedgerStore {
                 throw StoreError.chainBroken(path: path, violation: "block \(h): its stored Merkle leaves do not match its readings")
             }
         }
-        do {
-            try ChainRules.check(header, parent: parent, owner: owner, readings: readings)
-        } catch let v as ChainViolation {
-            throw StoreError.chainBroken(path: path, violation: v.description)
-        }
-        parent = header
+        try checkRules(header, parent: &parent, owner: owner, readings: readings)
     }
 
     /// Each block's reading range starts where its parent's ended: no reading is skipped.
