@@ -61,12 +61,23 @@ extension LedgerStore {
     /// height + 1 when all are older).
     public func firstBlock(notOlderThan cutoff: Int64) throws -> UInt64 {
         try read("blocks by age") { db in
-            let below = try Self.prunedBelow(db)
-            if let h = try Int64.fetchOne(db, sql: "SELECT MIN(height) FROM block WHERE height >= ? AND time >= ?", arguments: [Int64(below), cutoff]) {
-                return UInt64(h)
+            // Block times never decrease with height (a rule of the chain): a binary search over
+            // heights, O(log n) lookups, instead of scanning every block row each pass.
+            let time = try db.cachedStatement(sql: "SELECT time FROM block WHERE height = ?")
+            return try Self.firstHeight(db, from: try Self.prunedBelow(db)) { h in
+                try Int64.fetchOne(time, arguments: [Int64(h)]).map { $0 >= cutoff } ?? true
             }
-            return UInt64((try Int64.fetchOne(db, sql: "SELECT MAX(height) FROM block") ?? -1) + 1)
         }
+    }
+
+    /// The lowest height in `from`…tip + 1 where `holds` (monotone: false, then true) is true.
+    static func firstHeight(_ db: Database, from: UInt64, _ holds: (UInt64) throws -> Bool) throws -> UInt64 {
+        var low = from, high = UInt64((try Int64.fetchOne(db, sql: "SELECT MAX(height) FROM block") ?? -1) + 1)
+        while low < high {
+            let mid = low + (high - low) / 2
+            if try holds(mid) { high = mid } else { low = mid + 1 }
+        }
+        return low
     }
 
     /// The height below which pruning stops so that at least `readings` readings (sealed, not yet
@@ -77,9 +88,12 @@ extension LedgerStore {
             let limit = try Self.prunableBelow(db)
             guard below < limit, wanted > 0 else { return below }
             guard let first = try Int64.fetchOne(db, sql: "SELECT first_rowid FROM block WHERE height = ?", arguments: [Int64(below)]) else { return below }
-            let h = try Int64.fetchOne(db, sql: "SELECT MIN(height) FROM block WHERE height >= ? AND first_rowid + count - ? >= ?",
-                                       arguments: [Int64(below), first, Int64(wanted)])
-            return min(limit, h.map { UInt64($0) + 1 } ?? limit)
+            // Readings sealed from `below` through h grow with h: the first h reaching `wanted`.
+            let end = try db.cachedStatement(sql: "SELECT first_rowid + count FROM block WHERE height = ?")
+            let h = try Self.firstHeight(db, from: below) { h in
+                try Int64.fetchOne(end, arguments: [Int64(h)]).map { $0 - first >= Int64(wanted) } ?? true
+            }
+            return min(limit, h + 1)
         }
     }
 
