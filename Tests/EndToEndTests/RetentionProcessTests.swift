@@ -59,6 +59,8 @@ struct RetentionProcessTests {
         try keptProof.write(toFile: proofFile, atomically: true, encoding: .utf8)
         let verify = try await runFlowchain(["verify", "--proof", proofFile])
         #expect(verify.status == 0 && verify.output.hasPrefix("valid:"), "\(verify.output)")
+        let prunedVerify = try await runFlowchain(["verify", "--data-dir", first.dataDir, oldest])
+        #expect(prunedVerify.status == 1 && prunedVerify.output.contains("was pruned by retention"), "\(prunedVerify.output)")
         let check = try await runFlowchain(["check", "--data-dir", first.dataDir, "--archive", archive])
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("ok: the archive's \(archiveLines.count) reading(s) in 40 block(s) verify against the ledger's block headers"), "\(check.output)")

@@ -153,7 +153,12 @@ struct VerifyCommand: AsyncParsableCommand {
         let store = local.store
         do {
             let matches = try store.readings(idPrefix: prefix, limit: 2).filter { $0.reading.id.hex.hasPrefix(readingID.lowercased()) }
-            guard let match = matches.first else { throw invalid("no reading with id \(readingID) in \(store.path)") }
+            guard let match = matches.first else {
+                if let id = Digest32(hex: readingID), let pruned = try store.prunedReading(id: id) {
+                    throw invalid("reading \(id) was pruned by retention: its payload is gone; it was leaf \(pruned.leaf) of block \(pruned.block), whose header remains (an archive made with flowchain export can be checked with flowchain check --archive)")
+                }
+                throw invalid("no reading with id \(readingID) in \(store.path)")
+            }
             guard matches.count == 1 else { throw invalid("id prefix \(readingID) is ambiguous; give more digits") }
             guard let proof = try store.proof(for: match.reading.id) else { throw invalid("reading \(readingID) vanished while being read") }
             var anchored: AnchoredProof? = nil
