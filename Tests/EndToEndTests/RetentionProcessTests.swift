@@ -57,6 +57,11 @@ struct RetentionProcessTests {
         }
         #expect(pruned["pruned"]?.boolValue == true && pruned["block"]?.int64Value == 0 && pruned["leaf"]?.int64Value == 0, "\(pruned.jsonText)")
         #expect(proofRefusal.hasPrefix("pruned reading \(oldest) was pruned by retention"), "\(proofRefusal)")
+        // /metrics says how far pruning went and how large the file is.
+        let metrics = try LoopbackHTTP.get(port: node.port, path: "/metrics").text.split(separator: "\n")
+        func gauge(_ name: String) -> Double? { metrics.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } }
+        #expect((gauge("flowchain_pruned_below_height") ?? 0) > 0, "\(metrics.joined(separator: "\n").prefix(600))")
+        #expect(gauge("flowchain_ledger_bytes").map { $0 > 0 && $0 <= Double(limit) } == true)
         #expect(try await node.stop() == 0)
 
         let after = bytes(ledger)

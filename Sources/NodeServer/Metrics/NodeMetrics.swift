@@ -32,6 +32,9 @@ public final class NodeMetrics: Sendable {
     private let memory: [String: CoreMetrics.Gauge]
     /// Write transactions of the ledger store, read at each scrape.
     private let storeTransactions: CoreMetrics.Gauge
+    /// The ledger file's size (its pages) and the height below which retention pruned blocks.
+    private let ledgerBytes: CoreMetrics.Gauge
+    private let prunedBelow: CoreMetrics.Gauge
     private let ingested: [String: CoreMetrics.Counter]
 
     public init() {
@@ -63,6 +66,8 @@ public final class NodeMetrics: Sendable {
         }
         connectionGauges = gauges
         storeTransactions = Gauge(label: "flowchain_store_transactions", factory: f)
+        ledgerBytes = Gauge(label: "flowchain_ledger_bytes", factory: f)
+        prunedBelow = Gauge(label: "flowchain_pruned_below_height", factory: f)
         memory = Dictionary(uniqueKeysWithValues: ["resident", "proportional", "unique", "anonymous"].map {
             ($0, Gauge(label: "flowchain_memory_bytes", dimensions: [("kind", $0)], factory: f))
         })
@@ -97,8 +102,12 @@ public final class NodeMetrics: Sendable {
     }
 
     /// The Prometheus text exposition of every series.
-    public func exposition(storeTransactions transactions: Int? = nil) -> [UInt8] {
+    public func exposition(storeTransactions transactions: Int? = nil, ledger: (bytes: Int64, prunedBelow: UInt64)? = nil) -> [UInt8] {
         if let transactions { storeTransactions.record(transactions) }
+        if let ledger {
+            ledgerBytes.record(ledger.bytes)
+            prunedBelow.record(Int64(ledger.prunedBelow))
+        }
         if let m = ProcessMemory.read() {
             memory["resident"]?.record(m.resident)
             memory["proportional"]?.record(m.proportional)

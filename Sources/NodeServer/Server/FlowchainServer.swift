@@ -135,8 +135,9 @@ public struct FlowchainServer: Service {
             return jsonResponse(w.bytes)
         }
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition(storeTransactions: services.store.transactions))))
+            let ledger = try? await services.store.offload { (bytes: try $0.fileBytes(), prunedBelow: try $0.prunedBelow()) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition(storeTransactions: services.store.transactions, ledger: ledger))))
         }
         router.get("/") { _, _ -> Response in Dashboard.page() }
         router.get("/dashboard.js") { _, _ -> Response in Dashboard.script() }
