@@ -95,7 +95,10 @@ struct MQTTOutageTests {
         let register = try MQTTBridgeEndToEndTests.subscribe(broker.port, ["-c", "-i", "outage-watcher", "-q", "1", "-t", "o/node/readings/#", "-W", "1"],
                                                              dir: dir, name: "reg.txt")
         _ = try await register.wait(timeout: .seconds(30))
-        let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "100",
+        // No WebSocket pings: the test's RPC connection lives over a minute inside a test process
+        // that runs every suite at once, where its pong can wait past the node's 30 s ping period
+        // (the node then closes it; seen once in CI). Keepalive is not what this test is about.
+        let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--block-interval", "100", "--ping-interval", "0",
                                          "--mqtt", "mqtt://127.0.0.1:\(broker.port)", "--subscribe", "meters/#",
                                          "--mqtt-publish", "--mqtt-prefix", "o/node"], outputPath: dir.file("node.log"))
         let port = try #require(try await node.waitForPort(), "\(node.output)")
