@@ -41,6 +41,9 @@ public final class Node: Sendable {
         if created { logger.info("created node key \(dir.keyPath): public key \(key.publicKey)") }
         self.key = key
         store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: configuration.tailCheck)
+        if let replay = store.journalReplay {
+            logger.notice("applied \(replay.readings) acknowledged reading(s) and \(replay.blocks) block(s) again from the acknowledgement journal (\(replay.records) commit(s) the last run had not yet settled into the ledger)")
+        }
         let metrics = NodeMetrics()
         let feed = CommitFeed(capacity: configuration.server?.subscriberBuffer ?? 1024) { metrics.droppedFrames.increment() }
         self.feed = feed

@@ -441,6 +441,22 @@ extension IngestEngine: Service {
                         await self.cutIfDue()
                     }
                 }
+                // The acknowledgement journal: its SQLite side is made durable on its own schedule
+                // (`LedgerStore.settleInterval`), and published at once when another process on
+                // this machine asks to read the ledger. Checked five times a second, off the actor.
+                group.addTask {
+                    var failing = false
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+                        do {
+                            try await self.store.offload { try $0.journalUpkeep() }
+                            failing = false
+                        } catch {
+                            if !failing { self.logger.error("settling the acknowledgement journal failed; it is retried", metadata: ["error": "\(error)"]) }
+                            failing = true
+                        }
+                    }
+                }
                 await group.next()
                 group.cancelAll()
             }

@@ -159,6 +159,7 @@ extension LedgerStore {
         do {
             var converted = false
             try pool.writeWithoutTransaction { db in
+                try self.settle(db)
                 if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 {
                     try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                     try db.execute(sql: "VACUUM")

@@ -6,16 +6,29 @@ extension LedgerStore {
     /// Stores `readings` in one transaction (group commit) and returns what happened to each, in
     /// order. Returns only after the transaction is durable. Signatures must already be checked.
     public func commit(_ readings: [Reading]) async throws -> [CommitOutcome] {
-        try await write("commit readings") { db in try Self.insert(readings, db: db) }
+        try await journaled("commit readings", bound: AckJournal.Entry.bound(readings: readings)) { db in
+            let outcomes = try Self.insert(readings, db: db)
+            return (outcomes, Self.entry(stored: readings, outcomes, sealed: nil))
+        }
+    }
+
+    /// What a commit stored, as its journal record.
+    static func entry(stored readings: [Reading], _ outcomes: [CommitOutcome], sealed: SealedBlock?) -> AckJournal.Entry {
+        var entry = AckJournal.Entry(block: sealed.map { ($0.header.encoded, $0.rowids.lowerBound) })
+        for (r, outcome) in zip(readings, outcomes) {
+            if case let .stored(rowid) = outcome { entry.readings.append((rowid, r.encoded)) }
+        }
+        return entry
     }
 
     /// Seals the readings pending so far into the next block, then stores `readings`, in one
     /// transaction: at low rates a block cut costs no transaction (no fsync) of its own.
     public func commit(_ readings: [Reading], sealingPendingWith key: PrivateKey, now: Int64, maxReadings: Int) async throws
         -> (outcomes: [CommitOutcome], sealed: SealedBlock?) {
-        try await write("commit readings and seal") { db in
+        try await journaled("commit readings and seal", bound: AckJournal.Entry.bound(readings: readings)) { db in
             let sealed = try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings)
-            return (try Self.insert(readings, db: db), sealed)
+            let outcomes = try Self.insert(readings, db: db)
+            return ((outcomes, sealed), Self.entry(stored: readings, outcomes, sealed: sealed))
         }
     }
 
@@ -84,7 +97,10 @@ extension LedgerStore {
     /// Seals up to `maxReadings` pending readings (arrival order) into the next segment block,
     /// signed by `key`. Returns nil when nothing is pending. `now` is clamped to the parent's time.
     public func cutBlock(signedBy key: PrivateKey, now: Int64, maxReadings: Int) async throws -> SealedBlock? {
-        try await write("cut block") { db in try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings) }
+        try await journaled("cut block", bound: AckJournal.Entry.bound(readings: [])) { db in
+            let sealed = try Self.cut(db: db, key: key, now: now, maxReadings: maxReadings)
+            return (sealed, Self.entry(stored: [], [], sealed: sealed))
+        }
     }
 
     public func cutBlockSync(signedBy key: PrivateKey, now: Int64, maxReadings: Int) throws -> BlockHeader? {
@@ -118,12 +134,16 @@ extension LedgerStore {
             merkleRoot: MerkleTree.root(of: leaves),
             count: UInt32(rows.count),
             signedBy: key)
+        try insertBlock(header, first: first, leaves: leaves, db: db)
+        return SealedBlock(header: header, rowids: first..<first + Int64(rows.count))
+    }
+
+    static func insertBlock(_ header: BlockHeader, first: Int64, leaves: [Digest32], db: Database) throws {
         var leafBytes = Data(capacity: leaves.count * 32)
         for leaf in leaves { leaf.withUnsafeBytes { leafBytes.append(contentsOf: $0) } }
         try db.execute(
             sql: "INSERT INTO block(height, hash, time, count, first_rowid, header, leaves) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [Int64(header.height), Data(header.hash.bytes), header.time, Int64(header.count), first, Data(header.encoded), leafBytes])
-        return SealedBlock(header: header, rowids: first..<first + Int64(rows.count))
     }
 
     /// The rowid of the oldest reading not yet sealed in a block.

@@ -4,13 +4,28 @@ import GRDB
 import Synchronization
 
 /// The node's durable ledger: readings and segment blocks in one SQLite database (WAL,
-/// `synchronous=FULL`). A write returns only after its transaction is on disk.
+/// `synchronous=FULL`). A write returns only after it is on disk: the ingest engine's commits
+/// through the acknowledgement journal (`AckJournal`), everything else as an fsynced transaction.
 public final class LedgerStore: Sendable {
     public let path: String
     public let owner: PublicKey?
     let pool: DatabasePool
+    /// nil for a read-only store, or when `FLOWCHAIN_ACK_JOURNAL=0` (the bytes-written reference).
+    let journal: AckJournal?
+    /// The SQLite side of the journal: whether the writer connection holds a transaction open
+    /// (journaled commits not yet visible to readers), the next record's lsn, and when the oldest
+    /// record not yet durable in SQLite, and the newest commit, were made.
+    struct Batch {
+        var open = false
+        var nextLSN: UInt64 = 1
+        var since: ContinuousClock.Instant?
+        var lastCommit: ContinuousClock.Instant?
+    }
+    let batch = Mutex(Batch())
+    /// What opening the store applied again from the journal (nil: it had nothing to apply).
+    public let journalReplay: JournalReplay?
     /// Write transactions committed through this store (each one fsync of the WAL, at least).
-    private let writeCount = Atomic<Int>(0)
+    let writeCount = Atomic<Int>(0)
     public var transactions: Int { writeCount.load(ordering: .relaxed) }
 
     /// The page size of new ledgers (bytes): 1024, or `FLOWCHAIN_PAGE_SIZE` (a power of two,
@@ -28,6 +43,14 @@ public final class LedgerStore: Sendable {
         return n
     }()
 
+    /// How long journaled commits stay in the journal before their SQLite transaction is made
+    /// durable and the journal starts again (sooner when half the journal is used, when another
+    /// write needs the database, or once ingest has been idle for `settleWhenIdle`).
+    public static let settleInterval: Duration = .seconds(30)
+    public static let settleWhenIdle: Duration = .seconds(5)
+
+    static let unsafeNoSync = ProcessInfo.processInfo.environment["FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF"] == "1"
+
     /// How many of the newest blocks are re-verified on open.
     public static let defaultTailCheck = 32
 
@@ -37,14 +60,19 @@ public final class LedgerStore: Sendable {
         self.path = path
         var config = Configuration()
         config.readonly = readOnly
-        config.busyMode = .timeout(10)
+        // Another process's write waits for the node's open batch (at most `settleInterval`).
+        config.busyMode = .timeout(45)
         config.label = "flowchain-ledger"
+        // The journaled batch is a transaction left open between writer accesses (see `Batch`).
+        config.allowsUnsafeTransactions = true
         // A new ledger gets 1 KiB pages (an existing one keeps its own): each commit rewrites a
         // leaf of the table and of each index in the WAL, and 1 KiB pages halve the bytes that
         // costs an SD card (`flowchain bench disk`). It only applies before the file has a header.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA page_size = \(LedgerStore.pageSize)") }
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly, !exists { throw StoreError.notInitialised(path: path) }
+        journal = readOnly || ProcessInfo.processInfo.environment["FLOWCHAIN_ACK_JOURNAL"] == "0"
+            ? nil : AckJournal(path: path + ".acklog", unsafeNoSync: Self.unsafeNoSync)
         var tailCheck = tailCheck
         if !readOnly, exists {
             // Verify through a read-only connection first: opening a writer touches the file, and
@@ -69,7 +97,7 @@ public final class LedgerStore: Sendable {
                 // sets NORMAL when it enables WAL, after any `prepareDatabase` hook has run.
                 // FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF=1 exists only so the power-loss test can show
                 // that it detects a missing fsync; it loses acknowledged readings on power loss.
-                let unsafe = ProcessInfo.processInfo.environment["FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF"] == "1"
+                let unsafe = Self.unsafeNoSync
                 try pool.writeWithoutTransaction { db in
                     try db.execute(sql: unsafe ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL")
                     // 32 MiB of page cache for the writer: the id index takes random inserts.
@@ -82,6 +110,13 @@ public final class LedgerStore: Sendable {
                 try Schema.migrator.migrate(pool)
             }
             self.owner = try Self.bindOwner(pool: pool, path: path, owner: owner, readOnly: readOnly)
+            if let journal {
+                let (replay, next) = try Self.replay(journal, pool: pool, path: path, owner: self.owner)
+                journalReplay = replay
+                batch.withLock { $0.nextLSN = next }
+            } else {
+                journalReplay = nil
+            }
         } catch let error as DatabaseError {
             throw Self.translate(error, path: path, operation: "open")
         }
@@ -114,18 +149,46 @@ public final class LedgerStore: Sendable {
     }
 
     /// Runs `body` in a read transaction, turning SQLite corruption into `StoreError.corrupted`.
+    /// Journaled commits still in the writer's open transaction are committed first (without an
+    /// fsync: they are durable in the journal), so a read sees every acknowledged reading.
     func read<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) throws -> T {
-        do { return try pool.read(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+        do {
+            if batch.withLock({ $0.open }) {
+                try pool.writeWithoutTransaction { db in try self.commitOpenBatch(db) }
+            }
+            return try pool.read(body)
+        } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
     }
 
+    /// A write of its own (not the engine's commits): the journal is settled first, then `body`
+    /// runs in an fsynced transaction.
     func write<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) async throws -> T {
         defer { writeCount.add(1, ordering: .relaxed) }
-        do { return try await pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try self.settle(db)
+                return try Self.transaction(db, body)
+            }
+        } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
     }
 
     func writeSync<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
         defer { writeCount.add(1, ordering: .relaxed) }
-        do { return try pool.write(body) } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+        do {
+            return try pool.writeWithoutTransaction { db in
+                try self.settle(db)
+                return try Self.transaction(db, body)
+            }
+        } catch let e as DatabaseError { throw Self.translate(e, path: path, operation: operation) }
+    }
+
+    static func transaction<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        var result: T?
+        try db.inTransaction(.immediate) {
+            result = try body(db)
+            return .commit
+        }
+        return result!
     }
 }
 
@@ -148,7 +211,10 @@ extension LedgerStore {
     /// node leaves one self-contained file.
     public func checkpoint() throws {
         do {
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            try pool.writeWithoutTransaction { db in
+                try self.settle(db)
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
         } catch let e as DatabaseError {
             throw Self.translate(e, path: path, operation: "checkpoint")
         }
@@ -158,7 +224,10 @@ extension LedgerStore {
     public func close() throws {
         do {
             if !pool.configuration.readonly {
-                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+                try pool.writeWithoutTransaction { db in
+                    try self.settle(db)
+                    try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                }
             }
             try pool.close()
         } catch let e as DatabaseError {
@@ -170,6 +239,9 @@ extension LedgerStore {
 extension LedgerStore {
     /// The writer connection's `PRAGMA synchronous` (2 = FULL).
     func writerSynchronousMode() throws -> Int {
-        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try pool.writeWithoutTransaction { db in
+            try self.settle(db)
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
     }
 }

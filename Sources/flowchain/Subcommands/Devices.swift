@@ -57,6 +57,7 @@ struct DeviceTarget: ParsableArguments {
         guard FileManager.default.fileExists(atPath: path) else {
             throw failure("no ledger at \(path); run `flowchain node --data-dir \(dataDir)` once first, or pass --node")
         }
+        LedgerStore.requestPublish(path: path)
         return try LedgerStore(path: path, owner: nil)
     }
 }

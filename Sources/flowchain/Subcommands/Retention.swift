@@ -30,6 +30,7 @@ struct PruneCommand: AsyncParsableCommand {
         let policy = try NodeCommand.retention(age: maxAge, size: maxSize)
         let dir = DataDirectory(data.dataDir)
         guard FileManager.default.fileExists(atPath: dir.ledgerPath) else { throw failure("no ledger at \(dir.ledgerPath)") }
+        LedgerStore.requestPublish(path: dir.ledgerPath)
         let store = try LedgerStore(path: dir.ledgerPath, owner: nil, tailCheck: 0)
         let report = try await policy.apply(to: store, now: Int64(Date().timeIntervalSince1970 * 1000))
         try store.close()

@@ -55,6 +55,12 @@ struct LocalLedger: LedgerSource {
             throw failure("no ledger at \(dir.ledgerPath); start a node with --data-dir \(data.dataDir) first, or pass --node URL")
         }
         store = try LedgerStore(path: dir.ledgerPath, owner: nil, readOnly: true, tailCheck: 0)
+        // A running node publishes what it acknowledged when asked; a stopped one applies its
+        // journal when it starts (or when a command that writes opens the ledger).
+        let unseen = try store.catchUpWithJournal()
+        if unseen > 0 {
+            FileHandle.standardError.write(Data("note: \(unseen) acknowledged commit(s) are in the acknowledgement journal but not yet in the ledger file; the node applies them when it runs again\n".utf8))
+        }
     }
 
     /// The node's anchor chain, replayed and re-validated from its store (nil before the node has

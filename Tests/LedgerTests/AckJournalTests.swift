@@ -1,0 +1,131 @@
+import FlowchainCrypto
+import FlowchainTesting
+import Foundation
+@testable import Ledger
+import Testing
+
+/// The acknowledgement journal: the engine's commits are durable once their journal record is
+/// fsynced; SQLite catches up in batches; a crash in between loses nothing acknowledged.
+@Suite("Acknowledgement journal")
+struct AckJournalTests {
+    static let node = Fixtures.key(41)
+    static let device = Fixtures.key(42)
+
+    func engine(_ dir: TemporaryDirectory) throws -> IngestEngine {
+        var config = IngestEngine.Configuration()
+        config.blockInterval = .seconds(3600)   // blocks are cut by the test
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
+        return try IngestEngine(store: store, key: Self.node, configuration: config, now: { 1_764_000_000_000 }).running()
+    }
+
+    /// Copies the ledger's files as a crash at this moment leaves them (what the process had
+    /// written; the open SQLite transaction is not in them).
+    func crashCopy(of dir: TemporaryDirectory) throws -> TemporaryDirectory {
+        let copy = TemporaryDirectory("crashed")
+        for suffix in ["", "-wal", ".acklog"] where FileManager.default.fileExists(atPath: dir.file("ledger.sqlite" + suffix)) {
+            try FileManager.default.copyItem(atPath: dir.file("ledger.sqlite" + suffix), toPath: copy.file("ledger.sqlite" + suffix))
+        }
+        return copy
+    }
+
+    func submit(_ engine: IngestEngine, device: String, seqs: ClosedRange<UInt64>) async throws -> [Reading] {
+        var out: [Reading] = []
+        for seq in seqs {
+            let r = try Fixtures.reading(Self.device, device: device, seq: seq, payload: #"{"n":\#(seq)}"#)
+            _ = try await engine.submit(r)
+            out.append(r)
+        }
+        return out
+    }
+
+    @Test func aCrashMidBatchLosesNoAcknowledgedReadingOrBlock() async throws {
+        let dir = TemporaryDirectory("journal")
+        let engine = try engine(dir)
+        var sent = try await submit(engine, device: "a", seqs: 1...30)
+        let first = try #require(try await engine.cutBlock())
+        sent += try await submit(engine, device: "b", seqs: 1...20)
+        let second = try #require(try await engine.cutBlock())
+        sent += try await submit(engine, device: "a", seqs: 31...40)   // pending, unsealed
+        #expect(engine.store.journal?.used ?? 0 > 0, "the commits are in the journal, not yet settled")
+
+        let copy = try crashCopy(of: dir)
+        let reopened = try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey)
+        let replay = try #require(reopened.journalReplay)
+        #expect(replay.readings == 60 && replay.blocks == 2, "\(replay)")
+        for r in sent { #expect(try reopened.reading(id: r.id)?.reading == r) }
+        #expect(try reopened.tip() == second && first.height == 0 && second.height == 1)
+        let counts = try reopened.counts()
+        #expect(counts.readings == 60 && counts.pending == 10 && counts.blocks == 2)
+        try reopened.verifyAll()
+        // Applied once: opening again applies nothing.
+        try reopened.close()
+        #expect(try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey).journalReplay == nil)
+    }
+
+    @Test func aTornLastRecordIsIgnoredAndTheRecordsBeforeItApply() async throws {
+        let dir = TemporaryDirectory("journal-torn")
+        let engine = try engine(dir)
+        let kept = try await submit(engine, device: "t", seqs: 1...5)
+        let torn = try await submit(engine, device: "t", seqs: 6...6)[0]
+        let copy = try crashCopy(of: dir)
+        // Power failed while the last record was written: one byte of it never arrived.
+        var log = try Data(contentsOf: URL(fileURLWithPath: copy.file("ledger.sqlite.acklog")))
+        let at = try #require(log.range(of: Data(torn.encoded)))
+        log[at.lowerBound + 10] ^= 0xFF
+        try log.write(to: URL(fileURLWithPath: copy.file("ledger.sqlite.acklog")))
+        let reopened = try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey)
+        #expect(reopened.journalReplay?.readings == 5)
+        for r in kept { #expect(try reopened.reading(id: r.id) != nil) }
+        #expect(try reopened.reading(id: torn.id) == nil)
+        try reopened.verifyAll()
+    }
+
+    @Test func aRecordThatDoesNotApplyStopsTheOpenAndNothingOfTheJournalIsApplied() async throws {
+        let dir = TemporaryDirectory("journal-bad")
+        let engine = try engine(dir)
+        _ = try await submit(engine, device: "x", seqs: 1...3)
+        let copy = try crashCopy(of: dir)
+        // A record whose checksum is right but whose reading claims a rowid it cannot have.
+        let journal = AckJournal(path: copy.file("ledger.sqlite.acklog"), unsafeNoSync: false)
+        let records = try journal.records()
+        let stranger = try Fixtures.reading(Self.device, device: "x", seq: 4)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: copy.file("ledger.sqlite.acklog")))
+        let used = records.reduce(0) { $0 + AckJournal.overhead + $1.entry.encoded().count }
+        let body = AckJournal.Entry(readings: [(rowid: 99, encoded: stranger.encoded)]).encoded()
+        let lsn = try #require(records.last?.lsn) + 1
+        var frame = AckJournal.magic
+        withUnsafeBytes(of: UInt32(body.count).bigEndian) { frame.append(contentsOf: $0) }
+        withUnsafeBytes(of: lsn.bigEndian) { frame.append(contentsOf: $0) }
+        frame += body + AckJournal.checksum(lsn: lsn, body: body)
+        bytes.replaceSubrange(used..<used + frame.count, with: frame)
+        try bytes.write(to: URL(fileURLWithPath: copy.file("ledger.sqlite.acklog")))
+        let journalBefore = try Data(contentsOf: URL(fileURLWithPath: copy.file("ledger.sqlite.acklog")))
+        #expect {
+            _ = try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey)
+        } throws: { error in
+            "\(error)".contains("acknowledgement journal record \(lsn) does not apply") && "\(error)".contains("rowid 99")
+        }
+        // Nothing was applied (the replay is one transaction), and the journal is kept as it was.
+        let after = try LedgerStore(path: copy.file("ledger.sqlite"), owner: nil, readOnly: true)
+        #expect(try after.counts().readings == 0 && after.lastSeq(device: "x") == nil)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy.file("ledger.sqlite.acklog"))) == journalBefore)
+    }
+
+    @Test func anIdleNodeSettlesItsJournalAndAnotherProcessSeesEveryAcknowledgedReading() async throws {
+        let dir = TemporaryDirectory("journal-idle")
+        let engine = try engine(dir)
+        let sent = try await submit(engine, device: "idle", seqs: 1...3)
+        // Another process (a read-only store) asks the running engine to publish: it sees all three.
+        let other = try LedgerStore(path: dir.file("ledger.sqlite"), owner: nil, readOnly: true)
+        #expect(try other.catchUpWithJournal() == 0)
+        for r in sent { #expect(try other.reading(id: r.id)?.reading == r) }
+        #expect(!FileManager.default.fileExists(atPath: engine.store.publishRequestPath), "the request was taken")
+        // Idle for `settleWhenIdle`: the batch is made durable in SQLite and the journal restarts.
+        let deadline = ContinuousClock.now + LedgerStore.settleWhenIdle + .seconds(5)
+        while engine.store.journal?.used ?? 0 > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(engine.store.journal?.used == 0)
+        #expect(try engine.store.writerSynchronousMode() == 2, "outside a batch every commit is fsynced by SQLite")
+        let copy = try crashCopy(of: dir)
+        #expect(try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey).journalReplay == nil, "nothing left to apply")
+    }
+}
