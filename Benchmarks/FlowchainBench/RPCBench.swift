@@ -172,11 +172,12 @@ struct NodeProcess: Sendable {
     var url: String { "ws://127.0.0.1:\(port)" }
     var log: String { child.outputPath }
 
-    static func start(dataDir: String, logLevel: String = "notice", extra: [String] = [], timeout: Duration = .seconds(30)) async throws -> NodeProcess {
+    static func start(dataDir: String, logLevel: String = "notice", extra: [String] = [], environment: [String: String] = [:],
+                      timeout: Duration = .seconds(30)) async throws -> NodeProcess {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         // The port comes from /proc, whatever the log level.
         return try await launch(exe, ["node", "--data-dir", dataDir, "--port", "0", "--rate-limit", "0", "--log-level", logLevel] + extra,
-                                log: dataDir + ".log", timeout: timeout)
+                                log: dataDir + ".log", environment: environment, timeout: timeout)
     }
 
     /// The bare dependency stack (`stack-probe`, built beside this binary): the reference for
@@ -188,8 +189,9 @@ struct NodeProcess: Sendable {
         return try await launch(exe, [dataDir], log: dataDir + ".log")
     }
 
-    private static func launch(_ exe: URL, _ arguments: [String], log: String, timeout: Duration = .seconds(30)) async throws -> NodeProcess {
-        let child = try ChildProcess(executable: exe.path, arguments, outputPath: log)
+    private static func launch(_ exe: URL, _ arguments: [String], log: String, environment: [String: String] = [:],
+                               timeout: Duration = .seconds(30)) async throws -> NodeProcess {
+        let child = try ChildProcess(executable: exe.path, arguments, outputPath: log, environment: environment)
         guard let port = try await child.waitForListeningPort(timeout: timeout) else {
             child.signal(SIGKILL)
             throw BenchError.nodeDidNotStart(child.output)

@@ -25,17 +25,17 @@ struct IngestTests {
         let ack = try await engine.submit(reading)
         #expect(ack == Ack(id: reading.id, device: "sensor-1", seq: 1))
         // The files as a crash right after the acknowledgement would leave them (the SQLite
-        // transaction still open, the journal record fsynced): opened, the reading is there.
+        // transaction usually still open, the journal record fsynced): opened, the reading is
+        // there (AckJournalTests shows the journal's part with settling held off).
         let crashed = TemporaryDirectory("crashed")
         for suffix in ["", "-wal", ".acklog"] where FileManager.default.fileExists(atPath: dir.file("ledger.sqlite" + suffix)) {
             try FileManager.default.copyItem(atPath: dir.file("ledger.sqlite" + suffix), toPath: crashed.file("ledger.sqlite" + suffix))
         }
         let reopened = try LedgerStore(path: crashed.file("ledger.sqlite"), owner: Self.node.publicKey)
-        #expect(reopened.journalReplay == JournalReplay(records: 1, readings: 1, blocks: 0), "applied again from the journal")
         #expect(try reopened.reading(id: reading.id)?.reading == reading)
         // Another process sees it too: it asks the running engine to publish what it acknowledged.
         let other = try LedgerStore(path: dir.file("ledger.sqlite"), owner: nil, readOnly: true)
-        #expect(try other.catchUpWithJournal() == 0)
+        #expect(try await other.offload { try $0.catchUpWithJournal() } == 0)
         #expect(try other.reading(id: reading.id)?.reading == reading)
     }
 

@@ -442,7 +442,7 @@ extension IngestEngine: Service {
                     }
                 }
                 // The acknowledgement journal: its SQLite side is made durable on its own schedule
-                // (`LedgerStore.settleInterval`), and published at once when another process on
+                // (`LedgerStore.SettlePolicy`), and published at once when another process on
                 // this machine asks to read the ledger. Checked five times a second, off the actor.
                 group.addTask {
                     var failing = false

@@ -14,7 +14,7 @@ import Musl
 /// sealed, if any) and `fdatasync`s it: one 4 KiB block written per acknowledgement at low rates,
 /// where a SQLite commit rewrites a leaf of the table and of each index (2–3 blocks, then again at
 /// checkpoint). The same commit runs in SQLite inside a transaction that is committed without an
-/// fsync when a read needs it and made durable ("settled") every `LedgerStore.settleInterval`,
+/// fsync when a read needs it and made durable ("settled") on `LedgerStore.SettlePolicy`'s schedule,
 /// after which the journal starts again from its first byte. On open, records the durable SQLite
 /// state has not got yet (their sequence number is above `meta.journal_lsn`) are applied again.
 ///
@@ -114,8 +114,15 @@ final class AckJournal: Sendable {
         }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: Self.capacity)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n >= 0 else { throw StoreError.sqlite(operation: "read \(path)", detail: String(cString: strerror(errno))) }
+        // Read to the end: a read may return less than asked (FUSE hands out 128 KiB at a time).
+        var n = 0
+        while n < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + n, $0.count - n, off_t(n)) }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { throw StoreError.sqlite(operation: "read \(path)", detail: String(cString: strerror(errno))) }
+            if got == 0 { break }
+            n += got
+        }
         // Drop what was read from the page cache: appends later rewrite single blocks, and a large
         // cached folio would be written back whole each time.
         posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
@@ -165,6 +172,13 @@ final class AckJournal: Sendable {
                 throw StoreError.sqlite(operation: "fdatasync \(path)", detail: String(cString: strerror(errno)))
             }
             s.used += frame.count
+        }
+    }
+
+    /// Opens the file for appending (creating and allocating it when missing).
+    func prepare() throws {
+        try state.withLock { s in
+            if s.fd < 0 { s.fd = try openForWriting() }
         }
     }
 

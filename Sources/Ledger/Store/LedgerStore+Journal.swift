@@ -78,7 +78,7 @@ extension LedgerStore {
     func settleDue(now: ContinuousClock.Instant = .now) -> Bool {
         batch.withLock { b in
             guard let since = b.since else { return false }
-            return now - since >= Self.settleInterval || b.lastCommit.map { now - $0 >= Self.settleWhenIdle } ?? false
+            return now - since >= settlePolicy.interval || b.lastCommit.map { now - $0 >= settlePolicy.whenIdle } ?? false
                 || (journal?.used ?? 0) >= AckJournal.capacity / 2
         }
     }

@@ -10,7 +10,9 @@ public final class LedgerStore: Sendable {
     public let path: String
     public let owner: PublicKey?
     let pool: DatabasePool
-    /// nil for a read-only store, or when `FLOWCHAIN_ACK_JOURNAL=0` (the bytes-written reference).
+    /// nil for a read-only store, a store opened with `journaled: false` (the copies of other
+    /// nodes' chains, written only by replication), or when `FLOWCHAIN_ACK_JOURNAL=0` (the
+    /// bytes-written reference).
     let journal: AckJournal?
     /// The SQLite side of the journal: whether the writer connection holds a transaction open
     /// (journaled commits not yet visible to readers), the next record's lsn, and when the oldest
@@ -43,11 +45,20 @@ public final class LedgerStore: Sendable {
         return n
     }()
 
-    /// How long journaled commits stay in the journal before their SQLite transaction is made
-    /// durable and the journal starts again (sooner when half the journal is used, when another
-    /// write needs the database, or once ingest has been idle for `settleWhenIdle`).
-    public static let settleInterval: Duration = .seconds(30)
-    public static let settleWhenIdle: Duration = .seconds(5)
+    /// When journaled commits are settled: their SQLite transaction made durable and the journal
+    /// started again.
+    public struct SettlePolicy: Sendable {
+        /// At most this long after the oldest commit not yet settled (sooner when half the journal
+        /// is used, or when another write needs the database).
+        public var interval: Duration = .seconds(30)
+        /// Once ingest has been idle this long.
+        public var whenIdle: Duration = .seconds(5)
+        public init(interval: Duration = .seconds(30), whenIdle: Duration = .seconds(5)) {
+            self.interval = interval
+            self.whenIdle = whenIdle
+        }
+    }
+    public let settlePolicy: SettlePolicy
 
     static let unsafeNoSync = ProcessInfo.processInfo.environment["FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF"] == "1"
 
@@ -56,11 +67,13 @@ public final class LedgerStore: Sendable {
 
     /// Opens (and for a writer, creates and migrates) the database at `path`, then re-verifies its
     /// newest `tailCheck` blocks. A damaged file or broken chain throws; nothing is repaired.
-    public init(path: String, owner: PublicKey?, readOnly: Bool = false, tailCheck: Int = LedgerStore.defaultTailCheck) throws {
+    public init(path: String, owner: PublicKey?, readOnly: Bool = false, tailCheck: Int = LedgerStore.defaultTailCheck,
+                settle: SettlePolicy = SettlePolicy(), journaled: Bool = true) throws {
         self.path = path
+        settlePolicy = settle
         var config = Configuration()
         config.readonly = readOnly
-        // Another process's write waits for the node's open batch (at most `settleInterval`).
+        // Another process's write waits for the node's open batch (at most `SettlePolicy.interval`).
         config.busyMode = .timeout(45)
         config.label = "flowchain-ledger"
         // The journaled batch is a transaction left open between writer accesses (see `Batch`).
@@ -71,7 +84,7 @@ public final class LedgerStore: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA page_size = \(LedgerStore.pageSize)") }
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly, !exists { throw StoreError.notInitialised(path: path) }
-        journal = readOnly || ProcessInfo.processInfo.environment["FLOWCHAIN_ACK_JOURNAL"] == "0"
+        journal = readOnly || !journaled || ProcessInfo.processInfo.environment["FLOWCHAIN_ACK_JOURNAL"] == "0"
             ? nil : AckJournal(path: path + ".acklog", unsafeNoSync: Self.unsafeNoSync)
         var tailCheck = tailCheck
         if !readOnly, exists {
@@ -113,6 +126,8 @@ public final class LedgerStore: Sendable {
             if let journal {
                 let (replay, next) = try Self.replay(journal, pool: pool, path: path, owner: self.owner)
                 journalReplay = replay
+                // Opened (created and allocated on first use) now, not at the first commit.
+                try journal.prepare()
                 batch.withLock { $0.nextLSN = next }
             } else {
                 journalReplay = nil

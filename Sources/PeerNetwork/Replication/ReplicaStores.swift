@@ -32,7 +32,7 @@ public final class ReplicaStores: Sendable {
         let path = path(for: owner)
         guard create || FileManager.default.fileExists(atPath: path) else { return nil }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try LedgerStore(path: path, owner: owner)
+        let store = try LedgerStore(path: path, owner: owner, journaled: false)
         known.withLock { _ = $0.insert(owner) }
         return open.withLock { stores in
             if let existing = stores[owner] { return existing }

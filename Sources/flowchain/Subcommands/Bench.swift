@@ -34,7 +34,9 @@ struct BenchCommand: AsyncParsableCommand {
               disk    a node process taking readings from 4 devices at 1, 16 and 256 readings/s (each
                       acknowledged before the device's next): bytes written (/proc/PID/io) per reading and
                       per store transaction, transactions/s, ack latency p50/p99, beside the bytes the
-                      ledger grew per reading; idle bytes written per second. --seconds per rate (≥ 20).
+                      ledger grew per reading; idle bytes written per second. Each rate runs twice: as
+                      the node runs (acknowledgement journal) and the reference, every acknowledgement
+                      its own fsynced SQLite transaction. --seconds per rate and run (≥ 20).
               start   time from start to "node ready" (listening) and RSS after start, for an empty
                       ledger and ledgers of --start-readings signed readings (default 1,000,000 and
                       10,000,000, built here: minutes and GBs); with --anchor-blocks > 0 also the
