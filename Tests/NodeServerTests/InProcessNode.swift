@@ -21,7 +21,10 @@ struct InProcessNode {
         configure(&config)
         var ingest = IngestEngine.Configuration()
         ingest.blockInterval = .milliseconds(50)
-        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.key.publicKey)
+        // Settled only at shutdown: every query here must see what was acknowledged through the
+        // journaled batch being published, not through a settle that happened to come first.
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.key.publicKey,
+                                    settle: .init(interval: .seconds(3600), whenIdle: .seconds(3600)))
         engine = try IngestEngine(store: store, key: Self.key, configuration: ingest).running()
         var logger = Logger(label: "test")
         logger.logLevel = .critical

@@ -1,7 +1,7 @@
 import FlowchainCrypto
 import FlowchainTesting
 import FlowchainWire
-import Ledger
+@testable import Ledger
 @testable import NodeServer
 import Testing
 
@@ -52,6 +52,16 @@ struct RPCHandlerTests {
         let text = String(decoding: try #require(bytes), as: UTF8.self)
         #expect(text.contains(#""id":123456789012345678901234567890"#), "\(text)")
         #expect(await rpc.send(#"{"jsonrpc":"2.0","id":"req-7","method":"info"}"#)?["id"] == "req-7")
+    }
+
+    @Test func submissionsStayInTheJournaledBatchUntilAQueryPublishesThem() async throws {
+        let node = try InProcessNode()
+        let rpc = node.rpc()
+        for n in 1...3 { _ = await rpc.call("submit", ["device": "batched", "payload": ["n": .int(n)]]) }
+        #expect(node.engine.store.batchOpen, "checking a submission's credentials does not publish the batch")
+        let page = await rpc.call("readings", ["device": "batched"])
+        #expect(page["result"]?["readings"]?.arrayValue?.count == 3, "a query sees every acknowledged reading")
+        #expect(!node.engine.store.batchOpen, "by publishing the batch first")
     }
 
     @Test func aNotificationIsCarriedOutButNotAnswered() async throws {

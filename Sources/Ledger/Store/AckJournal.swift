@@ -27,6 +27,8 @@ import Musl
 final class AckJournal: Sendable {
     /// Bytes the file is allocated with; a settle is due once half of it is used.
     static let capacity = 2 << 20
+    /// Commits whose record could be larger go to SQLite directly (see `LedgerStore.journaled`).
+    static let largestRecord = 256 << 10
     static let magic: [UInt8] = Array("FCJ1".utf8)
     static let overhead = 4 + 4 + 8 + 8
 

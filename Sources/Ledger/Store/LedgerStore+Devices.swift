@@ -53,6 +53,14 @@ extension LedgerStore {
         try read("get device") { db in try Self.deviceRecord(id, db) }
     }
 
+    /// The device as every submission's credential check reads it: from the committed ledger,
+    /// without publishing the open journaled batch. Its token is current (tokens change only in
+    /// writes of their own, which settle the batch first); its signer may not be, when the batch
+    /// bound it on first use.
+    public func deviceCredentials(_ id: String) throws -> DeviceRecord? {
+        try read("get device credentials", publish: false) { db in try Self.deviceRecord(id, db) }
+    }
+
     /// Every registered or bound device, by id.
     public func registeredDevices(limit: Int = 10_000) throws -> [DeviceRecord] {
         try read("list registered devices") { db in

@@ -31,14 +31,20 @@ struct ReplayMismatch: Error, CustomStringConvertible {
 extension LedgerStore {
     /// Runs `body` (which returns what it stored, as a journal entry) as a journaled commit: in
     /// the writer's open transaction, durable once its journal record is fsynced. Without a
-    /// journal, or for a commit too large for it, an fsynced transaction of its own.
+    /// journal, or for a commit larger than `AckJournal.largestRecord`, an fsynced transaction of
+    /// its own.
     func journaled<T: Sendable>(_ operation: String, bound: Int, _ body: @escaping @Sendable (Database) throws -> (T, AckJournal.Entry)) async throws -> T {
         guard let journal else { return try await write(operation) { try body($0).0 } }
         defer { writeCount.add(1, ordering: .relaxed) }
         do {
             return try await pool.writeWithoutTransaction { db in
+                // A large commit (a busy node's group commit) already shares its SQLite pages among
+                // many readings; journaling it would write it twice. It gets a transaction of its own.
+                guard bound <= AckJournal.largestRecord else {
+                    try self.settle(db)
+                    return try Self.transaction(db) { try body($0).0 }
+                }
                 if !journal.fits(bound) || self.settleDue() { try self.settle(db) }
-                guard journal.fits(bound) else { return try Self.transaction(db) { try body($0).0 } }
                 if !db.isInsideTransaction {
                     try db.execute(sql: Self.unsafeNoSync ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = NORMAL")
                     try db.execute(sql: "BEGIN IMMEDIATE")
@@ -72,6 +78,9 @@ extension LedgerStore {
             throw Self.translate(e, path: path, operation: operation)
         }
     }
+
+    /// Whether the writer holds journaled commits that readers do not see yet.
+    var batchOpen: Bool { batch.withLock { $0.open } }
 
     /// Whether the journal holds records old enough (or the batch has been idle long enough) that
     /// its SQLite transaction should be made durable now.

@@ -166,9 +166,9 @@ public final class LedgerStore: Sendable {
     /// Runs `body` in a read transaction, turning SQLite corruption into `StoreError.corrupted`.
     /// Journaled commits still in the writer's open transaction are committed first (without an
     /// fsync: they are durable in the journal), so a read sees every acknowledged reading.
-    func read<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) throws -> T {
+    func read<T: Sendable>(_ operation: String, publish: Bool = true, _ body: @Sendable (Database) throws -> T) throws -> T {
         do {
-            if batch.withLock({ $0.open }) {
+            if publish, batch.withLock({ $0.open }) {
                 try pool.writeWithoutTransaction { db in try self.commitOpenBatch(db) }
             }
             return try pool.read(body)

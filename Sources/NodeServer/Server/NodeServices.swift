@@ -64,7 +64,7 @@ public final class NodeServices: Sendable {
     /// True when `presented` may write readings for `device`: its own token when it has one (the
     /// node's token too), otherwise the node's token (or anyone, when the node has none).
     public func mayWrite(device: String, presented: String?) async -> Bool {
-        let record = try? await store.offload { try $0.device(device) }
+        let record = try? await store.offload { try $0.deviceCredentials(device) }
         if let record, record.tokenHash != nil {
             if record.acceptsToken(presented) { return true }
             guard configuration.token != nil else { return false }
