@@ -118,7 +118,7 @@ struct AckJournalTests {
         let sent = try await submit(engine, device: "idle", seqs: 1...3)
         // Another process (a read-only store) asks the running engine to publish: it sees all three.
         let other = try LedgerStore(path: dir.file("ledger.sqlite"), owner: nil, readOnly: true)
-        #expect(try await other.offload { try $0.catchUpWithJournal() } == 0)
+        #expect(try await other.offload { try $0.catchUpWithJournal(timeout: .seconds(30)) } == 0)
         for r in sent { #expect(try other.reading(id: r.id)?.reading == r) }
         #expect(!FileManager.default.fileExists(atPath: engine.store.publishRequestPath), "the request was taken")
         // Idle for `whenIdle` (3 s here): the batch is made durable in SQLite and the journal restarts.

@@ -35,7 +35,7 @@ struct IngestTests {
         #expect(try reopened.reading(id: reading.id)?.reading == reading)
         // Another process sees it too: it asks the running engine to publish what it acknowledged.
         let other = try LedgerStore(path: dir.file("ledger.sqlite"), owner: nil, readOnly: true)
-        #expect(try await other.offload { try $0.catchUpWithJournal() } == 0)
+        #expect(try await other.offload { try $0.catchUpWithJournal(timeout: .seconds(30)) } == 0)
         #expect(try other.reading(id: reading.id)?.reading == reading)
     }
 
@@ -142,18 +142,19 @@ struct IngestTransactionTests {
 
     @Test func aBlockCutRidesInTheNextCommitsTransaction() async throws {
         let dir = TemporaryDirectory()
-        // A long interval: a seal is due after 2 s, the timer seals alone after 5–6 s, so a loaded
-        // machine that wakes this test late still lands in between.
-        let engine = try engine(dir, interval: .seconds(4))
+        // A long interval: a seal is due after 4 s, the timer seals alone after 10–12 s, so a
+        // loaded machine that wakes this test late still lands in between.
+        let engine = try engine(dir, interval: .seconds(8))
         _ = try await submit(engine, 0)
         let before = engine.store.transactions
-        try await Task.sleep(for: .milliseconds(2300))  // over half an interval: a seal is due
+        try await Task.sleep(for: .milliseconds(4300))  // over half an interval: a seal is due
         _ = try await submit(engine, 1)
         #expect(engine.store.transactions == before + 1, "one transaction stored reading 1 and sealed reading 0")
         let tip = try #require(try engine.store.tip())
         #expect(tip.count == 1 && tip.height == 0, "block 0 holds reading 0 only")
         // Alone, a pending reading is still sealed within 1¼ intervals (and a quarter).
-        try await Task.sleep(for: .milliseconds(7500))
+        let deadline = ContinuousClock.now + .seconds(25)
+        while try engine.store.tip()?.height != 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(try engine.store.tip()?.height == 1, "reading 1 sealed by the timer")
     }
 
