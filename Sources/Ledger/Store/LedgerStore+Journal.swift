@@ -55,9 +55,7 @@ extension LedgerStore {
                     let (result, entry) = try body(db)
                     if !entry.isEmpty {
                         let lsn = self.batch.withLock { $0.nextLSN }
-                        try db.execute(sql: """
-                            INSERT INTO meta(key, value) VALUES ('journal_lsn', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                            """, arguments: [Int64(lsn)])
+                        try Self.setJournalLSN(lsn, db)
                         try journal.append(lsn: lsn, entry)
                         let now = ContinuousClock.now
                         self.batch.withLock {
@@ -129,7 +127,7 @@ extension LedgerStore {
         guard FileManager.default.fileExists(atPath: journalPath) else { return 0 }
         let last = try AckJournal(path: journalPath, unsafeNoSync: false).records().last?.lsn ?? 0
         func visible() throws -> UInt64 {
-            UInt64(try read("journal position") { try Int64.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'journal_lsn'") } ?? 0)
+            try read("journal position") { try Self.journalLSN($0) }
         }
         guard try visible() < last else { return 0 }
         Self.requestPublish(path: path)
@@ -183,12 +181,11 @@ extension LedgerStore {
     /// apply exactly as it was first committed stops the open, and nothing is changed.
     static func replay(_ journal: AckJournal, pool: DatabasePool, path: String, owner: PublicKey?) throws -> (JournalReplay?, UInt64) {
         guard FileManager.default.fileExists(atPath: journal.path) else {
-            let applied = try pool.read { try Int64.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'journal_lsn'") } ?? 0
-            return (nil, UInt64(applied) + 1)
+            return (nil, try pool.read { try journalLSN($0) } + 1)
         }
         return try pool.writeWithoutTransaction { db in
             try transaction(db) { db in
-                let applied = UInt64(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_lsn'") ?? 0)
+                let applied = try journalLSN(db)
                 let records = try journal.records()
                 let next = max(applied, records.last?.lsn ?? 0) + 1
                 let todo = records.filter { $0.lsn > applied }
@@ -205,13 +202,23 @@ extension LedgerStore {
                     }
                     readings += entry.readings.count
                     blocks += entry.block == nil ? 0 : 1
-                    try db.execute(sql: """
-                        INSERT INTO meta(key, value) VALUES ('journal_lsn', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                        """, arguments: [Int64(lsn)])
+                    try setJournalLSN(lsn, db)
                 }
                 return (JournalReplay(records: todo.count, readings: readings, blocks: blocks), next)
             }
         }
+    }
+
+    /// The newest journal record SQLite holds (0: none).
+    static func journalLSN(_ db: Database) throws -> UInt64 {
+        UInt64(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_lsn'") ?? 0)
+    }
+
+    /// Sets it, in the same transaction as the record's commit.
+    static func setJournalLSN(_ lsn: UInt64, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO meta(key, value) VALUES ('journal_lsn', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
+            """, arguments: [Int64(lsn)])
     }
 
     /// Stores one journal entry as the commit that wrote it did: the block it sealed (checked
