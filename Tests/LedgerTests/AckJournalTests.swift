@@ -63,6 +63,20 @@ struct AckJournalTests {
         #expect(try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey).journalReplay == nil)
     }
 
+    @Test func anchorBlocksStoredThroughTheJournalSurviveACrash() async throws {
+        let dir = TemporaryDirectory("journal-anchor")
+        let engine = try engine(dir)
+        let sent = try await submit(engine, device: "anchored", seqs: 1...2)
+        let encoded: [UInt8] = Array("an anchor block's encoding".utf8)
+        try engine.store.saveAnchorBlock(hash: SHA256.hash(encoded), height: 7, encoded: encoded)
+        #expect(engine.store.batchOpen, "stored in the journaled batch, not a transaction of its own")
+        let copy = try crashCopy(of: dir)
+        let reopened = try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey)
+        #expect(reopened.journalReplay?.records == 3 && reopened.journalReplay?.readings == 2)
+        #expect(try reopened.anchorBlocks().map(\.encoded) == [encoded] && reopened.anchorBlocks().map(\.height) == [7])
+        for r in sent { #expect(try reopened.reading(id: r.id) != nil) }
+    }
+
     @Test func aTornLastRecordIsIgnoredAndTheRecordsBeforeItApply() async throws {
         let dir = TemporaryDirectory("journal-torn")
         let engine = try engine(dir)

@@ -55,16 +55,29 @@ final class AckJournal: Sendable {
     struct Entry: Equatable {
         var block: (header: [UInt8], firstRowid: Int64)?
         var readings: [(rowid: Int64, encoded: [UInt8])] = []
+        /// Anchor blocks stored (a record of its own: kind 2).
+        var anchors: [(hash: Digest32, height: UInt64, encoded: [UInt8])] = []
 
-        var isEmpty: Bool { block == nil && readings.isEmpty }
+        var isEmpty: Bool { block == nil && readings.isEmpty && anchors.isEmpty }
 
         static func == (a: Entry, b: Entry) -> Bool {
             a.block?.header == b.block?.header && a.block?.firstRowid == b.block?.firstRowid
                 && a.readings.map(\.rowid) == b.readings.map(\.rowid) && a.readings.map(\.encoded) == b.readings.map(\.encoded)
+                && a.anchors.map(\.hash) == b.anchors.map(\.hash)
         }
 
         func encoded() -> [UInt8] {
             var w = BinaryWriter(capacity: 16 + (block?.header.count ?? 0) + readings.reduce(0) { $0 + $1.encoded.count + 12 })
+            if !anchors.isEmpty {
+                w.u8(2)
+                w.u32(UInt32(anchors.count))
+                for a in anchors {
+                    w.fixed(a.hash.bytes)
+                    w.u64(a.height)
+                    w.long(a.encoded)
+                }
+                return w.bytes
+            }
             if let block {
                 w.u8(1)
                 w.i64(block.firstRowid)
@@ -80,9 +93,11 @@ final class AckJournal: Sendable {
             return w.bytes
         }
 
-        init(block: (header: [UInt8], firstRowid: Int64)? = nil, readings: [(rowid: Int64, encoded: [UInt8])] = []) {
+        init(block: (header: [UInt8], firstRowid: Int64)? = nil, readings: [(rowid: Int64, encoded: [UInt8])] = [],
+             anchors: [(hash: Digest32, height: UInt64, encoded: [UInt8])] = []) {
             self.block = block
             self.readings = readings
+            self.anchors = anchors
         }
 
         init(decoding bytes: [UInt8]) throws {
@@ -90,6 +105,13 @@ final class AckJournal: Sendable {
             switch try r.u8("kind") {
             case 0: break
             case 1: block = (header: [], firstRowid: try r.i64("block.firstRowid")); block?.header = try r.long("block.header", limit: 4096)
+            case 2:
+                for _ in 0..<(try r.u32("anchors")) {
+                    let hash = try Digest32(bytes: r.fixed(32, "anchor.hash"))
+                    anchors.append((hash, try r.u64("anchor.height"), try r.long("anchor.encoded", limit: AckJournal.capacity)))
+                }
+                try r.finish()
+                return
             case let k: throw DecodingError.invalid(field: "kind", reason: "unknown record kind \(k)")
             }
             let n = try r.u32("count")

@@ -4,12 +4,18 @@ import GRDB
 import LedgerModel
 
 extension LedgerStore: AnchorStorage {
-    /// Stores an anchor block's encoding (idempotent). The Consensus module owns the format.
+    /// Stores an anchor block's encoding (idempotent), durable through the acknowledgement
+    /// journal like the ingest engine's commits. The Consensus module owns the format.
     public func saveAnchorBlock(hash: Digest32, height: UInt64, encoded: [UInt8]) throws {
-        try writeSync("save anchor block") { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO anchor(hash, height, encoded) VALUES (?, ?, ?)",
-                           arguments: [Data(hash.bytes), Int64(height), Data(encoded)])
+        try journaledSync("save anchor block", bound: AckJournal.overhead + 64 + encoded.count) { db in
+            try Self.insertAnchor(hash: hash, height: height, encoded: encoded, db: db)
+            return ((), AckJournal.Entry(anchors: [(hash, height, encoded)]))
         }
+    }
+
+    static func insertAnchor(hash: Digest32, height: UInt64, encoded: [UInt8], db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO anchor(hash, height, encoded) VALUES (?, ?, ?)",
+                       arguments: [Data(hash.bytes), Int64(height), Data(encoded)])
     }
 
     /// Stores many anchor blocks in one transaction (bulk loads, e.g. benchmarks).

@@ -37,43 +37,57 @@ extension LedgerStore {
         guard let journal else { return try await write(operation) { try body($0).0 } }
         defer { writeCount.add(1, ordering: .relaxed) }
         do {
-            return try await pool.writeWithoutTransaction { db in
-                // A large commit (a busy node's group commit) already shares its SQLite pages among
-                // many readings; journaling it would write it twice. It gets a transaction of its own.
-                guard bound <= AckJournal.largestRecord else {
-                    try self.settle(db)
-                    return try Self.transaction(db) { try body($0).0 }
-                }
-                if !journal.fits(bound) || self.settleDue() { try self.settle(db) }
-                if !db.isInsideTransaction {
-                    try db.execute(sql: Self.unsafeNoSync ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = NORMAL")
-                    try db.execute(sql: "BEGIN IMMEDIATE")
-                    self.batch.withLock { $0.open = true }
-                }
-                try db.execute(sql: "SAVEPOINT journaled")
-                do {
-                    let (result, entry) = try body(db)
-                    if !entry.isEmpty {
-                        let lsn = self.batch.withLock { $0.nextLSN }
-                        try Self.setJournalLSN(lsn, db)
-                        try journal.append(lsn: lsn, entry)
-                        let now = ContinuousClock.now
-                        self.batch.withLock {
-                            $0.nextLSN = lsn + 1
-                            $0.since = $0.since ?? now
-                            $0.lastCommit = now
-                        }
-                    }
-                    try db.execute(sql: "RELEASE journaled")
-                    return result
-                } catch {
-                    try? db.execute(sql: "ROLLBACK TO journaled")
-                    try? db.execute(sql: "RELEASE journaled")
-                    throw error
-                }
-            }
+            return try await pool.writeWithoutTransaction { db in try self.journaledCommit(db, journal: journal, bound: bound, body) }
         } catch let e as DatabaseError {
             throw Self.translate(e, path: path, operation: operation)
+        }
+    }
+
+    /// `journaled`, for synchronous callers (the anchor chain's storage).
+    func journaledSync<T>(_ operation: String, bound: Int, _ body: (Database) throws -> (T, AckJournal.Entry)) throws -> T {
+        guard let journal else { return try writeSync(operation) { try body($0).0 } }
+        defer { writeCount.add(1, ordering: .relaxed) }
+        do {
+            return try pool.writeWithoutTransaction { db in try self.journaledCommit(db, journal: journal, bound: bound, body) }
+        } catch let e as DatabaseError {
+            throw Self.translate(e, path: path, operation: operation)
+        }
+    }
+
+    /// On the writer: one journaled commit (see `journaled`).
+    private func journaledCommit<T>(_ db: Database, journal: AckJournal, bound: Int, _ body: (Database) throws -> (T, AckJournal.Entry)) throws -> T {
+        // A large commit (a busy node's group commit) already shares its SQLite pages among many
+        // readings; journaling it would write it twice. It gets a transaction of its own.
+        guard bound <= AckJournal.largestRecord else {
+            try settle(db)
+            return try Self.transaction(db) { try body($0).0 }
+        }
+        if !journal.fits(bound) || settleDue() { try settle(db) }
+        if !db.isInsideTransaction {
+            try db.execute(sql: Self.unsafeNoSync ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            batch.withLock { $0.open = true }
+        }
+        try db.execute(sql: "SAVEPOINT journaled")
+        do {
+            let (result, entry) = try body(db)
+            if !entry.isEmpty {
+                let lsn = batch.withLock { $0.nextLSN }
+                try Self.setJournalLSN(lsn, db)
+                try journal.append(lsn: lsn, entry)
+                let now = ContinuousClock.now
+                batch.withLock {
+                    $0.nextLSN = lsn + 1
+                    $0.since = $0.since ?? now
+                    $0.lastCommit = now
+                }
+            }
+            try db.execute(sql: "RELEASE journaled")
+            return result
+        } catch {
+            try? db.execute(sql: "ROLLBACK TO journaled")
+            try? db.execute(sql: "RELEASE journaled")
+            throw error
         }
     }
 
@@ -224,6 +238,7 @@ extension LedgerStore {
     /// Stores one journal entry as the commit that wrote it did: the block it sealed (checked
     /// against the chain's tip and the pending readings), then its readings at the same rowids.
     private static func apply(_ entry: AckJournal.Entry, db: Database, owner: PublicKey?) throws {
+        for a in entry.anchors { try insertAnchor(hash: a.hash, height: a.height, encoded: a.encoded, db: db) }
         if let block = entry.block {
             let header = try BlockHeader(encoded: block.header)
             guard header.hasValidSignature, owner.map({ $0 == header.owner }) ?? true else {

@@ -60,6 +60,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "QoS 1 messages for the mqtt scenario (each run: the reference, then the node).") var messages = 100_000
     @Option(help: "Nodes in the cluster scenario's ring.") var nodes = 5
     @Option(help: ArgumentHelp("With disk: the nodes' --commit-window (ms); default the node's own.", valueName: "ms")) var commitWindow: Int?
+    @Option(name: .customLong("disk-rate"), help: ArgumentHelp("With disk: a rate to run, readings/s (repeat for several; default 1, 16 and 256).", valueName: "n"))
+    var diskRates: [Int] = []
     @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level), or per rate of the disk scenario (at least 20).") var seconds = 10.0
     @Option(help: ArgumentHelp("Ledger sizes for the start scenario (readings; repeatable).", valueName: "n")) var startReadings: [Int] = [1_000_000, 10_000_000]
     @Option(help: "Readings a node joining the cluster scenario's ring takes over (0 skips it).") var takeover = 100_000
@@ -72,6 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard anchorBlocks >= 0 else { throw ValidationError("--anchor-blocks must be 0 or more") }
         guard (2...16).contains(nodes) else { throw ValidationError("--nodes must be 2…16") }
         guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be 1…600") }
+        guard diskRates.allSatisfy({ (1...10_000).contains($0) }) else { throw ValidationError("--disk-rate must be 1…10000 readings/s") }
         guard (0...10_000_000).contains(takeover) else { throw ValidationError("--takeover must be 0…10000000") }
         guard !startReadings.isEmpty, startReadings.allSatisfy({ (1000...100_000_000).contains($0) }) else { throw ValidationError("--start-readings must be 1000…100000000") }
     }
@@ -109,7 +112,9 @@ struct BenchCommand: AsyncParsableCommand {
                 report = try await StartBench.run(sizes: startReadings, progress: progress)
                 // Under `all`, the pos scenario has measured the long anchor chain already.
                 if anchorBlocks > 0, scenario == .start { try await alsoLongChain(report); continue }
-            case .disk: report = try await DiskBench.run(seconds: max(seconds, 20), extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
+            case .disk:
+                report = try await DiskBench.run(seconds: max(seconds, 20), rates: diskRates.isEmpty ? [1, 16, 256] : diskRates,
+                                                 extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }
