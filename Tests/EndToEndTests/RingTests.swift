@@ -11,6 +11,18 @@ import Testing
 struct RingTests {
     static let devices = (0..<10).map { "ring-dev-\($0)" }
 
+    /// Ten device names, at least two of whose owners differ.
+    static func devices(ownedByAtLeastTwoOf ring: TestRing) -> [String] {
+        var chosen = Array(devices.prefix(9))
+        let first = ring.owner(of: chosen[0])
+        if chosen.allSatisfy({ ring.owner(of: $0) == first }) {
+            chosen.append((9..<10_000).lazy.map { "ring-dev-\($0)" }.first { ring.owner(of: $0) != first } ?? devices[9])
+        } else {
+            chosen.append(devices[9])
+        }
+        return chosen
+    }
+
     /// Opens a chain file read-only (the node keeps writing it) and returns the device's seqs.
     static func seqs(_ device: String, in path: String) throws -> [UInt64] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
@@ -26,16 +38,19 @@ struct RingTests {
         let ring = try await TestRing(size: 5)
         defer { Task { await ring.stopAll() } }
         try await ring.converge()
+        // The nodes' keys are new each run: the devices are chosen so that at least two nodes own
+        // some (the first nine names, then the first name that another node owns, if needed).
+        let devices = Self.devices(ownedByAtLeastTwoOf: ring)
         // Every device's readings enter at every node in turn.
         var acked: [String: [String]] = [:]
         for round in 0..<3 {
-            for (d, device) in Self.devices.enumerated() {
+            for (d, device) in devices.enumerated() {
                 let ack = try await ring.submit(device, at: (d + round) % 5, #"{"round":\#(round)}"#)
                 #expect(ack["seq"]?.int64Value == Int64(round + 1), "\(device) round \(round): \(ack)")
                 acked[device, default: []].append(ack["id"]?.stringValue ?? "")
             }
         }
-        for device in Self.devices {
+        for device in devices {
             // The same answer at every node: every acknowledged reading, in seq order.
             for i in 0..<5 {
                 #expect(try await ring.readingIDs(device, at: i) == acked[device]!, "\(device) asked at node \(i)")
@@ -55,7 +70,7 @@ struct RingTests {
             }
         }
         // Proofs asked at any node verify with the independent verifier against the owner's key.
-        let device = Self.devices[0]
+        let device = devices[0]
         let owner = ring.owner(of: device)
         try await Task.sleep(for: .milliseconds(600))  // sealed (block interval 200 ms)
         for i in 0..<5 {
@@ -69,7 +84,7 @@ struct RingTests {
             #expect(status == 0, "proof asked at node \(i): \(output)")
         }
         // Each node's segment blocks, asked at every node by the owner's key: the same answer.
-        let sealing = Set(Self.devices.map { ring.owner(of: $0) })
+        let sealing = Set(devices.map { ring.owner(of: $0) })
         for j in sealing {
             let here = try await TestRing.call(ring.nodes[j]!.url, "blocks", ["limit": 5])
             guard let newest = here.arrayValue?.first?["height"]?.int64Value else { Issue.record("node \(j) owns devices but sealed no block"); continue }
@@ -82,7 +97,7 @@ struct RingTests {
         }
         #expect(sealing.count >= 2)
         // A follower at a node that does not own the device hears every new reading, in seq order.
-        let followed = Self.devices[1]
+        let followed = devices[1]
         let watcher = (ring.owner(of: followed) + 1) % 5
         try await RPCConnection.with(ring.nodes[watcher]!.url) { rpc in
             let sub = try await rpc.call("subscribe", ["topic": "readings", "device": .string(followed)])
