@@ -77,6 +77,43 @@ struct AckJournalTests {
         for r in sent { #expect(try reopened.reading(id: r.id) != nil) }
     }
 
+    /// Another process that writes (`devices add --data-dir`) asks first; the busy node's commits
+    /// then release the write lock, so it gets its turn at once instead of after the next settle.
+    @Test func anotherWriterGetsItsTurnSoonAfterAsking() async throws {
+        let dir = TemporaryDirectory("journal-writer")
+        let engine = try engine(dir)   // settling held off: without the request, the lock stays held
+        let feeding = Task {
+            var seq: UInt64 = 1
+            while !Task.isCancelled, seq <= 3000 {
+                _ = try? await engine.submit(Fixtures.reading(Self.device, device: "busy", seq: seq))
+                seq += 1
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        defer { feeding.cancel() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !engine.store.batchOpen, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(engine.store.batchOpen, "the busy node holds its batch (and the write lock)")
+        let path = dir.file("ledger.sqlite")
+        let started = ContinuousClock.now
+        let record = try await Self.offPool {
+            LedgerStore.requestPublish(path: path)
+            let other = try LedgerStore(path: path, owner: nil, tailCheck: 0)
+            defer { try? other.close() }
+            return try other.register(device: "late", key: Fixtures.key(43).publicKey, now: 0)
+        }
+        let waited = ContinuousClock.now - started
+        #expect(record.signer == Fixtures.key(43).publicKey)
+        #expect(waited < .seconds(15), "the writer waited \(waited)")
+    }
+
+    /// Runs blocking work on a thread of its own (never one of the cooperative pool's few).
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in
+            Thread.detachNewThread { c.resume(with: Result { try body() }) }
+        }
+    }
+
     @Test func aTornLastRecordIsIgnoredAndTheRecordsBeforeItApply() async throws {
         let dir = TemporaryDirectory("journal-torn")
         let engine = try engine(dir)

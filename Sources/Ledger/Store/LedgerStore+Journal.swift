@@ -58,7 +58,8 @@ extension LedgerStore {
     private func journaledCommit<T>(_ db: Database, journal: AckJournal, bound: Int, _ body: (Database) throws -> (T, AckJournal.Entry)) throws -> T {
         // A large commit (a busy node's group commit) already shares its SQLite pages among many
         // readings; journaling it would write it twice. It gets a transaction of its own.
-        guard bound <= AckJournal.largestRecord else {
+        let plain = batch.withLock { b in b.plainUntil.map { ContinuousClock.now < $0 } ?? false }
+        guard bound <= AckJournal.largestRecord, !plain else {
             try settle(db)
             return try Self.transaction(db) { try body($0).0 }
         }
@@ -119,7 +120,13 @@ extension LedgerStore {
         } catch let e as DatabaseError {
             throw Self.translate(e, path: path, operation: "settle the journal")
         }
-        if requested { unlink(publishRequestPath) }
+        if requested {
+            unlink(publishRequestPath)
+            // The asking process may want to write (`devices register`, `prune`): for a while,
+            // commits do not hold the write lock between them.
+            let until = ContinuousClock.now + .seconds(3)
+            batch.withLock { $0.plainUntil = until }
+        }
     }
 
     /// A file another process creates to ask the node that writes this ledger to commit what it

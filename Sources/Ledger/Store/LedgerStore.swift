@@ -22,6 +22,9 @@ public final class LedgerStore: Sendable {
         var nextLSN: UInt64 = 1
         var since: ContinuousClock.Instant?
         var lastCommit: ContinuousClock.Instant?
+        /// Until then commits are plain SQLite transactions, each releasing the write lock: another
+        /// process asked to publish, and may be waiting to write.
+        var plainUntil: ContinuousClock.Instant?
     }
     let batch = Mutex(Batch())
     /// What opening the store applied again from the journal (nil: it had nothing to apply).
