@@ -32,6 +32,11 @@ final class AckJournal: Sendable {
     static let magic: [UInt8] = Array("FCJ1".utf8)
     static let overhead = 4 + 4 + 8 + 8
 
+    /// The journal of the ledger at `ledgerPath`, and the file another process creates to ask the
+    /// node writing that ledger to publish its batch.
+    static func path(for ledgerPath: String) -> String { ledgerPath + ".acklog" }
+    static func publishRequestPath(for ledgerPath: String) -> String { ledgerPath + ".acklog.publish" }
+
     let path: String
     /// `FLOWCHAIN_UNSAFE_SYNCHRONOUS_OFF=1` (the power-loss test's negative control only).
     let unsafeNoSync: Bool
@@ -52,19 +57,13 @@ final class AckJournal: Sendable {
     var used: Int { state.withLock { $0.used } }
 
     /// One record as it is stored: a block sealed first (with where its range starts), then readings.
-    struct Entry: Equatable {
+    struct Entry {
         var block: (header: [UInt8], firstRowid: Int64)?
         var readings: [(rowid: Int64, encoded: [UInt8])] = []
         /// Anchor blocks stored (a record of its own: kind 2).
         var anchors: [(hash: Digest32, height: UInt64, encoded: [UInt8])] = []
 
         var isEmpty: Bool { block == nil && readings.isEmpty && anchors.isEmpty }
-
-        static func == (a: Entry, b: Entry) -> Bool {
-            a.block?.header == b.block?.header && a.block?.firstRowid == b.block?.firstRowid
-                && a.readings.map(\.rowid) == b.readings.map(\.rowid) && a.readings.map(\.encoded) == b.readings.map(\.encoded)
-                && a.anchors.map(\.hash) == b.anchors.map(\.hash)
-        }
 
         func encoded() -> [UInt8] {
             var w = BinaryWriter(capacity: 16 + (block?.header.count ?? 0) + readings.reduce(0) { $0 + $1.encoded.count + 12 })

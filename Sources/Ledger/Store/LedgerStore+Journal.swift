@@ -57,7 +57,8 @@ extension LedgerStore {
     /// On the writer: one journaled commit (see `journaled`).
     private func journaledCommit<T>(_ db: Database, journal: AckJournal, bound: Int, _ body: (Database) throws -> (T, AckJournal.Entry)) throws -> T {
         // A large commit (a busy node's group commit) already shares its SQLite pages among many
-        // readings; journaling it would write it twice. It gets a transaction of its own.
+        // readings; journaling it would write it twice. It gets a transaction of its own, as do
+        // all commits for a while after another process asked to publish (see `journalUpkeep`).
         let plain = batch.withLock { b in b.plainUntil.map { ContinuousClock.now < $0 } ?? false }
         guard bound <= AckJournal.largestRecord, !plain else {
             try settle(db)
@@ -122,7 +123,7 @@ extension LedgerStore {
         }
         if requested {
             unlink(publishRequestPath)
-            // The asking process may want to write (`devices register`, `prune`): for a while,
+            // The asking process may want to write (`devices add`, `prune`): for a while,
             // commits do not hold the write lock between them.
             let until = ContinuousClock.now + .seconds(3)
             batch.withLock { $0.plainUntil = until }
@@ -131,20 +132,20 @@ extension LedgerStore {
 
     /// A file another process creates to ask the node that writes this ledger to commit what it
     /// acknowledged, so that process sees it (the node checks five times a second).
-    public var publishRequestPath: String { path + ".acklog.publish" }
+    public var publishRequestPath: String { AckJournal.publishRequestPath(for: path) }
 
     /// Asks a node running on the ledger at `path` to commit its open batch (a command about to
     /// open the ledger for writing calls this first, so it waits less for the write lock).
     public static func requestPublish(path: String) {
-        let fd = open(path + ".acklog.publish", O_WRONLY | O_CREAT | O_CLOEXEC, 0o666)
+        let fd = open(AckJournal.publishRequestPath(for: path), O_WRONLY | O_CREAT | O_CLOEXEC, 0o666)
         if fd >= 0 { Glibc.close(fd) }
     }
 
     /// For a process that opened a running node's ledger: how many acknowledged commits are in the
     /// journal but not yet visible in the ledger file; when some are, asks the node to publish them
     /// and waits up to `timeout` for it. Returns how many are still not visible (0: all are).
-    public func catchUpWithJournal(timeout: Duration = .seconds(2)) throws -> Int {
-        let journalPath = path + ".acklog"
+    public func catchUpWithJournal(timeout: Duration = .seconds(5)) throws -> Int {
+        let journalPath = AckJournal.path(for: path)
         guard FileManager.default.fileExists(atPath: journalPath) else { return 0 }
         let last = try AckJournal(path: journalPath, unsafeNoSync: false).records().last?.lsn ?? 0
         func visible() throws -> UInt64 {

@@ -76,7 +76,8 @@ public final class LedgerStore: Sendable {
         settlePolicy = settle
         var config = Configuration()
         config.readonly = readOnly
-        // Another process's write waits for the node's open batch (at most `SettlePolicy.interval`).
+        // Another process that writes waits for the node to let go of its open batch (it asks
+        // first: `requestPublish`; at the latest at the next settle).
         config.busyMode = .timeout(45)
         config.label = "flowchain-ledger"
         // The journaled batch is a transaction left open between writer accesses (see `Batch`).
@@ -88,7 +89,7 @@ public final class LedgerStore: Sendable {
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly, !exists { throw StoreError.notInitialised(path: path) }
         journal = readOnly || !journaled || ProcessInfo.processInfo.environment["FLOWCHAIN_ACK_JOURNAL"] == "0"
-            ? nil : AckJournal(path: path + ".acklog", unsafeNoSync: Self.unsafeNoSync)
+            ? nil : AckJournal(path: AckJournal.path(for: path), unsafeNoSync: Self.unsafeNoSync)
         var tailCheck = tailCheck
         if !readOnly, exists {
             // Verify through a read-only connection first: opening a writer touches the file, and

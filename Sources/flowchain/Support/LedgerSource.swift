@@ -57,7 +57,7 @@ struct LocalLedger: LedgerSource {
         store = try LedgerStore(path: dir.ledgerPath, owner: nil, readOnly: true, tailCheck: 0)
         // A running node publishes what it acknowledged when asked; a stopped one applies its
         // journal when it starts (or when a command that writes opens the ledger).
-        let unseen = try store.catchUpWithJournal(timeout: .seconds(5))
+        let unseen = try store.catchUpWithJournal()
         if unseen > 0 {
             FileHandle.standardError.write(Data("note: \(unseen) acknowledged commit(s) are in the acknowledgement journal but not yet in the ledger file; the node applies them when it runs again\n".utf8))
         }
