@@ -36,9 +36,10 @@ extension PeerNode {
                 var w = BinaryWriter(capacity: 16)
                 w.i64(here.position); w.i64(here.height.map { Int64($0) } ?? -1)
                 let body = try await c.request(.pull, w.bytes, timeout: .seconds(30)).get()
-                let batch = try ReplicationCodec.decodeRequest(body)
-                if batch.readings.isEmpty, batch.blocks.isEmpty { break }
-                _ = try await store.appendReplica(readings: batch.readings, blocks: batch.blocks)
+                let (_, batch) = try ReplicationCodec.decodeRequest(body)
+                if batch.isEmpty, batch.prunedBelow <= here.prunedBelow { break }
+                let after = try await store.appendReplica(batch)
+                if batch.isEmpty, after.prunedBelow == here.prunedBelow { break }
                 await router.engine.raiseSeqs(Self.newestSeqs(batch.readings.map(\.reading)))
                 pulled += batch.readings.count
             }
@@ -63,7 +64,7 @@ extension PeerNode {
             let position = try r.i64("position"), height = try r.i64("height")
             try r.finish()
             let batch = try await router.engine.store.offload { try $0.replicationBatch(after: position, height: height < 0 ? nil : UInt64(height), limit: 2000) }
-            return (.ok, ReplicationCodec.encode(expected: position, readings: batch.readings, blocks: batch.blocks))
+            return (.ok, ReplicationCodec.encode(expected: position, batch))
         } catch {
             return (.error, Array("\(error)".utf8))
         }
@@ -94,15 +95,15 @@ extension PeerNode {
 
     func serveReplicate(_ body: [UInt8], from connection: PeerConnection, owner: PublicKey? = nil) async -> (PeerStatus, [UInt8]) {
         do {
-            let request = try ReplicationCodec.decodeRequest(body)
+            let (expected, batch) = try ReplicationCodec.decodeRequest(body)
             // Only asked where it is: a replica not yet holding anything gets no file for nothing.
-            guard let store = try replicas.store(for: owner ?? connection.peer.key, create: request.expected >= 0) else {
+            guard let store = try replicas.store(for: owner ?? connection.peer.key, create: expected >= 0) else {
                 return (.ok, ReplicationCodec.encode(.init(position: 0, height: nil)))
             }
             let here = try store.replicaPosition()
-            guard request.expected >= 0, request.expected == here.position else { return (.ok, ReplicationCodec.encode(here)) }
-            let position = try await store.appendReplica(readings: request.readings, blocks: request.blocks)
-            await router.engine.raiseSeqs(Self.newestSeqs(request.readings.map(\.reading)))
+            guard expected >= 0, expected == here.position else { return (.ok, ReplicationCodec.encode(here)) }
+            let position = try await store.appendReplica(batch)
+            await router.engine.raiseSeqs(Self.newestSeqs(batch.readings.map(\.reading)))
             return (.ok, ReplicationCodec.encode(position))
         } catch {
             logger.warning("refused a replication batch from \(connection.name): \(error)")

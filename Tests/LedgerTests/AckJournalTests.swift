@@ -63,6 +63,24 @@ struct AckJournalTests {
         #expect(try LedgerStore(path: copy.file("ledger.sqlite"), owner: Self.node.publicKey).journalReplay == nil)
     }
 
+    /// The anchor chain asks for the segment tip at every win: the answer includes the block the
+    /// open batch just sealed, and asking does not commit the batch (which cost about 1 KiB a
+    /// reading at 1 reading/s).
+    @Test func theTipIncludesTheOpenBatchAndAskingForItKeepsTheBatchOpen() async throws {
+        let dir = TemporaryDirectory("journal-tip")
+        let engine = try engine(dir)
+        _ = try await submit(engine, device: "t", seqs: 1...3)
+        let sealed = try #require(try await engine.cutBlock())
+        #expect(engine.store.batchOpen)
+        #expect(try engine.store.tip() == sealed, "the writer's view: the block sealed in the open batch")
+        #expect(engine.store.batchOpen, "asking for the tip did not commit the batch")
+        // Another connection does not see it until the batch is published (a query publishes).
+        let other = try LedgerStore(path: dir.file("ledger.sqlite"), owner: nil, readOnly: true)
+        #expect(try other.tip() == nil)
+        #expect(try engine.store.counts().blocks == 1 && !engine.store.batchOpen)
+        #expect(try other.tip() == sealed && engine.store.tip() == sealed)
+    }
+
     @Test func anchorBlocksStoredThroughTheJournalSurviveACrash() async throws {
         let dir = TemporaryDirectory("journal-anchor")
         let engine = try engine(dir)

@@ -116,29 +116,7 @@ extension LedgerStore {
                 let from = try Self.prunedBelow(db)
                 let to = min(height, try Self.prunableBelow(db))
                 guard from < to else { return (0, 0, from) }
-                var h = from, pruned = 0
-                let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pruned(id, height, leaf) SELECT id, ?, rowid - ? FROM reading WHERE rowid >= ? AND rowid < ?")
-                let seqs = try db.cachedStatement(sql: """
-                    UPDATE device SET pruned_seq = MAX(COALESCE(pruned_seq, 0), s.seq)
-                    FROM (SELECT device AS d, MAX(seq) AS seq FROM reading WHERE rowid >= ? AND rowid < ? GROUP BY device) AS s
-                    WHERE device.device = s.d
-                    """)
-                let drop = try db.cachedStatement(sql: "DELETE FROM reading WHERE rowid >= ? AND rowid < ?")
-                while h < to, pruned < batch {
-                    guard let row = try Row.fetchOne(db, sql: "SELECT first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)]) else {
-                        throw StoreError.chainBroken(path: self.path, violation: "block \(h) is missing")
-                    }
-                    let first: Int64 = row[0], count: Int64 = row[1]
-                    try keep.execute(arguments: [Int64(h), first, first, first + count])
-                    try seqs.execute(arguments: [first, first + count])
-                    try drop.execute(arguments: [first, first + count])
-                    pruned += Int(count)
-                    h += 1
-                }
-                // The leaves served proofs of readings that are gone; the header keeps the root.
-                try db.execute(sql: "UPDATE block SET leaves = NULL WHERE height >= ? AND height < ?", arguments: [Int64(from), Int64(h)])
-                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('pruned_below', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                               arguments: [Data(String(h).utf8)])
+                let (h, pruned) = try Self.pruneBlocks(db, from: from, to: to, budget: batch, path: self.path)
                 return (Int(h - from), pruned, h)
             }
             report.blocks += step.blocks
@@ -149,6 +127,42 @@ extension LedgerStore {
         if report.blocks > 0 { report.convertedToIncrementalVacuum = try releaseFreePages() }
         report.bytesAfter = try fileBytes()
         return report
+    }
+
+    /// Drops the readings of blocks `from..<to` (stopping after the block that reaches `budget`
+    /// readings), keeping each one's id with its block and leaf and each device's newest pruned
+    /// seq; the blocks' leaves go, their headers stay. Records the new pruned height and returns it
+    /// with how many readings were dropped.
+    static func pruneBlocks(_ db: Database, from: UInt64, to: UInt64, budget: Int, path: String) throws -> (below: UInt64, readings: Int) {
+        var h = from, pruned = 0
+        let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pruned(id, height, leaf) SELECT id, ?, rowid - ? FROM reading WHERE rowid >= ? AND rowid < ?")
+        let seqs = try db.cachedStatement(sql: """
+            UPDATE device SET pruned_seq = MAX(COALESCE(pruned_seq, 0), s.seq)
+            FROM (SELECT device AS d, MAX(seq) AS seq FROM reading WHERE rowid >= ? AND rowid < ? GROUP BY device) AS s
+            WHERE device.device = s.d
+            """)
+        let drop = try db.cachedStatement(sql: "DELETE FROM reading WHERE rowid >= ? AND rowid < ?")
+        while h < to, pruned < budget {
+            guard let row = try Row.fetchOne(db, sql: "SELECT first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)]) else {
+                throw StoreError.chainBroken(path: path, violation: "block \(h) is missing")
+            }
+            let first: Int64 = row[0], count: Int64 = row[1]
+            try keep.execute(arguments: [Int64(h), first, first, first + count])
+            try seqs.execute(arguments: [first, first + count])
+            try drop.execute(arguments: [first, first + count])
+            pruned += db.changesCount
+            h += 1
+        }
+        guard h > from else { return (from, 0) }
+        // The leaves served proofs of readings that are gone; the header keeps the root.
+        try db.execute(sql: "UPDATE block SET leaves = NULL WHERE height >= ? AND height < ?", arguments: [Int64(from), Int64(h)])
+        try setPrunedBelow(h, db)
+        return (h, pruned)
+    }
+
+    static func setPrunedBelow(_ height: UInt64, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('pruned_below', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [Data(String(height).utf8)])
     }
 
     /// Gives the file's free pages back to the file system (incremental vacuum, then a checkpoint

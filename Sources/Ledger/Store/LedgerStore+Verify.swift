@@ -27,8 +27,15 @@ extension LedgerStore {
             first = b.height
         }
         var parent = first > 0 ? try block(height: first - 1) : nil
+        // A copy of another node's chain may still be catching up to its owner's pruned height:
+        // its newest blocks can be pruned ones (headers only).
+        let pruned = try prunedBelow()
         for h in first...tip.height {
-            try verifyBlock(height: h, parent: &parent, owner: owner, signatures: false)
+            if h < pruned {
+                try verifyPrunedBlock(height: h, parent: &parent, owner: owner)
+            } else {
+                try verifyBlock(height: h, parent: &parent, owner: owner, signatures: false)
+            }
         }
         try checkContiguous(from: first)
         try checkPending()

@@ -50,44 +50,73 @@ public final class ReplicaStores: Sendable {
 ///     request  expected position i64 (−1: only asking where the replica is)
 ///              · count u32 · (position i64 · reading (u32 length · encoding))…
 ///              · count u32 · block header (u32 length · encoding)…
-///     reply    position i64 · height i64 (−1: no block)
+///              [· owner's pruned height u64 · count u32
+///                 · (first position i64 · block header (u32 length · encoding) · count u32 · id (32 bytes)…)…]
+///     reply    position i64 · height i64 (−1: no block) [· pruned height u64]
 ///
+/// The bracketed parts are present only once the owner (or the replica) has pruned, so a ring
+/// without retention exchanges exactly what it did before retention existed.
 /// A request whose expected position is not the replica's is not applied: the reply says where
 /// the replica is, and the owner sends from there.
 enum ReplicationCodec {
-    static func encode(expected: Int64, readings: [(position: Int64, reading: Reading)], blocks: [BlockHeader]) -> [UInt8] {
-        var w = BinaryWriter(capacity: 16 + readings.count * 320)
+    static func encode(expected: Int64, _ batch: ReplicationBatch) -> [UInt8] {
+        var w = BinaryWriter(capacity: 16 + batch.readings.count * 320)
         w.i64(expected)
-        w.u32(UInt32(readings.count))
-        for (p, r) in readings { w.i64(p); w.long(r.encoded) }
-        w.u32(UInt32(blocks.count))
-        for b in blocks { w.long(b.encoded) }
+        w.u32(UInt32(batch.readings.count))
+        for (p, r) in batch.readings { w.i64(p); w.long(r.encoded) }
+        w.u32(UInt32(batch.blocks.count))
+        for b in batch.blocks { w.long(b.encoded) }
+        if batch.prunedBelow > 0 || !batch.prunedBlocks.isEmpty {
+            w.u64(batch.prunedBelow)
+            w.u32(UInt32(batch.prunedBlocks.count))
+            for b in batch.prunedBlocks {
+                w.i64(b.firstRowid)
+                w.long(b.header.encoded)
+                w.u32(UInt32(b.ids.count))
+                for id in b.ids { w.fixed(id.bytes) }
+            }
+        }
         return w.bytes
     }
 
-    static func decodeRequest(_ bytes: [UInt8]) throws -> (expected: Int64, readings: [(position: Int64, reading: Reading)], blocks: [BlockHeader]) {
+    static func decodeRequest(_ bytes: [UInt8]) throws -> (expected: Int64, batch: ReplicationBatch) {
         var r = BinaryReader(bytes)
         let expected = try r.i64("expected position")
         let n = Int(try r.u32("readings.count"))
         guard n <= 10_000 else { throw DecodingError.oversize(field: "readings.count", length: n, limit: 10_000) }
-        var readings: [(Int64, Reading)] = []
-        readings.reserveCapacity(n)
+        var batch = ReplicationBatch()
+        batch.readings.reserveCapacity(n)
         for i in 0..<n {
             let p = try r.i64("readings[\(i)].position")
-            readings.append((p, try Reading(encoded: try r.long("readings[\(i)]", limit: Reading.maxEncodedPayload + 4096))))
+            batch.readings.append((p, try Reading(encoded: try r.long("readings[\(i)]", limit: Reading.maxEncodedPayload + 4096))))
         }
         let m = Int(try r.u32("blocks.count"))
         guard m <= 1024 else { throw DecodingError.oversize(field: "blocks.count", length: m, limit: 1024) }
-        var blocks: [BlockHeader] = []
-        for i in 0..<m { blocks.append(try BlockHeader(encoded: try r.long("blocks[\(i)]", limit: 4096))) }
+        for i in 0..<m { batch.blocks.append(try BlockHeader(encoded: try r.long("blocks[\(i)]", limit: 4096))) }
+        if r.remaining > 0 {
+            batch.prunedBelow = try r.u64("pruned height")
+            let k = Int(try r.u32("prunedBlocks.count"))
+            guard k <= 1024 else { throw DecodingError.oversize(field: "prunedBlocks.count", length: k, limit: 1024) }
+            var ids = 0
+            for i in 0..<k {
+                let first = try r.i64("prunedBlocks[\(i)].first")
+                let header = try BlockHeader(encoded: try r.long("prunedBlocks[\(i)].header", limit: 4096))
+                let c = Int(try r.u32("prunedBlocks[\(i)].ids.count"))
+                ids += c
+                guard ids <= 100_000 else { throw DecodingError.oversize(field: "prunedBlocks.ids", length: ids, limit: 100_000) }
+                let blockIDs = try (0..<c).map { j in try Digest32(bytes: try r.fixed(32, "prunedBlocks[\(i)].ids[\(j)]")) }
+                batch.prunedBlocks.append(PrunedBlock(firstRowid: first, header: header, ids: blockIDs))
+            }
+        }
         try r.finish()
-        return (expected, readings, blocks)
+        return (expected, batch)
     }
 
     static func encode(_ p: LedgerStore.ReplicaPosition) -> [UInt8] {
-        var w = BinaryWriter(capacity: 16)
+        var w = BinaryWriter(capacity: 24)
         w.i64(p.position)
         w.i64(p.height.map { Int64($0) } ?? -1)
+        if p.prunedBelow > 0 { w.u64(p.prunedBelow) }
         return w.bytes
     }
 
@@ -95,7 +124,8 @@ enum ReplicationCodec {
         var r = BinaryReader(bytes)
         let position = try r.i64("position")
         let height = try r.i64("height")
+        let pruned = r.remaining > 0 ? try r.u64("pruned height") : 0
         try r.finish()
-        return LedgerStore.ReplicaPosition(position: position, height: height < 0 ? nil : UInt64(height))
+        return LedgerStore.ReplicaPosition(position: position, height: height < 0 ? nil : UInt64(height), prunedBelow: pruned)
     }
 }

@@ -108,22 +108,25 @@ final class Replicator: Sendable {
         guard let c = try? await transport.connection(to: target) else { return false }
         var known = positions.withLock { $0[target.id]?.position }
         if known == nil {
-            guard case let .success(body) = await replicate(c, ReplicationCodec.encode(expected: -1, readings: [], blocks: []), timeout: .seconds(10)),
+            guard case let .success(body) = await replicate(c, ReplicationCodec.encode(expected: -1, ReplicationBatch()), timeout: .seconds(10)),
                   let p = try? ReplicationCodec.decodeReply(body) else { return false }
             known = p
             record(target, p)
         }
         guard let known else { return false }
-        let batch: (readings: [(position: Int64, reading: Reading)], blocks: [BlockHeader])
+        let batch: ReplicationBatch
         do { batch = try await store.offload { try $0.replicationBatch(after: known.position, height: known.height, limit: self.batchLimit) } } catch {
             logger.warning("replication: cannot read the ledger: \(error)")
             return false
         }
-        if batch.readings.isEmpty, batch.blocks.isEmpty { return false }
-        switch await replicate(c, ReplicationCodec.encode(expected: known.position, readings: batch.readings, blocks: batch.blocks), timeout: .seconds(30)) {
+        // Nothing new, unless the replica has yet to drop what this node's retention pruned.
+        if batch.isEmpty, batch.prunedBelow <= known.prunedBelow { return false }
+        switch await replicate(c, ReplicationCodec.encode(expected: known.position, batch), timeout: .seconds(30)) {
         case let .success(body):
             guard let p = try? ReplicationCodec.decodeReply(body) else { return false }
             record(target, p)
+            if !batch.prunedBlocks.isEmpty { return p.height != known.height || p.prunedBelow != known.prunedBelow }
+            if batch.isEmpty { return p.prunedBelow != known.prunedBelow }
             return batch.readings.count == batchLimit || p.position != batch.readings.last?.position ?? known.position
         case let .failure(e):
             logger.warning("replication to \(target.address) failed: \(e)")
