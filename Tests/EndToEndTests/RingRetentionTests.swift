@@ -1,0 +1,67 @@
+import FlowchainClient
+import FlowchainCrypto
+import FlowchainTesting
+import Foundation
+import Ledger
+import Testing
+
+extension RingTests {
+    /// A node whose ledger retention pruned is joined by a new node: the newcomer's copy of its
+    /// chain starts at the pruned height (block headers and the pruned readings' ids, then every
+    /// kept reading) and verifies, where before the copy failed on the readings that were gone.
+    @Test func aNodeJoiningAfterItsPeerPrunedCopiesTheChainFromThePrunedHeight() async throws {
+        let fast = ["--block-interval", "20", "--max-block-readings", "1"]
+        let seed = try await RunningNode(fast, label: "pruned-seed")
+        let device = "pruned-dev"
+        var acked: [String] = []
+        for i in 1...60 { acked.append(try await TestRing.call(seed.url, "submit", ["device": .string(device), "payload": .object(["n": .number("\(i)")])])["id"]?.stringValue ?? "") }
+        let sealed = ContinuousClock.now + .seconds(30)
+        while try await TestRing.call(seed.url, "info")["pending"]?.int64Value != 0, ContinuousClock.now < sealed { try await Task.sleep(for: .milliseconds(100)) }
+        let key = try await TestRing.call(seed.url, "info")["publicKey"]?.stringValue ?? ""
+        #expect(try await seed.stop() == 0)
+
+        // Pruned while stopped (as `flowchain prune` does): everything but the newest 32 blocks.
+        let ledgerPath = seed.dir.file("data/ledger.sqlite")
+        let pruned: UInt64 = try await {
+            let store = try LedgerStore(path: ledgerPath, owner: nil)
+            defer { try? store.close() }
+            let report = try await store.prune(below: .max)
+            return report.prunedBelow
+        }()
+        #expect(pruned >= 20, "60 one-reading blocks, the newest \(LedgerStore.unprunableTail) kept")
+
+        let restarted = try FlowchainProcess(["node", "--data-dir", seed.dir.file("data"), "--port", "0"] + fast, outputPath: seed.dir.file("node2.log"))
+        guard let port = try await restarted.waitForPort() else { throw RingError("restart failed: \(restarted.output)") }
+        let owner = RunningNode(adopting: restarted, port: port, dir: seed.dir)
+        let joiner = try await RunningNode(["--join", "127.0.0.1:\(port)"], label: "pruned-joiner")
+        let ring = try await TestRing(adopting: [owner, joiner])
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+
+        // The joiner's copy reaches the owner's tip with the owner's pruned height.
+        let copyPath = joiner.dir.file("data/replicas/\(key).sqlite")
+        let deadline = ContinuousClock.now + .seconds(60)
+        var copied: (height: UInt64?, prunedBelow: UInt64) = (nil, 0)
+        while ContinuousClock.now < deadline {
+            if FileManager.default.fileExists(atPath: copyPath),
+               let store = try? LedgerStore(path: copyPath, owner: nil, readOnly: true, tailCheck: 0) {
+                copied = ((try? store.tip())??.height, (try? store.prunedBelow()) ?? 0)
+                try? store.close()
+                if copied.height == 59, copied.prunedBelow == pruned { break }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(copied.height == 59 && copied.prunedBelow == pruned, "the copy: \(copied), the owner pruned below \(pruned)")
+        let copy = try LedgerStore(path: copyPath, owner: Hex.decode(key).map { try PublicKey(bytes: $0) }, readOnly: true)
+        try copy.verifyAll()
+        // Kept readings are in the copy; pruned ones are known there as pruned, with their block.
+        let keptIDs = try copy.readings(device: device, limit: 1000, newestFirst: false).map(\.reading.id.hex)
+        #expect(keptIDs == Array(acked.suffix(60 - Int(pruned))))
+        let first = try #require(Digest32(hex: acked[0]))
+        #expect(try copy.prunedReading(id: first)?.block == 0)
+        try copy.close()
+        #expect(!owner.process.output.contains("replication to"), "no failed replication: \(owner.process.output.suffix(2000))")
+        #expect(!joiner.process.output.contains("could not copy the chain"), "\(joiner.process.output.suffix(2000))")
+        await ring.stopAll()
+    }
+}
