@@ -93,6 +93,28 @@ extension PeerNode {
         }
     }
 
+    /// Copies follow their owners' retention (`LedgerStore.appendReplica`); the pages that frees
+    /// are given back to the file system here, once a minute, so a copy's file shrinks as its
+    /// owner's does.
+    func shrinkCopies(every interval: Duration = .seconds(60)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            for owner in replicas.owners() {
+                guard let store = try? replicas.store(for: owner, create: false) else { continue }
+                do {
+                    let (free, before) = try await store.offload { (try $0.freePages(), try $0.fileBytes()) }
+                    guard free > 0 else { continue }
+                    let converted = try await store.offload { try $0.releaseFreePages() }
+                    let after = try await store.offload { try $0.fileBytes() }
+                    logger.info("copy of \(owner.hex.prefix(12)): gave back \(free) free page(s) its owner's retention left, \(before) → \(after) bytes\(converted ? " (rewritten once, VACUUM)" : "")")
+                } catch {
+                    logger.warning("copy of \(owner.hex.prefix(12)): could not give free pages back: \(error)")
+                }
+            }
+        }
+    }
+
     func serveReplicate(_ body: [UInt8], from connection: PeerConnection, owner: PublicKey? = nil) async -> (PeerStatus, [UInt8]) {
         do {
             let (expected, batch) = try ReplicationCodec.decodeRequest(body)

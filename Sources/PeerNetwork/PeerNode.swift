@@ -184,6 +184,7 @@ public final class PeerNode: Service, Sendable {
         }
         let replication = Task { await replicator.run(view: driver.view) }
         let keeping = Task { await self.keepCopies(view: driver.view) }
+        let shrinking = Task { await self.shrinkCopies() }
         let anchoring = Task { [gossip, router] in
             guard let gossip else { return }
             // Catch up before minting (a ring of one has nobody to ask), then every 10 s.
@@ -216,6 +217,7 @@ public final class PeerNode: Service, Sendable {
         heartbeat.cancel()
         replication.cancel()
         keeping.cancel()
+        shrinking.cancel()
         delivery.cancel()
         anchoring.cancel()
         await replication.value
