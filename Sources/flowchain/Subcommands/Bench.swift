@@ -31,8 +31,9 @@ struct BenchCommand: AsyncParsableCommand {
                       signed and committed. (GPIO figures come from scripts/vm-gpio-test.)
               chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
                       60 s wall), events/s, memory per simulated node, maintenance speed.
-              disk    a node process taking readings from 4 devices at 1, 16 and 256 readings/s (each
-                      acknowledged before the device's next): bytes written (/proc/PID/io) per reading and
+              disk    a node process taking readings from 4 devices (--disk-devices) at 1, 16 and 256
+                      readings/s (each acknowledged before the device's next): bytes written
+                      (/proc/PID/io) per reading and
                       per store transaction, transactions/s, ack latency p50/p99, beside the bytes the
                       ledger grew per reading; idle bytes written per second. Each rate runs twice: as
                       the node runs (acknowledgement journal) and the reference, every acknowledgement
@@ -62,6 +63,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With disk: the nodes' --commit-window (ms); default the node's own.", valueName: "ms")) var commitWindow: Int?
     @Option(name: .customLong("disk-rate"), help: ArgumentHelp("With disk: a rate to run, readings/s (repeat for several; default 1, 16 and 256).", valueName: "n"))
     var diskRates: [Int] = []
+    @Option(name: .customLong("disk-devices"), help: ArgumentHelp("With disk: how many devices share the rate, each with one reading in flight.", valueName: "n"))
+    var diskDevices = 4
     @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level), or per rate of the disk scenario (at least 20).") var seconds = 10.0
     @Option(help: ArgumentHelp("Ledger sizes for the start scenario (readings; repeatable).", valueName: "n")) var startReadings: [Int] = [1_000_000, 10_000_000]
     @Option(help: "Readings a node joining the cluster scenario's ring takes over (0 skips it).") var takeover = 100_000
@@ -75,6 +78,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard (2...16).contains(nodes) else { throw ValidationError("--nodes must be 2…16") }
         guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be 1…600") }
         guard diskRates.allSatisfy({ (1...10_000).contains($0) }) else { throw ValidationError("--disk-rate must be 1…10000 readings/s") }
+        guard (1...1024).contains(diskDevices) else { throw ValidationError("--disk-devices must be 1…1024") }
         guard (0...10_000_000).contains(takeover) else { throw ValidationError("--takeover must be 0…10000000") }
         guard !startReadings.isEmpty, startReadings.allSatisfy({ (1000...100_000_000).contains($0) }) else { throw ValidationError("--start-readings must be 1000…100000000") }
     }
@@ -114,7 +118,7 @@ struct BenchCommand: AsyncParsableCommand {
                 if anchorBlocks > 0, scenario == .start { try await alsoLongChain(report); continue }
             case .disk:
                 report = try await DiskBench.run(seconds: max(seconds, 20), rates: diskRates.isEmpty ? [1, 16, 256] : diskRates,
-                                                 extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
+                                                 devices: diskDevices, extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }
