@@ -146,6 +146,11 @@ struct TrustTests {
         #expect(try await node.process.waitForOutput("device meter re-keyed over RPC"))
         let list = try await runFlowchain(["devices", "list", "--data-dir", node.dataDir])
         #expect(list.output.contains("meter  signer \(stranger.publicKey.hex)") && list.output.contains("gate") && list.output.contains("own token"), "\(list.output)")
+        // Over RPC the list is the node's (it ignored --node and listed the default data directory).
+        let remote = try await runFlowchain(["devices", "list", "--node", node.url, "--token-of-node", "node-secret"])
+        #expect(remote.status == 0 && remote.output.contains("gate  last seq 1") && remote.output.contains("meter  last seq 1"), "\(remote.output)")
+        let remoteJSON = try await runFlowchain(["devices", "list", "--json", "--node", node.url, "--token-of-node", "node-secret"])
+        #expect(remoteJSON.output.contains(#""device":"gate""#), "\(remoteJSON.output)")
         #expect(try await node.stop() == 0)
     }
 

@@ -71,12 +71,33 @@ func parseKey(_ hex: String) throws -> PublicKey {
 
 
 struct DevicesList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered and bound devices.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List registered and bound devices.",
+        discussion: """
+            From a data directory: each device's signer, whether it has a token of its own, and how \
+            and when it was bound. With --node: the devices the running node has readings of, with \
+            their last seq and time and whether a sender is connected (the `devices` JSON-RPC method; \
+            bindings are only listed from a data directory).
+            """)
 
     @OptionGroup var target: DeviceTarget
     @OptionGroup var output: JSONOption
 
     func run() async throws {
+        if let node = target.node {
+            let result: JSONValue
+            do {
+                result = try await RPCConnection.with(node, token: target.resolvedNodeToken) { try await $0.call("devices", [:]) }
+            } catch { throw failure("\(error)") }
+            if output.json { print(result.jsonText); return }
+            let items = result.arrayValue ?? []
+            if items.isEmpty { print("no devices yet"); return }
+            for d in items {
+                let time = d["lastTime"]?.int64Value.map(isoTime) ?? "-"
+                print("\(d["device"]?.stringValue ?? "?")  last seq \(d["lastSeq"]?.int64Value.map(String.init) ?? "-")  \(time)\(d["isAlive"]?.boolValue == true ? "  sender connected" : "")")
+            }
+            return
+        }
         let store: LedgerStore
         do { store = try target.openStore() } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
         let records = try store.registeredDevices()
