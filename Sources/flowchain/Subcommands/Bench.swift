@@ -63,6 +63,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With disk: the nodes' --commit-window (ms); default the node's own.", valueName: "ms")) var commitWindow: Int?
     @Option(name: .customLong("disk-rate"), help: ArgumentHelp("With disk: a rate to run, readings/s (repeat for several; default 1, 16 and 256).", valueName: "n"))
     var diskRates: [Int] = []
+    @Option(name: .customLong("disk-block-interval"), help: ArgumentHelp("With disk: the nodes' --block-interval (ms); default the node's own.", valueName: "ms"))
+    var diskBlockInterval: Int?
     @Option(name: .customLong("disk-devices"), help: ArgumentHelp("With disk: how many devices share the rate, each with one reading in flight.", valueName: "n"))
     var diskDevices = 4
     @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level), or per rate of the disk scenario (at least 20).") var seconds = 10.0
@@ -118,7 +120,9 @@ struct BenchCommand: AsyncParsableCommand {
                 if anchorBlocks > 0, scenario == .start { try await alsoLongChain(report); continue }
             case .disk:
                 report = try await DiskBench.run(seconds: max(seconds, 20), rates: diskRates.isEmpty ? [1, 16, 256] : diskRates,
-                                                 devices: diskDevices, extra: commitWindow.map { ["--commit-window", "\($0)"] } ?? [], progress: progress)
+                                                 devices: diskDevices,
+                                                 extra: (commitWindow.map { ["--commit-window", "\($0)"] } ?? []) + (diskBlockInterval.map { ["--block-interval", "\($0)"] } ?? []),
+                                                 progress: progress)
             case .all: continue
             }
             if !json { print(report.table) }
