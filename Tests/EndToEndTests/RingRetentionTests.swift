@@ -63,5 +63,17 @@ extension RingTests {
         #expect(!owner.process.output.contains("replication to"), "no failed replication: \(owner.process.output.suffix(2000))")
         #expect(!joiner.process.output.contains("could not copy the chain"), "\(joiner.process.output.suffix(2000))")
         await ring.stopAll()
+
+        // `flowchain check` verifies the joiner's ledger and the copies it keeps.
+        let check = try await runFlowchain(["check", "--data-dir", joiner.dataDir])
+        #expect(check.status == 0 && check.output.contains("ok: copy of \(key.prefix(12))") && check.output.contains("blocks below \(pruned) are pruned"), "\(check.output)")
+        // A kept reading altered in the copy's file is found.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: copyPath))
+        let needle = Data(#"{"n":60}"#.utf8)
+        let at = try #require(bytes.range(of: needle), "the last reading's payload is in the copy's file")
+        bytes[at.lowerBound + 5] = UInt8(ascii: "7")
+        try bytes.write(to: URL(fileURLWithPath: copyPath))
+        let broken = try await runFlowchain(["check", "--data-dir", joiner.dataDir])
+        #expect(broken.status == 1 && broken.output.contains("broken: copy of \(key.prefix(12))"), "\(broken.output)")
     }
 }

@@ -198,6 +198,12 @@ public final class Node: Sendable {
         if stopAtOnce { await group.triggerGracefulShutdown() }
         try await group.run()
         do { try store.checkpoint() } catch { logger.warning("could not checkpoint the WAL on shutdown (harmless; it is replayed on start): \(error)") }
+        if let copies = peer?.replicas {
+            for owner in copies.owners() {
+                guard let copy = try? copies.store(for: owner, create: false) else { continue }
+                do { try copy.checkpoint() } catch { logger.warning("could not checkpoint the copy of \(owner.hex.prefix(12)) on shutdown (harmless): \(error)") }
+            }
+        }
         let final = try store.counts()
         logger.info("node stopped cleanly: \(final.blocks) blocks, \(final.readings) readings, \(final.pending) pending")
     }

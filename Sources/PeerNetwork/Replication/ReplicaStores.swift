@@ -5,7 +5,7 @@ import Synchronization
 
 /// The copies this node keeps of other nodes' segment chains, one SQLite file per owner under
 /// `<data-dir>/replicas/`, each a `LedgerStore` bound to its owner's key: the same schema, the
-/// same queries, and the same verification (`flowchain check` reads them too).
+/// same queries, and the same verification (`flowchain check` verifies them too).
 public final class ReplicaStores: Sendable {
     public let directory: String
     private let open = Mutex<[PublicKey: LedgerStore]>([:])

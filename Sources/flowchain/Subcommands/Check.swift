@@ -1,12 +1,18 @@
 import ArgumentParser
 import Foundation
+import FlowchainCrypto
 import Ledger
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Verify the whole chain: SQLite integrity, every block and every reading's signature (and an archive).",
-        discussion: "Exit status 0 when everything verifies, 1 with the first problem otherwise. Safe while the node runs."
+        discussion: """
+            Also verifies the copies a node in a ring keeps of other nodes' chains \
+            (<data-dir>/replicas/<owner key>.sqlite), each against its owner's key. Exit status 0 \
+            when everything verifies, 1 with the first problem of the ledger or of any copy \
+            otherwise. Safe while the node runs.
+            """
     )
 
     @OptionGroup var data: DataDirOption
@@ -35,5 +41,35 @@ struct CheckCommand: ParsableCommand {
             print("broken: \(error)")
             throw ExitCode(1)
         }
+        if try !Self.checkCopies(in: (data.dataDir as NSString).appendingPathComponent("replicas")) { throw ExitCode(1) }
+    }
+
+    /// Verifies every copy of another node's chain in `directory`, each bound to the owner key its
+    /// file is named after; prints a line per copy and returns whether all verify.
+    static func checkCopies(in directory: String) throws -> Bool {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".sqlite") }.sorted()
+        var allGood = true
+        for name in names {
+            let hex = String(name.dropLast(".sqlite".count))
+            let label = "copy of \(hex.prefix(12))"
+            do {
+                guard let bytes = Hex.decode(hex), bytes.count == 32 else { throw CopyNameError(name: name) }
+                let store = try LedgerStore(path: (directory as NSString).appendingPathComponent(name), owner: try PublicKey(bytes: bytes), readOnly: true)
+                defer { try? store.close() }
+                try store.verifyAll()
+                let counts = try store.counts()
+                let pruned = try store.prunedBelow()
+                print("ok: \(label): \(counts.blocks) block(s) and \(counts.readings) reading(s) verify\(pruned > 0 ? "; blocks below \(pruned) are pruned, as its owner pruned them" : "")")
+            } catch {
+                print("broken: \(label): \(error)")
+                allGood = false
+            }
+        }
+        return allGood
+    }
+
+    struct CopyNameError: Error, CustomStringConvertible {
+        let name: String
+        var description: String { "\(name) is not named after an owner's key (64 hex digits)" }
     }
 }
