@@ -76,4 +76,53 @@ extension RingTests {
         let broken = try await runFlowchain(["check", "--data-dir", joiner.dataDir])
         #expect(broken.status == 1 && broken.output.contains("broken: copy of \(key.prefix(12))"), "\(broken.output)")
     }
+
+    /// A copy that already holds everything follows its owner's pruning: with no new reading to
+    /// send, the owner still tells it its pruned height, and the copy drops the same payloads.
+    @Test func aCopyFollowsItsOwnersPruningWithNothingNewToSend() async throws {
+        let fast = ["--block-interval", "20", "--max-block-readings", "1"]
+        let first = try await RunningNode(fast, label: "follow-owner")
+        let joiner = try await RunningNode(["--join", "127.0.0.1:\(first.port)"], label: "follow-copy")
+        let ring = try await TestRing(adopting: [first, joiner])
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+        let device = try #require((0..<100_000).lazy.map { "follow-\($0)" }.first { ring.owner(of: $0) == 0 })
+        for i in 1...60 { _ = try await TestRing.call(first.url, "submit", ["device": .string(device), "payload": .object(["n": .number("\(i)")])]) }
+        let key = ring.keys[0]
+        let copyPath = joiner.dir.file("data/replicas/\(key).sqlite")
+        func copyState() -> (height: UInt64?, prunedBelow: UInt64, kept: Int)? {
+            guard FileManager.default.fileExists(atPath: copyPath),
+                  let store = try? LedgerStore(path: copyPath, owner: nil, readOnly: true, tailCheck: 0) else { return nil }
+            defer { try? store.close() }
+            return ((try? store.tip())??.height, (try? store.prunedBelow()) ?? 0, (try? store.readings(device: device, limit: 1000).items.count) ?? -1)
+        }
+        // Every reading sealed (one a block) and copied.
+        var deadline = ContinuousClock.now + .seconds(60)
+        while copyState()?.height != 59 || copyState()?.kept != 60, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(copyState()?.height == 59 && copyState()?.kept == 60, "\(String(describing: copyState()))")
+
+        // The owner is stopped, pruned and started again: nothing new to replicate, only the pruning.
+        #expect(try await first.stop() == 0)
+        let pruned: UInt64 = try await {
+            let store = try LedgerStore(path: first.dir.file("data/ledger.sqlite"), owner: nil)
+            defer { try? store.close() }
+            return try await store.prune(below: .max).prunedBelow
+        }()
+        #expect(pruned == 60 - UInt64(LedgerStore.unprunableTail))
+        let restarted = try FlowchainProcess(["node", "--data-dir", first.dir.file("data"), "--port", "0", "--join", "127.0.0.1:\(joiner.port)"] + fast,
+                                             outputPath: first.dir.file("node2.log"))
+        guard let port = try await restarted.waitForPort() else { throw RingError("restart failed: \(restarted.output)") }
+        let owner = RunningNode(adopting: restarted, port: port, dir: first.dir)
+        let healed = try await TestRing(adopting: [owner, joiner])
+        defer { Task { await healed.stopAll() } }
+        try await healed.converge()
+        deadline = ContinuousClock.now + .seconds(60)
+        while copyState()?.prunedBelow != pruned, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        let state = copyState()
+        #expect(state?.prunedBelow == pruned && state?.height == 59 && state?.kept == 60 - Int(pruned), "\(String(describing: state))")
+        #expect(!joiner.process.output.contains("refused a replication batch"), "\(joiner.process.output.suffix(2000))")
+        await healed.stopAll()
+        let check = try await runFlowchain(["check", "--data-dir", joiner.dataDir])
+        #expect(check.status == 0 && check.output.contains("ok: copy of \(key.prefix(12))"), "\(check.output)")
+    }
 }
