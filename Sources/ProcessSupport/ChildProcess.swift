@@ -74,6 +74,17 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Blocks until the process has exited without reaping it (`waitid` with `WNOWAIT`), so what
+    /// `/proc/PID` says of it (its I/O counters, say) can still be read; true when it exited.
+    public func waitForExitUnreaped() -> Bool {
+        guard exit.withLock({ $0 == nil }) else { return false }
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 {
+            if errno != EINTR { return false }
+        }
+        return true
+    }
+
     /// Whether `pid` exists and is not a zombie.
     static func alive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
