@@ -1,5 +1,7 @@
 import FlowchainClient
+import FlowchainCrypto
 import Foundation
+import Ledger
 import LedgerModel
 import ProcessSupport
 
@@ -11,10 +13,33 @@ import ProcessSupport
 /// ledger file grew per reading in the same run. The physical floor of a durable
 /// acknowledgement is one filesystem block (4 KiB) per fsync.
 public enum DiskBench {
-    public static func run(seconds: Double, rates: [Int] = [1, 16, 256], devices: Int = 4, extra: [String] = [], progress: (String) -> Void) async throws -> BenchReport {
+    public static func run(seconds: Double, rates: [Int] = [1, 16, 256], devices: Int = 4, prefill: Int = 0, extra: [String] = [],
+                           progress: (String) -> Void) async throws -> BenchReport {
         var report = BenchReport(scenario: "disk")
         let dir = try LedgerBench.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A ledger that already holds `prefill` readings (1,000 devices, blocks of 4,096): its
+        // indexes are large, so the readings of the load land in leaves no other reading of the
+        // load shares, as on a node that has run for months.
+        let template = dir + "/template"
+        if prefill > 0 {
+            try FileManager.default.createDirectory(atPath: template, withIntermediateDirectories: true)
+            let key = try KeyFile.create(at: template + "/node.key")
+            let store = try LedgerStore(path: template + "/ledger.sqlite", owner: key.publicKey, tailCheck: 0)
+            var stored = 0
+            while stored < prefill {
+                let n = min(200_000, prefill - stored)
+                progress("disk: storing \(prefill) signed readings first: \(stored)/\(prefill)")
+                let readings = LedgerBench.makeReadings(count: n, devices: 1000, key: key, firstSeq: UInt64(stored / 1000) + 1)
+                for b in stride(from: 0, to: n, by: 4096) {
+                    _ = try store.commitSync(Array(readings[b..<min(b + 4096, n)]))
+                    _ = try store.cutBlockSync(signedBy: key, now: 1_764_000_000_000 + Int64(stored + b), maxReadings: 4096)
+                }
+                stored += n
+            }
+            try store.close()
+            report.add("prefilled_readings", Double(prefill), "")
+        }
         for rate in rates {
             // The node as it runs (acknowledgement journal), then the reference in the same run:
             // every acknowledgement its own fsynced SQLite transaction (FLOWCHAIN_ACK_JOURNAL=0).
@@ -22,6 +47,10 @@ public enum DiskBench {
             for (mode, environment) in [("journal", [String: String]()), ("reference", ["FLOWCHAIN_ACK_JOURNAL": "0"])] {
                 let suffix = mode == "journal" ? "at_\(rate)" : "at_\(rate)_reference"
                 let data = dir + "/node-\(rate)-\(mode)"
+                if prefill > 0 {
+                    try FileManager.default.copyItem(atPath: template, toPath: data)
+                    chmod(data + "/node.key", 0o600)
+                }
                 // Created, then stopped: the empty ledger's size is the baseline of its growth.
                 let first = try await NodeProcess.start(dataDir: data, extra: ["--no-peers"] + extra, environment: environment)
                 first.stop()

@@ -65,6 +65,8 @@ struct BenchCommand: AsyncParsableCommand {
     var diskRates: [Int] = []
     @Option(name: .customLong("disk-block-interval"), help: ArgumentHelp("With disk: the nodes' --block-interval (ms); default the node's own.", valueName: "ms"))
     var diskBlockInterval: Int?
+    @Option(name: .customLong("disk-prefill"), help: ArgumentHelp("With disk: readings the ledger holds before the load (large indexes, as on a node that has run for months).", valueName: "n"))
+    var diskPrefill = 0
     @Option(name: .customLong("disk-devices"), help: ArgumentHelp("With disk: how many devices share the rate, each with one reading in flight.", valueName: "n"))
     var diskDevices = 4
     @Option(help: "Seconds of load per cluster run (the single node, then the ring at each ack level), or per rate of the disk scenario (at least 20).") var seconds = 10.0
@@ -120,7 +122,7 @@ struct BenchCommand: AsyncParsableCommand {
                 if anchorBlocks > 0, scenario == .start { try await alsoLongChain(report); continue }
             case .disk:
                 report = try await DiskBench.run(seconds: max(seconds, 20), rates: diskRates.isEmpty ? [1, 16, 256] : diskRates,
-                                                 devices: diskDevices,
+                                                 devices: diskDevices, prefill: diskPrefill,
                                                  extra: (commitWindow.map { ["--commit-window", "\($0)"] } ?? []) + (diskBlockInterval.map { ["--block-interval", "\($0)"] } ?? []),
                                                  progress: progress)
             case .all: continue
