@@ -93,9 +93,35 @@ extension LedgerStore {
 
     public func reading(id: Digest32) throws -> StoredReading? {
         try read("get reading") { db in
-            try Row.fetchOne(db, sql: "SELECT rowid, encoded FROM reading WHERE id = ?", arguments: [Data(id.bytes)])
-                .map { try Self.storedReading($0, db) }
+            try Self.rows(idFrom: Data(id.bytes), below: nil, limit: 1, db).first.map { try Self.storedReading($0, db) }
         }
+    }
+
+    /// Readings are found by id through an index keyed by (arrival bucket, id), `idBucketShift`
+    /// bits of rowid a bucket: new readings share the newest bucket's few leaves instead of
+    /// dirtying a random leaf each. A lookup probes the buckets that hold readings, newest first.
+    static let idBucketShift = 14
+
+    /// Rows (rowid, encoded) whose id is `from` exactly (`below` nil) or in `from..<below` (with
+    /// `below` empty: every id from `from` up), at most `limit`, in id order.
+    static func rows(idFrom from: Data, below: Data?, limit: Int, _ db: Database) throws -> [Row] {
+        guard let top = try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM reading"),
+              let bottom = try Int64.fetchOne(db, sql: "SELECT MIN(rowid) FROM reading") else { return [] }
+        let exact = try db.cachedStatement(sql: "SELECT rowid, encoded FROM reading WHERE (rowid >> \(idBucketShift)) = ? AND id = ?")
+        let range = try db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE (rowid >> \(idBucketShift)) = ? AND id >= ? AND id < ? ORDER BY id LIMIT ?")
+        let open = try db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE (rowid >> \(idBucketShift)) = ? AND id >= ? ORDER BY id LIMIT ?")
+        var found: [Row] = []
+        var bucket = top >> Int64(idBucketShift)
+        while bucket >= bottom >> Int64(idBucketShift) {
+            if let below {
+                found += below.isEmpty ? try Row.fetchAll(open, arguments: [bucket, from, limit])
+                                       : try Row.fetchAll(range, arguments: [bucket, from, below, limit])
+            } else if let row = try Row.fetchOne(exact, arguments: [bucket, from]) {
+                return [row]
+            }
+            bucket -= 1
+        }
+        return Array(found.sorted { ($0["id"] as Data).lexicographicallyPrecedes($1["id"] as Data) }.prefix(limit))
     }
 
     /// Readings whose id starts with the hex prefix `prefix` (at most `limit`), for short ids on the command line.
@@ -107,11 +133,7 @@ extension LedgerStore {
         if hasUpper { upper[upper.count - 1] += 1 }
         let bound = upper
         return try read("get reading by prefix") { db in
-            let sql = hasUpper
-                ? "SELECT rowid, encoded FROM reading WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
-                : "SELECT rowid, encoded FROM reading WHERE id >= ? ORDER BY id LIMIT ?"
-            let args: StatementArguments = hasUpper ? [Data(prefix), Data(bound), limit] : [Data(prefix), limit]
-            return try Row.fetchAll(db, sql: sql, arguments: args).map { try Self.storedReading($0, db) }
+            try Self.rows(idFrom: Data(prefix), below: hasUpper ? Data(bound) : Data(), limit: limit, db).map { try Self.storedReading($0, db) }
         }
     }
 
@@ -253,7 +275,7 @@ extension LedgerStore {
     /// Everything needed to prove `id` offline: the reading, its Merkle path and its signed block.
     public func proof(for id: Digest32) throws -> ReadingProof? {
         try read("build proof") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT rowid, encoded FROM reading WHERE id = ?", arguments: [Data(id.bytes)]) else {
+            guard let row = try Self.rows(idFrom: Data(id.bytes), below: nil, limit: 1, db).first else {
                 return nil
             }
             let stored = try Self.storedReading(row, db)

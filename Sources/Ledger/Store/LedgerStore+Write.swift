@@ -38,7 +38,8 @@ extension LedgerStore {
     }
 
     static func insert(_ readings: [Reading], db: Database) throws -> [CommitOutcome] {
-        let exists = try db.cachedStatement(sql: "SELECT 1 FROM reading WHERE id = ?")
+        // The same reading has the same device and seq (its id hashes both).
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM reading WHERE device = ? AND seq = ? AND id = ?")
         let lastSeq = try db.cachedStatement(sql: LedgerStore.lastSeqSQL)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO reading(id, device, seq, time, encoded) VALUES (?, ?, ?, ?, ?)
@@ -56,7 +57,7 @@ extension LedgerStore {
             let id = Data(r.id.bytes)
             // A reading already stored is a duplicate whatever else holds now (e.g. after a
             // re-key); a new one is never stored twice, so the id is looked up only off the hot path.
-            func duplicate() throws -> Bool { try Bool.fetchOne(exists, arguments: [id]) == true }
+            func duplicate() throws -> Bool { try Bool.fetchOne(exists, arguments: [r.device, Int64(bitPattern: r.seq), id]) == true }
             // The device's key: bound here on first use, refused when another key is bound.
             if let bound = try signers[r.device] ?? deviceRecord(r.device, db)?.signer {
                 signers[r.device] = bound
