@@ -487,7 +487,8 @@ struct RingTests {
         } catch let e as RPCConnection.RemoteError {
             #expect(e.message.contains("did not answer") || e.message.contains("not stored"), "\(e)")
         }
-        #expect(try await frame.contains(#""queued""#), "the device is told its frame waits in the forward queue")
+        let frameReply = try await frame
+        #expect(frameReply.contains(#""queued""#), "the device is told its frame waits in the forward queue: \(frameReply)")
         #expect(ContinuousClock.now - start < .seconds(40), "the forwards timed out instead of hanging")
         // Meanwhile a device node 0 owns is unaffected.
         #expect(try await ring.submit(fine, at: 0, #"{"x":2}"#)["seq"]?.int64Value == 1)

@@ -9,6 +9,8 @@ public struct DataDirectory: Sendable {
 
     public var keyPath: String { (path as NSString).appendingPathComponent("node.key") }
     public var ledgerPath: String { (path as NSString).appendingPathComponent("ledger.sqlite") }
+    /// The copies a node in a ring keeps of other nodes' chains, one file per owner.
+    public var replicasPath: String { (path as NSString).appendingPathComponent("replicas") }
 
     /// Creates the directory (mode 0700) when missing.
     public func create() throws {

@@ -54,7 +54,7 @@ public final class Node: Sendable {
         genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
         if var peers = configuration.peers, configuration.server != nil {
-            peers.replicaDirectory = (dir.path as NSString).appendingPathComponent("replicas")
+            peers.replicaDirectory = dir.replicasPath
             let path = configuration.genesisPath ?? (dir.path as NSString).appendingPathComponent("genesis.json")
             let file = Array(FileManager.default.contents(atPath: path) ?? Data())
             let engine = self.engine

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import FlowchainCrypto
+import FlowchainNode
 import Ledger
+import PeerNetwork
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,20 +43,17 @@ struct CheckCommand: ParsableCommand {
             print("broken: \(error)")
             throw ExitCode(1)
         }
-        if try !Self.checkCopies(in: (data.dataDir as NSString).appendingPathComponent("replicas")) { throw ExitCode(1) }
+        if !Self.checkCopies(ReplicaStores(directory: DataDirectory(data.dataDir).replicasPath)) { throw ExitCode(1) }
     }
 
-    /// Verifies every copy of another node's chain in `directory`, each bound to the owner key its
-    /// file is named after; prints a line per copy and returns whether all verify.
-    static func checkCopies(in directory: String) throws -> Bool {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".sqlite") }.sorted()
+    /// Verifies every copy of another node's chain the data directory keeps, each against the
+    /// owner key its file is named after; prints a line per copy and returns whether all verify.
+    static func checkCopies(_ copies: ReplicaStores) -> Bool {
         var allGood = true
-        for name in names {
-            let hex = String(name.dropLast(".sqlite".count))
-            let label = "copy of \(hex.prefix(12))"
+        for owner in copies.owners().sorted(by: { $0.hex < $1.hex }) {
+            let label = "copy of \(owner.hex.prefix(12))"
             do {
-                guard let bytes = Hex.decode(hex), bytes.count == 32 else { throw CopyNameError(name: name) }
-                let store = try LedgerStore(path: (directory as NSString).appendingPathComponent(name), owner: try PublicKey(bytes: bytes), readOnly: true)
+                let store = try LedgerStore(path: copies.path(for: owner), owner: owner, readOnly: true)
                 defer { try? store.close() }
                 try store.verifyAll()
                 let counts = try store.counts()
@@ -66,10 +65,5 @@ struct CheckCommand: ParsableCommand {
             }
         }
         return allGood
-    }
-
-    struct CopyNameError: Error, CustomStringConvertible {
-        let name: String
-        var description: String { "\(name) is not named after an owner's key (64 hex digits)" }
     }
 }
