@@ -49,15 +49,27 @@ struct ClockInjectionTests {
         let engine = try IngestEngine(store: LedgerStore(path: dir.file("ledger.sqlite"), owner: key.publicKey), key: key, configuration: config,
                                       now: wall.milliseconds).running()
         let early = try await engine.ingest(.unsigned(device: "rtc-less", payload: Array("{}".utf8), time: nil, timeQuality: .synced, source: .rpc))
-        let watch = ClockWatch(clock: config.clock, node: key.publicKey.hex, wall: wall, ingest: engine, interval: .milliseconds(20), logger: Logger(label: "clock-test"))
+        // The watch reads the same state through a clock of its own that counts its looks: NTP
+        // sets the clock only after the watch has seen it unsynchronised (a loaded machine may
+        // start the watch's task late).
+        let looks = Atomic<Int>(0)
+        let watched = ClockSync(mode: .kernel) {
+            let state = ClockSync.State(synchronised: synced.load(ordering: .relaxed), maxErrorMicroseconds: 0)
+            looks.add(1, ordering: .relaxed)
+            return state
+        }
+        let watch = ClockWatch(clock: watched, node: key.publicKey.hex, wall: wall, ingest: engine, interval: .milliseconds(20), logger: Logger(label: "clock-test"))
         let running = Task { try await watch.run() }
         defer { running.cancel() }
+        let seen = ContinuousClock.now + .seconds(60)
+        while looks.load(ordering: .relaxed) < 1, ContinuousClock.now < seen { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(looks.load(ordering: .relaxed) >= 1, "the watch looked at the clock")
         try await Task.sleep(for: .milliseconds(300))
         // NTP sets the clock: it jumps to 2025 (and the kernel says synchronised).
         base.store(1_764_000_000_000, ordering: .relaxed)
         synced.store(true, ordering: .relaxed)
         let device = "clock-\(key.publicKey.hex.prefix(12))"
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while try engine.store.lastSeq(device: device) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let record = try #require(try engine.store.readings(device: device, limit: 1, newestFirst: true).first)
         let payload = try StrictJSON.parse(record.reading.payload)

@@ -70,13 +70,16 @@ struct MQTTOutageTests {
         try await Task.sleep(for: .seconds(2))
         #expect(try await node.stop() == 0, "\(node.output.suffix(1500))")
         let atStop = device.stopped.published.load(ordering: .relaxed)
+        #expect(atStop > 0, "published before the node stopped")
         try await Task.sleep(for: Self.outage)            // the device keeps publishing
         let atStart = device.stopped.published.load(ordering: .relaxed)
         #expect(atStart > atStop, "published while the node was away: \(atStart - atStop)")
         (node, port) = try await MQTTBridgeEndToEndTests.startNode(dir, broker: broker, log: "node-again.log")
-        try await Task.sleep(for: .seconds(2))
+        // …and after it is back (a loaded machine publishes slowly: wait for it, bounded).
+        let after = ContinuousClock.now + .seconds(60)
+        while device.stopped.published.load(ordering: .relaxed) < atStart + 3, ContinuousClock.now < after { try await Task.sleep(for: .milliseconds(100)) }
         let sent = try await device.stop()
-        #expect(sent > 20, "a device publishing before, during and after: \(sent)")
+        #expect(sent >= atStart + 3, "published after the node was back: \(sent - atStart)")
         var got: [Int64] = []
         for _ in 0..<600 {
             got = try await Self.values(port, "boiler", field: "n")

@@ -109,7 +109,7 @@ struct AckJournalTests {
             }
         }
         defer { feeding.cancel() }
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(120)
         while !engine.store.batchOpen, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         try #require(engine.store.batchOpen, "the busy node holds its batch (and the write lock)")
         let path = dir.file("ledger.sqlite")
@@ -122,7 +122,9 @@ struct AckJournalTests {
         }
         let waited = ContinuousClock.now - started
         #expect(record.signer == Fixtures.key(43).publicKey)
-        #expect(waited < .seconds(15), "the writer waited \(waited)")
+        // Without the request it would wait for the next settle, an hour away; with it, the next
+        // upkeep (five times a second) lets it in: a generous bound for a loaded machine.
+        #expect(waited < .seconds(60), "the writer waited \(waited)")
     }
 
     /// Runs blocking work on a thread of its own (never one of the cooperative pool's few).

@@ -102,7 +102,7 @@ struct IngestTests {
         for seq in 1...25 { _ = try await engine.submit(try Fixtures.reading(Self.device, seq: UInt64(seq))) }
         // Full blocks are sealed by the engine's loop right after the commit that filled them
         // (acknowledgements do not wait for sealing): give it a moment, far below the interval.
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while try engine.store.counts().blocks < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(try engine.store.counts().blocks == 2, "two full blocks cut without waiting for the interval")
         #expect(await engine.pendingCount == 5)
@@ -128,10 +128,11 @@ struct IngestTests {
 struct IngestTransactionTests {
     static let node = Fixtures.key(9)
 
-    func engine(_ dir: TemporaryDirectory, interval: Duration, window: Duration = .zero) throws -> IngestEngine {
+    func engine(_ dir: TemporaryDirectory, interval: Duration, window: Duration = .zero, clock: ManualMonotonicClock? = nil) throws -> IngestEngine {
         var config = IngestEngine.Configuration()
         config.blockInterval = interval
         config.commitWindow = window
+        if let clock { config.monotonic = clock.reading }
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.node.publicKey)
         return try IngestEngine(store: store, key: Self.node, configuration: config).running()
     }
@@ -142,25 +143,31 @@ struct IngestTransactionTests {
 
     @Test func aBlockCutRidesInTheNextCommitsTransaction() async throws {
         let dir = TemporaryDirectory()
-        // A long interval: a seal is due after 4 s, the timer seals alone after 10–12 s, so a
-        // loaded machine that wakes this test late still lands in between.
-        let engine = try engine(dir, interval: .seconds(8))
+        // The engine schedules by a clock the test moves: a seal is due after half an interval,
+        // the timer seals alone after 1¼ intervals, whatever a loaded machine does meanwhile.
+        let clock = ManualMonotonicClock()
+        let engine = try engine(dir, interval: .seconds(2), clock: clock)
         _ = try await submit(engine, 0)
         let before = engine.store.transactions
-        try await Task.sleep(for: .milliseconds(4300))  // over half an interval: a seal is due
+        clock.advance(by: .milliseconds(1100))   // over half an interval: a seal is due
+        try await Task.sleep(for: .seconds(1))    // the timer looks (every ½ s) and leaves it to the next commit
+        #expect(try engine.store.tip() == nil, "the timer does not seal before 1¼ intervals")
         _ = try await submit(engine, 1)
         #expect(engine.store.transactions == before + 1, "one transaction stored reading 1 and sealed reading 0")
         let tip = try #require(try engine.store.tip())
         #expect(tip.count == 1 && tip.height == 0, "block 0 holds reading 0 only")
-        // Alone, a pending reading is still sealed within 1¼ intervals (and a quarter).
-        let deadline = ContinuousClock.now + .seconds(25)
-        while try engine.store.tip()?.height != 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        // Alone, a pending reading is sealed by the timer once it waited 1¼ intervals.
+        clock.advance(by: .milliseconds(2600))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try engine.store.tip()?.height != 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         #expect(try engine.store.tip()?.height == 1, "reading 1 sealed by the timer")
     }
 
     @Test func aCommitWindowGathersReadingsIntoOneTransaction() async throws {
         let dir = TemporaryDirectory()
-        let engine = try engine(dir, interval: .seconds(60), window: .milliseconds(40))
+        // A window far longer than the pause between the two submissions, so a loaded machine
+        // that wakes the second one late still lands it in the first one's transaction.
+        let engine = try engine(dir, interval: .seconds(60), window: .seconds(3))
         let before = engine.store.transactions
         async let a = submit(engine, 0)
         try await Task.sleep(for: .milliseconds(5))

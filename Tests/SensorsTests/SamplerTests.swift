@@ -46,7 +46,7 @@ struct SamplerTests {
                 if try condition() { return }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            Issue.record("timed out waiting for \(what)")
+            Issue.record("timed out waiting for \(what); failures so far: \(failures.all); tank readings: \((try? Self.readings(store, "tank").count) ?? -1)")
         }
         try await waitFor("tank and greenhouse readings") { try Self.readings(store, "tank").count >= 3 && Self.readings(store, "greenhouse").count >= 3 }
         let tank = try #require(try Self.readings(store, "tank").first?.reading)

@@ -32,6 +32,9 @@ public actor IngestEngine {
         public var commitWindow: Duration = .zero
         /// Whether the time stamps the node takes itself are synchronised (`timeSynced`).
         public var clock = ClockSync()
+        /// The monotonic clock that schedules block cuts (injected so a test can move it instead
+        /// of waiting, and a loaded machine's late wake-ups do not change what it sees).
+        public var monotonic: @Sendable () -> ContinuousClock.Instant = { .now }
 
         public init() {}
     }
@@ -98,7 +101,7 @@ public actor IngestEngine {
         newest = bounds.newest
         tip = try store.tip()
         // Readings left pending by the last run are sealed on the usual schedule.
-        if let n = bounds.newest, n >= sealedEnd { pendingSince = .now }
+        if let n = bounds.newest, n >= sealedEnd { pendingSince = configuration.monotonic() }
     }
 
     /// The ledger's counters, kept in memory as readings and blocks are committed.
@@ -310,7 +313,7 @@ public actor IngestEngine {
             do {
                 // Pending readings half a block interval old are sealed in this commit's own
                 // transaction: at low rates a block then costs no fsync of its own.
-                let sealDue = !cutting && pendingCount > 0 && pendingSince.map { ContinuousClock.now - $0 >= configuration.blockInterval / 2 } ?? false
+                let sealDue = !cutting && pendingCount > 0 && pendingSince.map { configuration.monotonic() - $0 >= configuration.blockInterval / 2 } ?? false
                 let outcomes: [CommitOutcome]
                 if sealDue {
                     cutting = true
@@ -349,7 +352,7 @@ public actor IngestEngine {
                 for item in batch { item.promise.resolve(.failure(.storeFailed(String(describing: error)))) }
             }
             if !stored.isEmpty {
-                if pendingSince == nil { pendingSince = .now }
+                if pendingSince == nil { pendingSince = configuration.monotonic() }
                 feed.publish(stored)
             }
             while pendingCount >= configuration.maxBlockReadings {
@@ -386,14 +389,14 @@ public actor IngestEngine {
     private func sealedBlock(_ sealed: LedgerStore.SealedBlock) {
         sealedEnd = max(sealedEnd, sealed.rowids.upperBound)
         tip = sealed.header
-        pendingSince = pendingCount > 0 ? .now : nil
+        pendingSince = pendingCount > 0 ? configuration.monotonic() : nil
         feed.publish(sealed.header)
     }
 
     /// Seals what is pending once the oldest of it waited `blockInterval` and a quarter (a
     /// commit half an interval after it usually sealed it already, in its own transaction).
     private func cutIfDue() async {
-        guard let since = pendingSince, ContinuousClock.now - since >= configuration.blockInterval * 5 / 4 else { return }
+        guard let since = pendingSince, configuration.monotonic() - since >= configuration.blockInterval * 5 / 4 else { return }
         await cutOnSchedule()
     }
 
