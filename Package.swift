@@ -269,7 +269,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FlowchainCryptoTests", dependencies: ["FlowchainCrypto", "FlowchainTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Ledger", "FlowchainCrypto", "FlowchainTesting"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Ledger", "FlowchainCrypto", "FlowchainTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ChordTests",
             dependencies: ["Chord", "FlowchainCrypto", "FlowchainTesting", .product(name: "BigInt", package: "BigInt")]

@@ -40,6 +40,20 @@ extension LedgerStore: AnchorStorage {
         }
     }
 
+    public func anchorBlocks(heights range: ClosedRange<UInt64>) throws -> [(height: UInt64, encoded: [UInt8])] {
+        try read("load anchor blocks") { db in
+            try Row.fetchAll(db, sql: "SELECT height, encoded FROM anchor WHERE height BETWEEN ? AND ? ORDER BY height, rowid",
+                             arguments: [Int64(clamping: range.lowerBound), Int64(clamping: range.upperBound)])
+                .map { (UInt64($0["height"] as Int64), Array($0["encoded"] as Data)) }
+        }
+    }
+
+    public func highestAnchorHeight() throws -> UInt64? {
+        try read("highest anchor block") { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(height) FROM anchor").map { UInt64($0) }
+        }
+    }
+
     public typealias FinalAnchor = LedgerModel.FinalAnchor
 
     /// Records anchor blocks that became final and the checkpoint (an encoded state the Consensus

@@ -8,6 +8,10 @@ public protocol AnchorStorage: Sendable {
     func saveAnchorBlock(hash: Digest32, height: UInt64, encoded: [UInt8]) throws
     /// Stored anchor blocks above `height` (all when nil), by height.
     func anchorBlocks(above height: UInt64?) throws -> [(height: UInt64, encoded: [UInt8])]
+    /// Stored anchor blocks with heights in `range` (final or not), by height.
+    func anchorBlocks(heights range: ClosedRange<UInt64>) throws -> [(height: UInt64, encoded: [UInt8])]
+    /// The highest stored anchor block's height (nil: none stored).
+    func highestAnchorHeight() throws -> UInt64?
     /// Records blocks that became final and the newest one's checkpoint, in one transaction.
     func saveFinalAnchors(_ finals: [FinalAnchor], checkpoint: [UInt8]) throws
     func anchorCheckpoint() throws -> [UInt8]?

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Consensus
 import Foundation
 import FlowchainCrypto
 import FlowchainNode
@@ -10,7 +11,9 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Verify the whole chain: SQLite integrity, every block and every reading's signature (and an archive).",
         discussion: """
-            Also verifies the copies a node in a ring keeps of other nodes' chains \
+            Also replays the anchor chain from the genesis (every stored anchor block against every \
+            rule; the segment heads they commit must match this ledger's blocks, so a rewritten or \
+            truncated chain is found) and verifies the copies a node in a ring keeps of other nodes' chains \
             (<data-dir>/replicas/<owner key>.sqlite), each against its owner's key. Exit status 0 \
             when everything verifies, 1 with the first problem of the ledger or of any copy \
             otherwise. Safe while the node runs.
@@ -43,7 +46,33 @@ struct CheckCommand: ParsableCommand {
             print("broken: \(error)")
             throw ExitCode(1)
         }
+        if !checkAnchorChain(store) { throw ExitCode(1) }
         if !Self.checkCopies(ReplicaStores(directory: DataDirectory(data.dataDir).replicasPath)) { throw ExitCode(1) }
+    }
+
+    /// Replays the whole stored anchor chain from the data directory's genesis (when it has one)
+    /// and compares the segment heads it commits with the ledger; prints a line, returns whether it verifies.
+    func checkAnchorChain(_ store: LedgerStore) -> Bool {
+        let path = (data.dataDir as NSString).appendingPathComponent("genesis.json")
+        guard FileManager.default.fileExists(atPath: path) else { return true }
+        var last = Date()
+        do {
+            let genesis = try Genesis.load(path)
+            let s = try AnchorAudit.verify(genesis: genesis, store: store, owner: store.owner, now: Int64(Date().timeIntervalSince1970)) { done, top in
+                if Date().timeIntervalSince(last) > 1 {
+                    last = Date()
+                    FileHandle.standardError.write(Data("checked anchor heights \(done)/\(top)\n".utf8))
+                }
+            }
+            let forks = s.stale > 0 ? "; \(s.stale) on branches below the final height, ignored" : ""
+            print("ok: anchor chain: \(s.blocks) block(s) verify from the genesis (tip \(s.tipHeight), final \(s.finalHeight))\(forks); the \(s.headsChecked) segment head(s) of this node they commit match the ledger")
+            return true
+        } catch let e as AnchorStoreError {
+            print("broken: anchor chain: anchor block at height \(e.height): \(e.reason)")
+        } catch {
+            print("broken: anchor chain: \(error)")
+        }
+        return false
     }
 
     /// Verifies every copy of another node's chain the data directory keeps, each against the
