@@ -80,5 +80,9 @@ struct AnchorChainTests {
         let refused = try await runFlowchain(["node", "--data-dir", data, "--port", "0"])
         #expect(refused.status == 1)
         #expect(refused.output.contains("anchor block at height \(tamperedHeight)") && refused.output.contains("refusing to run"), "\(refused.output)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes), "refusing, the node wrote nothing")
+        // `flowchain check` finds it too, by its height.
+        let check = try await runFlowchain(["check", "--data-dir", data])
+        #expect(check.status == 1 && check.output.contains("broken: anchor chain: anchor block at height \(tamperedHeight)"), "\(check.output)")
     }
 }

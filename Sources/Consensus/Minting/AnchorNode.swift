@@ -34,6 +34,9 @@ public actor AnchorNode {
         self.store = store
         let stored = try store.anchorBlocks(above: checkpoint?.height)
         replayedAtStart = stored.count
+        // What becomes final during the replay is recorded only once every stored block has
+        // passed: a chain that fails refuses the node without it having written anything.
+        var finals: [AnchorChain.Entry] = []
         for (height, encoded) in stored {
             let block: AnchorBlock
             do { block = try AnchorBlock(encoded: encoded) } catch {
@@ -50,10 +53,10 @@ public actor AnchorNode {
             } catch let v as AnchorViolation {
                 throw AnchorStoreError(height: height, reason: v.rule)
             }
-            // An observer (no key, e.g. `flowchain verify` on a read-only store) only reads.
-            let finals = chain.finalized()
-            if key != nil { try Self.persist(finals, chain: chain, store: store) }
+            finals += chain.finalized()
         }
+        // An observer (no key, e.g. `flowchain verify` on a read-only store) only reads.
+        if key != nil { try Self.persist(finals, chain: chain, store: store) }
     }
 
     /// Records blocks that became final, and a checkpoint of the newest final state.

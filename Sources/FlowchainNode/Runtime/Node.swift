@@ -40,7 +40,22 @@ public final class Node: Sendable {
         let (key, created) = try KeyFile.loadOrCreate(at: dir.keyPath)
         if created { logger.info("created node key \(dir.keyPath): public key \(key.publicKey)") }
         self.key = key
-        store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: configuration.tailCheck)
+        genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
+        var tailCheck = configuration.tailCheck
+        if FileManager.default.fileExists(atPath: dir.ledgerPath) {
+            // Verify the stored chains through read-only connections first: opening the writer
+            // touches the file (SQLite's WAL set-up), and a damaged ledger must be left exactly as
+            // it was found. The anchor replay here is the one the writer's start repeats below.
+            do {
+                let probe = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, readOnly: true, tailCheck: tailCheck)
+                defer { try? probe.close() }
+                _ = try AnchorNode(genesis: genesis, key: nil, store: probe, now: configuration.clock.seconds)
+                tailCheck = 0
+            } catch StoreError.notInitialised {
+                // An empty or half-created file: the writer migrates it, then checks it.
+            }
+        }
+        store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: tailCheck)
         if let replay = store.journalReplay {
             logger.notice("applied \(replay.readings) acknowledged reading(s) and \(replay.blocks) block(s) again from the acknowledgement journal (\(replay.records) commit(s) the last run had not yet settled into the ledger)")
         }
@@ -51,7 +66,6 @@ public final class Node: Sendable {
         var ingest = configuration.ingest
         ingest.blockInterval = configuration.blockInterval
         engine = try IngestEngine(store: store, key: key, configuration: ingest, now: configuration.clock.milliseconds, feed: feed, logger: logger)
-        genesis = try Self.loadGenesis(configuration, key: key, logger: logger)
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
         if var peers = configuration.peers, configuration.server != nil {
             peers.replicaDirectory = dir.replicasPath
