@@ -64,7 +64,11 @@ struct IDIndexTests {
             }
         }
         try old.close()
+        // What a node says before it opens the file (the upgrade copies the reading table).
+        let upgrade = try #require(LedgerStore.pendingUpgrades(path: path))
+        #expect(upgrade.migrations == ["v9-id-index-by-arrival"] && upgrade.readings == 50, "\(upgrade)")
         let store = try LedgerStore(path: path, owner: Self.key.publicKey)
+        #expect(LedgerStore.pendingUpgrades(path: path) == nil, "nothing left to upgrade")
         #expect(try store.counts().readings == 50)
         for r in readings { #expect(try store.reading(id: r.id)?.reading == r) }
         #expect(try store.readings(device: "old", limit: 100).items.map(\.reading.seq) == Array(1...50))

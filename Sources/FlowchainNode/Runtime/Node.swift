@@ -52,7 +52,11 @@ public final class Node: Sendable {
                 _ = try AnchorNode(genesis: genesis, key: nil, store: probe, now: configuration.clock.seconds)
                 tailCheck = 0
             } catch StoreError.notInitialised {
-                // An empty or half-created file: the writer migrates it, then checks it.
+                // An empty or half-created file, or one of an earlier version: the writer migrates
+                // it, then checks it.
+                if let upgrade = LedgerStore.pendingUpgrades(path: dir.ledgerPath) {
+                    logger.notice("upgrading \(dir.ledgerPath) to this version's schema (\(upgrade.migrations.joined(separator: ", "))) before the node starts: it holds \(upgrade.readings) reading(s); an upgrade that rebuilds the reading table reads and writes each of them once, which takes a while on a big ledger, once")
+                }
             }
         }
         store = try LedgerStore(path: dir.ledgerPath, owner: key.publicKey, tailCheck: tailCheck)

@@ -142,6 +142,25 @@ public final class LedgerStore: Sendable {
         try checkTail(blocks: tailCheck)
     }
 
+    /// The schema upgrades opening the ledger at `path` for writing will apply (none for a new
+    /// file or a current one), and how many readings it holds: a node says so before it starts
+    /// them, since one of them copies the reading table.
+    public static func pendingUpgrades(path: String) -> (migrations: [String], readings: Int)? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        guard let queue = try? DatabaseQueue(path: path, configuration: config) else { return nil }
+        defer { try? queue.close() }
+        return try? queue.read { db in
+            let applied = try Schema.migrator.appliedIdentifiers(db)
+            guard !applied.isEmpty else { return nil }
+            let pending = Schema.migrator.migrations.filter { !applied.contains($0) }
+            guard !pending.isEmpty else { return nil }
+            let readings = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(rowid) - MIN(rowid) + 1, 0) FROM reading") ?? 0
+            return (pending, readings)
+        }
+    }
+
     private static func bindOwner(pool: DatabasePool, path: String, owner: PublicKey?, readOnly: Bool) throws -> PublicKey? {
         let stored: PublicKey? = try pool.read { db in
             guard let data = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'owner'") else { return nil }
