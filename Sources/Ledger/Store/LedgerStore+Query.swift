@@ -97,29 +97,65 @@ extension LedgerStore {
         }
     }
 
-    /// Readings are found by id through an index keyed by (arrival bucket, id), `idBucketShift`
-    /// bits of rowid a bucket: new readings share the newest bucket's few leaves instead of
-    /// dirtying a random leaf each. A lookup probes the buckets that hold readings, newest first.
-    static let idBucketShift = 14
+    /// Readings are found by id through `reading_id`, keyed by (arrival bucket, id) with
+    /// `idBucketShift` bits of rowid a bucket. A bucket's ids go in at once, sorted, when the
+    /// next bucket starts (`indexCompleteBuckets`): the index only ever takes appends, so a new
+    /// reading costs it no random page write. Below `id_indexed_below` every reading is in it;
+    /// from there up (the newest bucket, at most 4,096 readings) a lookup scans the rows.
+    static let idBucketShift: Int64 = 12
+
+    /// The first rowid whose id is not yet in `reading_id`.
+    static func idIndexedBelow(_ db: Database) throws -> Int64 {
+        try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'id_indexed_below'").flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
+    }
+
+    /// Indexes the ids of every complete bucket not yet in `reading_id` (on the writer, in the
+    /// transaction that stored the first reading of a new bucket).
+    static func indexCompleteBuckets(_ db: Database) throws {
+        guard let top = try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM reading") else { return }
+        let newest = (top >> idBucketShift) << idBucketShift
+        let indexed = try idIndexedBelow(db)
+        guard newest > indexed else { return }
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO reading_id(bucket, id, row)
+            SELECT rowid >> \(idBucketShift), id, rowid FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid >> \(idBucketShift), id
+            """, arguments: [indexed, newest])
+        try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('id_indexed_below', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [Data(String(newest).utf8)])
+    }
+
+    /// Forgets the ids of readings `first..<end` (retention dropped them; `pruned` keeps them).
+    static func unindexIds(from first: Int64, to end: Int64, _ db: Database) throws {
+        guard end > first else { return }
+        try db.execute(sql: "DELETE FROM reading_id WHERE bucket BETWEEN ? AND ? AND row >= ? AND row < ?",
+                       arguments: [first >> idBucketShift, (end - 1) >> idBucketShift, first, end])
+    }
 
     /// Rows (rowid, encoded) whose id is `from` exactly (`below` nil) or in `from..<below` (with
     /// `below` empty: every id from `from` up), at most `limit`, in id order.
     static func rows(idFrom from: Data, below: Data?, limit: Int, _ db: Database) throws -> [Row] {
-        guard let top = try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM reading"),
-              let bottom = try Int64.fetchOne(db, sql: "SELECT MIN(rowid) FROM reading") else { return [] }
-        let exact = try db.cachedStatement(sql: "SELECT rowid, encoded FROM reading WHERE (rowid >> \(idBucketShift)) = ? AND id = ?")
-        let range = try db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE (rowid >> \(idBucketShift)) = ? AND id >= ? AND id < ? ORDER BY id LIMIT ?")
-        let open = try db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE (rowid >> \(idBucketShift)) = ? AND id >= ? ORDER BY id LIMIT ?")
-        var found: [Row] = []
-        var bucket = top >> Int64(idBucketShift)
-        while bucket >= bottom >> Int64(idBucketShift) {
-            if let below {
-                found += below.isEmpty ? try Row.fetchAll(open, arguments: [bucket, from, limit])
-                                       : try Row.fetchAll(range, arguments: [bucket, from, below, limit])
-            } else if let row = try Row.fetchOne(exact, arguments: [bucket, from]) {
+        let indexed = try idIndexedBelow(db)
+        // The indexed buckets, newest first, probed in one statement: a seek per bucket.
+        let buckets = "WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x - 1 FROM b WHERE x > ?)"
+        let bottom = (try Int64.fetchOne(db, sql: "SELECT MIN(rowid) FROM reading") ?? 0) >> idBucketShift
+        let top = (indexed - 1) >> idBucketShift
+        guard let below else {
+            if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT rowid, encoded FROM reading WHERE rowid >= ? AND id = ?"), arguments: [indexed, from]) {
                 return [row]
             }
-            bucket -= 1
+            guard indexed > 0, top >= bottom else { return [] }
+            return try Row.fetchOne(db.cachedStatement(sql: """
+                \(buckets) SELECT r.rowid, r.encoded FROM b JOIN reading_id i ON i.bucket = b.x AND i.id = ? JOIN reading r ON r.rowid = i.row LIMIT 1
+                """), arguments: [top, bottom, from]).map { [$0] } ?? []
+        }
+        let upper = below.isEmpty ? "" : "AND id < ?"
+        var found = try Row.fetchAll(db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE rowid >= ? AND id >= ? \(upper) ORDER BY id LIMIT ?"),
+                                     arguments: StatementArguments([indexed, from] + (below.isEmpty ? [] : [below]) + [limit] as [any DatabaseValueConvertible]))
+        if indexed > 0, top >= bottom {
+            found += try Row.fetchAll(db.cachedStatement(sql: """
+                \(buckets) SELECT r.rowid, r.encoded, i.id FROM b JOIN reading_id i ON i.bucket = b.x AND i.id >= ? \(upper.replacingOccurrences(of: "id", with: "i.id"))
+                JOIN reading r ON r.rowid = i.row ORDER BY i.id LIMIT ?
+                """), arguments: StatementArguments([top, bottom, from] + (below.isEmpty ? [] : [below]) + [limit] as [any DatabaseValueConvertible]))
         }
         return Array(found.sorted { ($0["id"] as Data).lexicographicallyPrecedes($1["id"] as Data) }.prefix(limit))
     }

@@ -69,6 +69,7 @@ extension LedgerStore {
                 try insert.execute(arguments: [position, Data(r.id.bytes), r.device, Int64(bitPattern: r.seq), r.time, Data(r.encoded)])
                 next += 1
             }
+            if !batch.readings.isEmpty { try Self.indexCompleteBuckets(db) }
             for header in batch.blocks {
                 var parent = try Self.tipHeader(db)
                 if let parent, header.height <= parent.height { continue }  // already here
@@ -122,6 +123,7 @@ extension LedgerStore {
                            arguments: [Int64(b.header.height), Data(b.header.hash.bytes), b.header.time, Int64(b.header.count), b.firstRowid, Data(b.header.encoded)])
             for (leaf, id) in b.ids.enumerated() { try keep.execute(arguments: [Data(id.bytes), Int64(b.header.height), Int64(leaf)]) }
             try db.execute(sql: "DELETE FROM reading WHERE rowid >= ? AND rowid < ?", arguments: [b.firstRowid, b.firstRowid + Int64(b.header.count)])
+            try Self.unindexIds(from: b.firstRowid, to: b.firstRowid + Int64(b.header.count), db)
             try Self.setPrunedBelow(b.header.height + 1, db)
         }
     }

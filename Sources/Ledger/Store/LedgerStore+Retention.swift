@@ -151,6 +151,7 @@ extension LedgerStore {
             try seqs.execute(arguments: [first, first + count])
             try drop.execute(arguments: [first, first + count])
             pruned += db.changesCount
+            try unindexIds(from: first, to: first + count, db)
             h += 1
         }
         guard h > from else { return (from, 0) }

@@ -92,6 +92,7 @@ extension LedgerStore {
             last[r.device] = seq
             outcomes.append(.stored(rowid: db.lastInsertedRowID))
         }
+        if outcomes.contains(where: { if case .stored = $0 { true } else { false } }) { try indexCompleteBuckets(db) }
         return outcomes
     }
 

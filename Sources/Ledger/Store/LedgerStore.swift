@@ -50,13 +50,20 @@ public final class LedgerStore: Sendable {
 
     /// When journaled commits are settled: their SQLite transaction made durable and the journal
     /// started again.
+    ///
+    /// Each settle writes every page its commits touched (the table's tail, each index's tail, the
+    /// block table, the meta page, interior pages) once to the WAL and once more at the checkpoint,
+    /// so at low rates the pages a settle shares among its readings decide the bytes per reading:
+    /// at 1 reading/s, 300 readings a settle instead of 30 (`flowchain bench disk`, docs/ledger.md).
+    /// A sensor that reports every 10 s is never idle for a minute, so its readings share settles
+    /// too. What a crash leaves to apply again at the next start is at most this much journal.
     public struct SettlePolicy: Sendable {
         /// At most this long after the oldest commit not yet settled (sooner when half the journal
         /// is used, or when another write needs the database).
-        public var interval: Duration = .seconds(30)
+        public var interval: Duration = .seconds(300)
         /// Once ingest has been idle this long.
-        public var whenIdle: Duration = .seconds(5)
-        public init(interval: Duration = .seconds(30), whenIdle: Duration = .seconds(5)) {
+        public var whenIdle: Duration = .seconds(60)
+        public init(interval: Duration = .seconds(300), whenIdle: Duration = .seconds(60)) {
             self.interval = interval
             self.whenIdle = whenIdle
         }
