@@ -111,7 +111,7 @@ public enum DiskBench {
                 report.add("per_transaction_journal_vs_reference_at_\(rate)", j / r, "ratio")
             }
         }
-        report.note("bytes written: /proc/PID/io write_bytes of the node process (what it sent to the block layer), during the load and the 7 s after it (the journal's last settle)")
+        report.note("bytes written: /proc/PID/io write_bytes of the node process (what it sent to the block layer), during the load and the 7 s after it (the journal settles every 300 s, after 60 s idle and when half full: at low rates a short run settles only as the node stops, which with_checkpoint counts)")
         report.note("transactions: durable commits (flowchain_store_transactions): with the journal, each fdatasyncs one journal record; in the reference (FLOWCHAIN_ACK_JOURNAL=0) each is a SQLite transaction that fsyncs the WAL")
         report.note("ledger growth: ledger.sqlite and its -wal (the journal's file has a fixed size, 2 MiB)")
         report.note("with_checkpoint: also what the node wrote stopping, which checkpoints the WAL into the database file (read from the exited process before it is reaped); a running node checkpoints every 8,192 WAL pages")

@@ -106,13 +106,13 @@ extension LedgerStore {
 
     /// The first rowid whose id is not yet in `reading_id`.
     static func idIndexedBelow(_ db: Database) throws -> Int64 {
-        try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'id_indexed_below'").flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'id_indexed_below'")).flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
     }
 
     /// Indexes the ids of every complete bucket not yet in `reading_id` (on the writer, in the
     /// transaction that stored the first reading of a new bucket).
     static func indexCompleteBuckets(_ db: Database) throws {
-        guard let top = try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM reading") else { return }
+        guard let top = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(rowid) FROM reading")) else { return }
         let newest = (top >> idBucketShift) << idBucketShift
         let indexed = try idIndexedBelow(db)
         guard newest > indexed else { return }
