@@ -111,7 +111,14 @@ struct RingTests {
             #expect(seqs == [4, 5, 6])
         }
         let port0 = ring.nodes[0]!.port
-        let metrics = try await offPool { try LoopbackHTTP.get(port: port0, path: "/metrics").text }
+        // The three late readings are copied on the replicator's next round: wait for it (bounded).
+        var metrics = ""
+        let caughtUp = ContinuousClock.now + .seconds(60)
+        repeat {
+            metrics = try await offPool { try LoopbackHTTP.get(port: port0, path: "/metrics").text }
+            if metrics.contains("flowchain_replication_lag 0") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        } while ContinuousClock.now < caughtUp
         #expect(metrics.contains("flowchain_peers 4"), "node 0 has four authenticated peers")
         #expect(metrics.contains("flowchain_readings_forwarded_total"))
         #expect(metrics.contains("flowchain_replication_lag 0"), "every copy caught up: \(metrics.split(separator: "\n").filter { $0.contains("replication_lag") })")
