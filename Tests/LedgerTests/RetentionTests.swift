@@ -100,6 +100,34 @@ struct RetentionTests {
         #expect(second.blocks == 0 && !second.convertedToIncrementalVacuum)
     }
 
+    /// Giving a freed page back moves a page of new readings into it (written twice); a page
+    /// left free is reused by the next readings. An age pass gives pages back only when many are
+    /// free.
+    @Test func anAgePassGivesManyFreedPagesBackAndLeavesAFewForNewReadings() async throws {
+        let dir = TemporaryDirectory()
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.key.publicKey)
+        _ = try Self.ledger(store, blocks: 120, perBlock: 50, payloadBytes: 400)
+        try store.checkpoint()
+        let full = try store.fileBytes()
+        // Half the ledger pruned: far more than a tenth of the file is free, so it shrinks.
+        try await store.prune(below: 60, release: .whenOverTenth)
+        let half = try store.fileBytes()
+        let freeAfterHalf = try store.freePages()
+        #expect(half < full * 6 / 10 && freeAfterHalf == 0, "\(half) of \(full) bytes")
+        // Two more blocks: a few pages, kept free (none given back: the file does not shrink).
+        try await store.prune(below: 62, release: .whenOverTenth)
+        let kept = try store.freePages()
+        let sizeKept = try store.fileBytes()
+        #expect(kept > 0 && sizeKept >= half, "\(kept) free pages, \(sizeKept) bytes (\(half) before)")
+        // New readings take those pages first: the file does not grow while they last.
+        let pad = String(repeating: "y", count: 400)
+        _ = try store.commitSync(try (1...20).map { try Fixtures.reading(Self.key, device: "later", seq: UInt64($0), time: 200_000, payload: "{\"pad\":\"\(pad)\"}") })
+        try store.checkpoint()
+        let (freeLater, sizeLater) = (try store.freePages(), try store.fileBytes())
+        #expect(freeLater < kept && sizeLater == sizeKept, "reused, not grown: \(freeLater) free pages, \(sizeLater) bytes")
+        try store.verifyAll()
+    }
+
     @Test func pruningUnderLoadLosesNoAcknowledgedReadingInsideTheWindow() async throws {
         let dir = TemporaryDirectory()
         let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.key.publicKey)

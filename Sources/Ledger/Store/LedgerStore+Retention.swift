@@ -108,7 +108,7 @@ extension LedgerStore {
     /// headers; then gives the freed pages back to the file system. Works through the blocks in
     /// transactions of about `batch` readings, so ingest goes on in between.
     @discardableResult
-    public func prune(below height: UInt64, batch: Int = 20_000) async throws -> PruneReport {
+    public func prune(below height: UInt64, batch: Int = 20_000, release: FreePageRelease = .all) async throws -> PruneReport {
         var report = PruneReport()
         report.bytesBefore = try fileBytes()
         while true {
@@ -124,7 +124,7 @@ extension LedgerStore {
             report.prunedBelow = step.below
             if step.blocks == 0 { break }
         }
-        if report.blocks > 0 { report.convertedToIncrementalVacuum = try releaseFreePages() }
+        if report.blocks > 0 { report.convertedToIncrementalVacuum = try releaseFreePages(release) }
         report.bytesAfter = try fileBytes()
         return report
     }
@@ -166,21 +166,46 @@ extension LedgerStore {
                        arguments: [Data(String(height).utf8)])
     }
 
-    /// Gives the file's free pages back to the file system (incremental vacuum, then a checkpoint
-    /// so the main file is really truncated). A ledger created without `auto_vacuum` is rewritten
-    /// once (VACUUM) to get it; returns whether that happened.
+    /// How many of the free pages pruning left to give back to the file system. Giving a page
+    /// back moves a page from the end of the file (the newest readings) into it, written to the
+    /// WAL and again at the checkpoint; a free page kept is reused by the next readings instead,
+    /// for nothing.
+    public enum FreePageRelease: Sendable, Equatable {
+        /// Every free page.
+        case all
+        /// Every free page, once they are more than a tenth of the file (a large prune, such as
+        /// the first after retention is switched on); otherwise none (`maxAge` passes).
+        case whenOverTenth
+        /// As many as bring the file down to this many bytes, no more (`maxSize` passes).
+        case downTo(Int64)
+    }
+
+    /// Gives free pages back to the file system (incremental vacuum, then a checkpoint so the
+    /// main file is really truncated), as `how` says. A ledger created without `auto_vacuum` is
+    /// rewritten once (VACUUM, which gives back every free page) to get it, when pages are to be
+    /// given back; returns whether that happened.
     @discardableResult
-    public func releaseFreePages() throws -> Bool {
+    public func releaseFreePages(_ how: FreePageRelease = .all) throws -> Bool {
         do {
             var converted = false
             try pool.writeWithoutTransaction { db in
+                let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                let pageSize = max(1, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 1)
+                let release: Int64? = switch how {
+                case .all: free
+                case .whenOverTenth: free * 10 > pages ? free : 0
+                case let .downTo(bytes): min(free, max(0, pages - bytes / pageSize))
+                }
+                guard let release, release > 0 else { return }
                 try self.settle(db)
                 if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 {
                     try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                     try db.execute(sql: "VACUUM")
                     converted = true
+                } else {
+                    try db.execute(sql: "PRAGMA incremental_vacuum(\(release))")
                 }
-                try db.execute(sql: "PRAGMA incremental_vacuum")
                 try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
             return converted

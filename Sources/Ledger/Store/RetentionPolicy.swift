@@ -30,25 +30,28 @@ public struct RetentionPolicy: Sendable, Equatable {
             report.prunedBelow = r.prunedBelow
             report.convertedToIncrementalVacuum = report.convertedToIncrementalVacuum || r.convertedToIncrementalVacuum
         }
+        // Pages a pass frees stay free for the next readings unless the file must shrink: moving
+        // pages to give them back writes about as much as was freed (docs/ledger.md, Retention).
         if let maxAge {
-            add(try await store.prune(below: try store.firstBlock(notOlderThan: now - maxAge)))
+            add(try await store.prune(below: try store.firstBlock(notOlderThan: now - maxAge), release: maxBytes.map { .downTo($0) } ?? .whenOverTenth))
         }
         if let maxBytes {
-            // Free pages left by earlier deletions count against the limit until they are given back.
-            if try store.fileBytes() > maxBytes, try store.freePages() > 0 {
-                report.convertedToIncrementalVacuum = try store.releaseFreePages() || report.convertedToIncrementalVacuum
-            }
+            // What the readings use decides what to prune; free pages are given back only as far
+            // as the file must shrink to fit.
             for _ in 0..<12 {
-                let size = try store.fileBytes()
-                guard size > maxBytes else { break }
+                let used = try store.usedBytes()
+                guard used > maxBytes else { break }
                 let live = try store.counts().readings
                 guard live > 0 else { break }
                 let goal = maxBytes / 100 * 95
-                let perReading = Double(size) / Double(live)
-                let wanted = Int((Double(size - goal) / perReading).rounded(.up))
-                let r = try await store.prune(below: try store.pruneBound(readings: wanted))
+                let perReading = Double(used) / Double(live)
+                let wanted = Int((Double(used - goal) / perReading).rounded(.up))
+                let r = try await store.prune(below: try store.pruneBound(readings: wanted), release: .downTo(maxBytes))
                 add(r)
                 if r.blocks == 0 { break }
+            }
+            if try store.fileBytes() > maxBytes, try store.freePages() > 0 {
+                report.convertedToIncrementalVacuum = try store.releaseFreePages(.downTo(maxBytes)) || report.convertedToIncrementalVacuum
             }
         }
         report.bytesAfter = try store.fileBytes()
@@ -86,5 +89,14 @@ extension LedgerStore {
     /// Pages in the file's free list (given back to the file system by `releaseFreePages`).
     public func freePages() throws -> Int {
         try read("free pages") { db in try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0 }
+    }
+
+    /// The file's bytes in use: its size less its free pages.
+    public func usedBytes() throws -> Int64 {
+        try read("used bytes") { db in
+            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            return (pages - free) * (try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0)
+        }
     }
 }
