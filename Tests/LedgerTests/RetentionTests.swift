@@ -1,6 +1,7 @@
 import FlowchainCrypto
 import FlowchainTesting
 import Foundation
+import GRDB
 @testable import Ledger
 import Synchronization
 import Testing
@@ -98,6 +99,32 @@ struct RetentionTests {
         // Another pass at the same size prunes nothing: the file is under its limit.
         let second = try await RetentionPolicy(maxBytes: target).apply(to: store, now: 0)
         #expect(second.blocks == 0 && !second.convertedToIncrementalVacuum)
+    }
+
+    /// A pruned reading's id stays where it was written, in arrival order (`reading_id`), so
+    /// pruning inserts nothing at random; ids that an earlier version moved into the id-keyed
+    /// `pruned` table are still found and counted.
+    @Test func prunedIdsStayWhereTheyWereWrittenAndEarlierOnesAreStillFound() async throws {
+        let dir = TemporaryDirectory()
+        let store = try LedgerStore(path: dir.file("ledger.sqlite"), owner: Self.key.publicKey)
+        let blocks = try Self.ledger(store, blocks: 300, perBlock: 20)   // 6,000 readings: a bucket is 4,096
+        try await store.prune(below: 250)
+        let legacyRows = try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM pruned") }
+        #expect(legacyRows == 0, "nothing inserted by id")
+        for (b, leaf) in [(0, 0), (100, 7), (204, 15), (249, 19)] {
+            let found = try #require(try store.prunedReading(id: blocks[b][leaf].id), "block \(b) leaf \(leaf)")
+            #expect(found.block == UInt64(b) && found.leaf == UInt32(leaf))
+        }
+        #expect(try store.prunedReading(id: blocks[260][3].id) == nil && store.reading(id: blocks[260][3].id) != nil)
+        try store.verifyAll()
+        // As an earlier version left them: the first 10 blocks' ids in `pruned`, not in `reading_id`.
+        try await store.pool.write { db in
+            try db.execute(sql: "INSERT INTO pruned(id, height, leaf) SELECT id, row / 20, row % 20 FROM (SELECT id, row - 1 AS row FROM reading_id WHERE row <= 200)")
+            try db.execute(sql: "DELETE FROM reading_id WHERE row <= 200")
+        }
+        let legacy = try #require(try store.prunedReading(id: blocks[4][9].id))
+        #expect(legacy.block == 4 && legacy.leaf == 9)
+        try store.verifyAll()
     }
 
     /// Giving a freed page back moves a page of new readings into it (written twice); a page

@@ -124,13 +124,6 @@ extension LedgerStore {
                        arguments: [Data(String(newest).utf8)])
     }
 
-    /// Forgets the ids of readings `first..<end` (retention dropped them; `pruned` keeps them).
-    static func unindexIds(from first: Int64, to end: Int64, _ db: Database) throws {
-        guard end > first else { return }
-        try db.execute(sql: "DELETE FROM reading_id WHERE bucket BETWEEN ? AND ? AND row >= ? AND row < ?",
-                       arguments: [first >> idBucketShift, (end - 1) >> idBucketShift, first, end])
-    }
-
     /// Rows (rowid, encoded) whose id is `from` exactly (`below` nil) or in `from..<below` (with
     /// `below` empty: every id from `from` up), at most `limit`, in id order.
     static func rows(idFrom from: Data, below: Data?, limit: Int, _ db: Database) throws -> [Row] {

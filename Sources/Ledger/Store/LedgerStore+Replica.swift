@@ -100,7 +100,8 @@ extension LedgerStore {
     /// its reading range following on), keeps their ids, drops any copy of their readings held as
     /// pending here, and moves the pruned height past them.
     private func appendPrunedBlocks(_ blocks: [PrunedBlock], below ownerPruned: UInt64, owner: PublicKey, db: Database) throws {
-        let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pruned(id, height, leaf) VALUES (?, ?, ?)")
+        // Ids of pruned readings stay in `reading_id` at their reading's position (see `pruneBlocks`).
+        let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO reading_id(bucket, id, row) VALUES (?, ?, ?)")
         for b in blocks {
             let parent = try Self.tipHeader(db)
             if let parent, b.header.height <= parent.height { continue }  // already here
@@ -121,9 +122,11 @@ extension LedgerStore {
             }
             try db.execute(sql: "INSERT INTO block(height, hash, time, count, first_rowid, header, leaves) VALUES (?, ?, ?, ?, ?, ?, NULL)",
                            arguments: [Int64(b.header.height), Data(b.header.hash.bytes), b.header.time, Int64(b.header.count), b.firstRowid, Data(b.header.encoded)])
-            for (leaf, id) in b.ids.enumerated() { try keep.execute(arguments: [Data(id.bytes), Int64(b.header.height), Int64(leaf)]) }
             try db.execute(sql: "DELETE FROM reading WHERE rowid >= ? AND rowid < ?", arguments: [b.firstRowid, b.firstRowid + Int64(b.header.count)])
-            try Self.unindexIds(from: b.firstRowid, to: b.firstRowid + Int64(b.header.count), db)
+            for (leaf, id) in b.ids.enumerated() {
+                let row = b.firstRowid + Int64(leaf)
+                try keep.execute(arguments: [row >> Self.idBucketShift, Data(id.bytes), row])
+            }
             try Self.setPrunedBelow(b.header.height + 1, db)
         }
     }
@@ -151,11 +154,23 @@ extension LedgerStore {
                 guard let low = blocks.first?.height, let high = blocks.last?.height else { return ReplicationBatch(prunedBelow: pruned) }
                 var byBlock: [Int64: [Digest32?]] = [:]
                 for b in blocks { byBlock[b.height] = Array(repeating: nil, count: b.count) }
+                // Ids pruned by earlier versions are in `pruned` (keyed by id: scanned), later ones in
+                // `reading_id` at their reading's position.
                 let idRows = try Row.fetchCursor(db, sql: "SELECT id, height, leaf FROM pruned WHERE height BETWEEN ? AND ?", arguments: [low, high])
                 while let row = try idRows.next() {
                     let h: Int64 = row["height"], leaf = Int(row["leaf"] as Int64)
                     guard leaf >= 0, leaf < byBlock[h]?.count ?? 0 else { continue }
                     byBlock[h]?[leaf] = try Digest32(bytes: Array(row["id"] as Data))
+                }
+                let start = blocks[0].first, end = blocks[blocks.count - 1].first + Int64(blocks[blocks.count - 1].count)
+                let positioned = try Row.fetchCursor(db, sql: "SELECT id, row FROM reading_id WHERE bucket BETWEEN ? AND ? AND row >= ? AND row < ? ORDER BY row",
+                                                     arguments: [start >> Self.idBucketShift, (end - 1) >> Self.idBucketShift, start, end])
+                var index = 0
+                while let row = try positioned.next() {
+                    let at: Int64 = row["row"]
+                    while index < blocks.count, at >= blocks[index].first + Int64(blocks[index].count) { index += 1 }
+                    guard index < blocks.count, at >= blocks[index].first else { continue }
+                    byBlock[blocks[index].height]?[Int(at - blocks[index].first)] = try Digest32(bytes: Array(row["id"] as Data))
                 }
                 return ReplicationBatch(prunedBelow: pruned, prunedBlocks: try blocks.map { b in
                     let found = byBlock[b.height]?.compactMap { $0 } ?? []

@@ -43,10 +43,26 @@ extension LedgerStore {
     /// The pruned reading `id`, or nil when it is not one.
     public func prunedReading(id: Digest32) throws -> PrunedReading? {
         try read("pruned reading") { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            if let row = try Row.fetchOne(db, sql: """
                 SELECT p.height, p.leaf, b.time FROM pruned p JOIN block b ON b.height = p.height WHERE p.id = ?
-                """, arguments: [Data(id.bytes)]) else { return nil }
-            return PrunedReading(id: id, block: UInt64(row[0] as Int64), leaf: UInt32(row[1] as Int64), blockTime: row[2])
+                """, arguments: [Data(id.bytes)]) {
+                return PrunedReading(id: id, block: UInt64(row[0] as Int64), leaf: UInt32(row[1] as Int64), blockTime: row[2])
+            }
+            // Pruned by this version: the id is in `reading_id` below the first kept block's rows.
+            let below = try Self.prunedBelow(db)
+            guard below > 0,
+                  let bound = try Int64.fetchOne(db, sql: "SELECT first_rowid + count FROM block WHERE height = ?", arguments: [Int64(below - 1)]),
+                  let row = try Int64.fetchOne(db, sql: """
+                    WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x - 1 FROM b WHERE x > 0)
+                    SELECT i.row FROM b JOIN reading_id i ON i.bucket = b.x AND i.id = ? LIMIT 1
+                    """, arguments: [(bound - 1) >> Self.idBucketShift, Data(id.bytes)]),
+                  row < bound else { return nil }
+            let first = try db.cachedStatement(sql: "SELECT first_rowid FROM block WHERE height = ?")
+            // Blocks seal consecutive rowids in height order: the last block starting at or below `row`.
+            let after = try Self.firstHeight(db, from: 0) { h in try Int64.fetchOne(first, arguments: [Int64(h)]).map { $0 > row } ?? true }
+            guard after > 0, let block = try Row.fetchOne(db, sql: "SELECT height, first_rowid, count, time FROM block WHERE height = ?", arguments: [Int64(after - 1)]),
+                  row < (block["first_rowid"] as Int64) + (block["count"] as Int64) else { return nil }
+            return PrunedReading(id: id, block: UInt64(block["height"] as Int64), leaf: UInt32(row - (block["first_rowid"] as Int64)), blockTime: block["time"])
         }
     }
 
@@ -135,7 +151,14 @@ extension LedgerStore {
     /// with how many readings were dropped.
     static func pruneBlocks(_ db: Database, from: UInt64, to: UInt64, budget: Int, path: String) throws -> (below: UInt64, readings: Int) {
         var h = from, pruned = 0
-        let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pruned(id, height, leaf) SELECT id, ?, rowid - ? FROM reading WHERE rowid >= ? AND rowid < ?")
+        // A pruned reading's id stays in `reading_id` (bucket, id) → rowid, where it was written in
+        // arrival order; its block and leaf follow from the rowid. (Ledgers pruned by earlier
+        // versions also keep ids in `pruned`, keyed by id: an insert there landed on a random leaf
+        // per pruned reading.) Readings of the newest, not yet indexed bucket are indexed here first.
+        let keep = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO reading_id(bucket, id, row)
+            SELECT rowid >> \(idBucketShift), id, rowid FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid >> \(idBucketShift), id
+            """)
         let seqs = try db.cachedStatement(sql: """
             UPDATE device SET pruned_seq = MAX(COALESCE(pruned_seq, 0), s.seq)
             FROM (SELECT device AS d, MAX(seq) AS seq FROM reading WHERE rowid >= ? AND rowid < ? GROUP BY device) AS s
@@ -147,11 +170,10 @@ extension LedgerStore {
                 throw StoreError.chainBroken(path: path, violation: "block \(h) is missing")
             }
             let first: Int64 = row[0], count: Int64 = row[1]
-            try keep.execute(arguments: [Int64(h), first, first, first + count])
+            try keep.execute(arguments: [max(first, try idIndexedBelow(db)), first + count])
             try seqs.execute(arguments: [first, first + count])
             try drop.execute(arguments: [first, first + count])
             pruned += db.changesCount
-            try unindexIds(from: first, to: first + count, db)
             h += 1
         }
         guard h > from else { return (from, 0) }

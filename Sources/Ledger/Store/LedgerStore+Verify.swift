@@ -108,9 +108,13 @@ extension LedgerStore {
     /// Every reading of a pruned block kept its id: as many ids as the pruned blocks held.
     private func checkPrunedIDs(below height: UInt64) throws {
         guard height > 0 else { return }
-        let (ids, sealed) = try read("check pruned ids") { db in
-            (try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM pruned") ?? 0,
-             try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(count), 0) FROM block WHERE height < ?", arguments: [Int64(height)]) ?? 0)
+        let (ids, sealed) = try read("check pruned ids") { db -> (Int64, Int64) in
+            // Pruned by earlier versions: in `pruned`; now: in `reading_id` below the first kept reading.
+            let bound = try Int64.fetchOne(db, sql: "SELECT first_rowid + count FROM block WHERE height = ?", arguments: [Int64(height - 1)]) ?? 0
+            let positioned = bound > 0 ? try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reading_id WHERE bucket <= ? AND row < ?",
+                                                            arguments: [(bound - 1) >> Self.idBucketShift, bound]) ?? 0 : 0
+            return ((try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM pruned") ?? 0) + positioned,
+                    try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(count), 0) FROM block WHERE height < ?", arguments: [Int64(height)]) ?? 0)
         }
         guard ids == sealed else {
             throw StoreError.chainBroken(path: path, violation: "blocks below \(height) sealed \(sealed) readings, but \(ids) pruned ids are kept")
