@@ -33,9 +33,13 @@ struct PruneCommand: AsyncParsableCommand {
         LedgerStore.requestPublish(path: dir.ledgerPath)
         let store = try LedgerStore(path: dir.ledgerPath, owner: nil, tailCheck: 0)
         let report = try await policy.apply(to: store, now: Int64(Date().timeIntervalSince1970 * 1000))
+        let free = try store.freePages(), used = try store.usedBytes()
         try store.close()
         if report.convertedToIncrementalVacuum { FileHandle.standardError.write(Data("the file was rewritten once (VACUUM) so pruned space can be given back\n".utf8)) }
         print("pruned \(report.readings) reading(s) in \(report.blocks) block(s); blocks below \(report.prunedBelow) are pruned; file \(report.bytesBefore) → \(report.bytesAfter) bytes")
+        if free > 0 {
+            print("\(report.bytesAfter - used) bytes of it (\(free) free pages) are kept for new readings rather than given back (docs/ledger.md, Retention)")
+        }
         if let max = policy.maxBytes, report.bytesAfter > max {
             print("the file is still over \(max) bytes: only the newest \(LedgerStore.unprunableTail) blocks, pending readings, pruned ids and the anchor chain are left")
             throw ExitCode(1)
