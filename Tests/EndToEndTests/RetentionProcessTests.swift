@@ -1,3 +1,4 @@
+import FlowchainCrypto
 import FlowchainClient
 import FlowchainTesting
 import FlowchainWire
@@ -81,5 +82,35 @@ struct RetentionProcessTests {
         try tampered.write(toFile: archive, atomically: true, encoding: .utf8)
         let bad = try await runFlowchain(["check", "--data-dir", first.dataDir, "--archive", archive])
         #expect(bad.status == 1 && bad.output.contains("not each once"), "\(bad.output)")
+    }
+
+    /// `flowchain prune` by hand, on a stopped node's data directory: the file ends under the
+    /// limit, the chain still verifies, and a second run has nothing to do.
+    @Test func pruneByHandFitsTheFileUnderItsLimit() async throws {
+        let dir = TemporaryDirectory("prune-cli")
+        let data = dir.file("data")
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let key = Fixtures.key(71)
+        let store = try LedgerStore(path: data + "/ledger.sqlite", owner: key.publicKey)
+        let pad = String(repeating: "p", count: 450)
+        for b in 0..<300 {
+            let readings = try (0..<20).map { i in
+                try Fixtures.reading(key, device: "meter-\(i % 4)", seq: UInt64(b * 5 + i / 4 + 1), time: Int64(b * 1000 + i), payload: "{\"pad\":\"\(pad)\"}")
+            }
+            _ = try store.commitSync(readings)
+            _ = try store.cutBlockSync(signedBy: key, now: Int64(b * 1000 + 20), maxReadings: 100)
+        }
+        try store.close()
+        let size = { (try? FileManager.default.attributesOfItem(atPath: data + "/ledger.sqlite")[.size] as? Int) ?? 0 }
+        let before = size()
+        try #require(before > 3_000_000, "\(before) bytes")
+        let pruned = try await runFlowchain(["prune", "--data-dir", data, "--max-size", "2MB"])
+        #expect(pruned.status == 0 && pruned.output.contains("pruned ") && pruned.output.contains("blocks below"), "\(pruned.output)")
+        let after = size()
+        #expect(after <= 2_000_000 && after >= 1_800_000, "\(before) → \(after) bytes for a limit of 2 MB\n\(pruned.output)")
+        let check = try await runFlowchain(["check", "--data-dir", data])
+        #expect(check.status == 0 && check.output.contains("are pruned: their headers verify"), "\(check.output)")
+        let again = try await runFlowchain(["prune", "--data-dir", data, "--max-size", "2MB"])
+        #expect(again.status == 0 && again.output.hasPrefix("pruned 0 reading(s)"), "\(again.output)")
     }
 }
