@@ -116,21 +116,31 @@ extension LedgerStore {
         let newest = (top >> idBucketShift) << idBucketShift
         let indexed = try idIndexedBelow(db)
         guard newest > indexed else { return }
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO reading_id(bucket, id, row)
-            SELECT rowid >> \(idBucketShift), id, rowid FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid >> \(idBucketShift), id
-            """, arguments: [indexed, newest])
+        try indexIds(rowids: indexed..<newest, db)
         try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('id_indexed_below', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        arguments: [Data(String(newest).utf8)])
     }
+
+    /// Puts the ids of the stored readings with rowids in `rowids` into `reading_id`, sorted
+    /// (idempotent).
+    static func indexIds(rowids: Range<Int64>, _ db: Database) throws {
+        guard !rowids.isEmpty else { return }
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO reading_id(bucket, id, row)
+            SELECT rowid >> \(idBucketShift), id, rowid FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid >> \(idBucketShift), id
+            """).execute(arguments: [rowids.lowerBound, rowids.upperBound])
+    }
+
+    /// The buckets from the first argument down to the second, one row each (`b.x`): joined with
+    /// `reading_id`, a seek per bucket in one statement.
+    static let bucketsDown = "WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x - 1 FROM b WHERE x > ?)"
 
     /// Rows (rowid, encoded) whose id is `from` exactly (`below` nil) or in `from..<below` (with
     /// `below` empty: every id from `from` up), at most `limit`, in id order.
     static func rows(idFrom from: Data, below: Data?, limit: Int, _ db: Database) throws -> [Row] {
         let indexed = try idIndexedBelow(db)
-        // The indexed buckets, newest first, probed in one statement: a seek per bucket.
-        let buckets = "WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x - 1 FROM b WHERE x > ?)"
-        let bottom = (try Int64.fetchOne(db, sql: "SELECT MIN(rowid) FROM reading") ?? 0) >> idBucketShift
+        // The indexed buckets that hold readings, newest first.
+        let bottom = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(rowid) FROM reading")) ?? 0) >> idBucketShift
         let top = (indexed - 1) >> idBucketShift
         guard let below else {
             if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT rowid, encoded FROM reading WHERE rowid >= ? AND id = ?"), arguments: [indexed, from]) {
@@ -138,17 +148,18 @@ extension LedgerStore {
             }
             guard indexed > 0, top >= bottom else { return [] }
             return try Row.fetchOne(db.cachedStatement(sql: """
-                \(buckets) SELECT r.rowid, r.encoded FROM b JOIN reading_id i ON i.bucket = b.x AND i.id = ? JOIN reading r ON r.rowid = i.row LIMIT 1
+                \(bucketsDown) SELECT r.rowid, r.encoded FROM b JOIN reading_id i ON i.bucket = b.x AND i.id = ? JOIN reading r ON r.rowid = i.row LIMIT 1
                 """), arguments: [top, bottom, from]).map { [$0] } ?? []
         }
-        let upper = below.isEmpty ? "" : "AND id < ?"
-        var found = try Row.fetchAll(db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE rowid >= ? AND id >= ? \(upper) ORDER BY id LIMIT ?"),
-                                     arguments: StatementArguments([indexed, from] + (below.isEmpty ? [] : [below]) + [limit] as [any DatabaseValueConvertible]))
+        let bounded = !below.isEmpty
+        let upper: [any DatabaseValueConvertible] = bounded ? [below] : []
+        var found = try Row.fetchAll(db.cachedStatement(sql: "SELECT rowid, encoded, id FROM reading WHERE rowid >= ? AND id >= ? \(bounded ? "AND id < ?" : "") ORDER BY id LIMIT ?"),
+                                     arguments: StatementArguments([indexed, from] + upper + [limit]))
         if indexed > 0, top >= bottom {
             found += try Row.fetchAll(db.cachedStatement(sql: """
-                \(buckets) SELECT r.rowid, r.encoded, i.id FROM b JOIN reading_id i ON i.bucket = b.x AND i.id >= ? \(upper.replacingOccurrences(of: "id", with: "i.id"))
+                \(bucketsDown) SELECT r.rowid, r.encoded, i.id FROM b JOIN reading_id i ON i.bucket = b.x AND i.id >= ? \(bounded ? "AND i.id < ?" : "")
                 JOIN reading r ON r.rowid = i.row ORDER BY i.id LIMIT ?
-                """), arguments: StatementArguments([top, bottom, from] + (below.isEmpty ? [] : [below]) + [limit] as [any DatabaseValueConvertible]))
+                """), arguments: StatementArguments([top, bottom, from] + upper + [limit]))
         }
         return Array(found.sorted { ($0["id"] as Data).lexicographicallyPrecedes($1["id"] as Data) }.prefix(limit))
     }

@@ -53,9 +53,8 @@ extension LedgerStore {
             guard below > 0,
                   let bound = try Int64.fetchOne(db, sql: "SELECT first_rowid + count FROM block WHERE height = ?", arguments: [Int64(below - 1)]),
                   let row = try Int64.fetchOne(db, sql: """
-                    WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x - 1 FROM b WHERE x > 0)
-                    SELECT i.row FROM b JOIN reading_id i ON i.bucket = b.x AND i.id = ? LIMIT 1
-                    """, arguments: [(bound - 1) >> Self.idBucketShift, Data(id.bytes)]),
+                    \(Self.bucketsDown) SELECT i.row FROM b JOIN reading_id i ON i.bucket = b.x AND i.id = ? LIMIT 1
+                    """, arguments: [(bound - 1) >> Self.idBucketShift, 0, Data(id.bytes)]),
                   row < bound else { return nil }
             let first = try db.cachedStatement(sql: "SELECT first_rowid FROM block WHERE height = ?")
             // Blocks seal consecutive rowids in height order: the last block starting at or below `row`.
@@ -151,28 +150,26 @@ extension LedgerStore {
     /// with how many readings were dropped.
     static func pruneBlocks(_ db: Database, from: UInt64, to: UInt64, budget: Int, path: String) throws -> (below: UInt64, readings: Int) {
         var h = from, pruned = 0
-        // A pruned reading's id stays in `reading_id` (bucket, id) → rowid, where it was written in
-        // arrival order; its block and leaf follow from the rowid. (Ledgers pruned by earlier
-        // versions also keep ids in `pruned`, keyed by id: an insert there landed on a random leaf
-        // per pruned reading.) Readings of the newest, not yet indexed bucket are indexed here first.
-        let keep = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO reading_id(bucket, id, row)
-            SELECT rowid >> \(idBucketShift), id, rowid FROM reading WHERE rowid >= ? AND rowid < ? ORDER BY rowid >> \(idBucketShift), id
-            """)
         let seqs = try db.cachedStatement(sql: """
             UPDATE device SET pruned_seq = MAX(COALESCE(pruned_seq, 0), s.seq)
             FROM (SELECT device AS d, MAX(seq) AS seq FROM reading WHERE rowid >= ? AND rowid < ? GROUP BY device) AS s
             WHERE device.device = s.d
             """)
         let drop = try db.cachedStatement(sql: "DELETE FROM reading WHERE rowid >= ? AND rowid < ?")
+        let indexed = try idIndexedBelow(db)
         while h < to, pruned < budget {
             guard let row = try Row.fetchOne(db, sql: "SELECT first_rowid, count FROM block WHERE height = ?", arguments: [Int64(h)]) else {
                 throw StoreError.chainBroken(path: path, violation: "block \(h) is missing")
             }
             let first: Int64 = row[0], count: Int64 = row[1]
-            try keep.execute(arguments: [max(first, try idIndexedBelow(db)), first + count])
-            try seqs.execute(arguments: [first, first + count])
-            try drop.execute(arguments: [first, first + count])
+            // A pruned reading's id stays in `reading_id` (bucket, id) → rowid, where it was written
+            // in arrival order; its block and leaf follow from the rowid. (Ledgers pruned by earlier
+            // versions also keep ids in `pruned`, keyed by id: an insert there landed on a random
+            // leaf per pruned reading.) Readings of the newest, not yet indexed bucket go in first.
+            let end = first + count
+            try indexIds(rowids: min(max(first, indexed), end)..<end, db)
+            try seqs.execute(arguments: [first, end])
+            try drop.execute(arguments: [first, end])
             pruned += db.changesCount
             h += 1
         }
