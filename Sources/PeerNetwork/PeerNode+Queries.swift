@@ -133,6 +133,12 @@ extension PeerNode {
         replicas.owners().compactMap { owner in (try? replicas.store(for: owner, create: false)).flatMap { $0.map { (Self.tag(owner), $0) } } }
     }
 
+    /// Every copy of another node's chain this node keeps, with its owner (retention applies the
+    /// node's own policy to each).
+    public func copiesByOwner() -> [(owner: PublicKey, store: LedgerStore)] {
+        replicas.owners().compactMap { owner in (try? replicas.store(for: owner, create: false)).flatMap { $0.map { (owner, $0) } } }
+    }
+
     /// Asks the nodes this one knows, nearest first, until one answers (a reading by id that no
     /// chain here holds). At most 16 are asked.
     public func find(method: String, params: [UInt8]) async -> QueryRoute {

@@ -27,6 +27,10 @@ public final class PeerNode: Service, Sendable {
         public var replicaDirectory = "replicas"
         /// Readings the forward queue holds at most (0: no queue; such readings are refused).
         public var forwardQueueLimit = 100_000
+        /// Whether the node gives back, once a minute, the pages its copies' owners' retention
+        /// freed. Off when the node applies its own retention policy to the copies (which then
+        /// decides, as for its own ledger, when free pages go back).
+        public var shrinkCopies = true
         public init() {}
     }
 
@@ -184,7 +188,7 @@ public final class PeerNode: Service, Sendable {
         }
         let replication = Task { await replicator.run(view: driver.view) }
         let keeping = Task { await self.keepCopies(view: driver.view) }
-        let shrinking = Task { await self.shrinkCopies() }
+        let shrinking = Task { if self.configuration.shrinkCopies { await self.shrinkCopies() } }
         let anchoring = Task { [gossip, router] in
             guard let gossip else { return }
             // Catch up before minting (a ring of one has nobody to ask), then every 10 s.

@@ -125,4 +125,79 @@ extension RingTests {
         let check = try await runFlowchain(["check", "--data-dir", joiner.dataDir])
         #expect(check.status == 0 && check.output.contains("ok: copy of \(key.prefix(12))"), "\(check.output)")
     }
+
+    /// A node's own retention holds the copies it keeps of other nodes' chains too: a copy of a
+    /// chain whose owner keeps everything is pruned to the node's size limit, goes on following
+    /// its owner, and verifies; the owner's ledger is untouched.
+    @Test func aNodesRetentionAlsoHoldsTheCopiesItKeeps() async throws {
+        let fast = ["--block-interval", "50", "--max-block-readings", "20", "--no-mint"]
+        let first = try await RunningNode(fast + ["--demo", "--demo-rate", "600", "--demo-devices", "16"], label: "copy-limit-owner")
+        func fileBytes(_ path: String) -> Int64 {
+            guard FileManager.default.fileExists(atPath: path),
+                  let store = try? LedgerStore(path: path, owner: nil, readOnly: true, tailCheck: 0) else { return 0 }
+            defer { try? store.close() }
+            return (try? store.fileBytes()) ?? 0
+        }
+        // Alone, the first node owns every demo device: bounded, until its chain holds about 3 MB
+        // (limits are at least 1 MB), or 90 s. The node that joins then copies all of it.
+        let filled = ContinuousClock.now + .seconds(90)
+        while fileBytes(first.dataDir + "/ledger.sqlite") < 3_000_000, ContinuousClock.now < filled { try await Task.sleep(for: .milliseconds(300)) }
+        let second = try await RunningNode(fast + ["--join", "127.0.0.1:\(first.port)"], label: "copy-limit-keeper")
+        let ring = try await TestRing(adopting: [first, second])
+        defer { Task { await ring.stopAll() } }
+        try await ring.converge()
+        let key = ring.keys[0]
+        let copyPath = second.dir.file("data/replicas/\(key).sqlite")
+        func copyBytes() -> Int64 { fileBytes(copyPath) }
+        let copied = ContinuousClock.now + .seconds(90)
+        while copyBytes() < 3_000_000, ContinuousClock.now < copied { try await Task.sleep(for: .milliseconds(300)) }
+        await ring.stopAll()
+        let before = Int64((try? FileManager.default.attributesOfItem(atPath: copyPath)[.size] as? Int) ?? 0)
+        try #require(before > 2_200_000, "the copy holds \(before) bytes")
+        let limit = before / 2
+
+        // The owner again, with no load and no retention; the keeper with half the copy's size as its limit.
+        let ownerProcess = try FlowchainProcess(["node", "--data-dir", first.dataDir, "--port", "0"] + fast, outputPath: first.dir.file("node2.log"))
+        let ownerPort = try #require(try await ownerProcess.waitForPort(), "\(ownerProcess.output)")
+        let owner = RunningNode(adopting: ownerProcess, port: ownerPort, dir: first.dir)
+        let keeperProcess = try FlowchainProcess(["node", "--data-dir", second.dataDir, "--port", "0", "--join", "127.0.0.1:\(ownerPort)",
+                                                  "--retain-size", "\(limit)"] + fast, outputPath: second.dir.file("node2.log"))
+        let keeperPort = try #require(try await keeperProcess.waitForPort(), "\(keeperProcess.output)")
+        let keeper = RunningNode(adopting: keeperProcess, port: keeperPort, dir: second.dir)
+        let healed = try await TestRing(adopting: [owner, keeper])
+        defer { Task { await healed.stopAll() } }
+        try await healed.converge()
+        let pruneLog = "retention: copy of \(key.prefix(12)): pruned the payloads of"
+        let until = ContinuousClock.now + .seconds(60)
+        while !keeperProcess.output.contains(pruneLog), ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(keeperProcess.output.contains(pruneLog), "\(keeperProcess.output.suffix(2000))")
+        let pruned = copyBytes()
+        #expect(pruned <= limit && pruned >= limit * 9 / 10, "the copy went from \(before) to \(pruned) bytes for a limit of \(limit)")
+
+        // The pruned copy still follows its owner: a new reading of a device the owner owns reaches it.
+        let device = try #require((0..<100_000).lazy.map { "copy-limit-\($0)" }.first { healed.owner(of: $0) == 0 })
+        let id = try await TestRing.call(owner.url, "submit", ["device": .string(device), "payload": .object(["n": .number("1")])])["id"]?.stringValue ?? ""
+        let reached = ContinuousClock.now + .seconds(60)
+        func copyHolds() -> Bool {
+            guard let store = try? LedgerStore(path: copyPath, owner: nil, readOnly: true, tailCheck: 0) else { return false }
+            defer { try? store.close() }
+            return (try? store.readings(device: device, limit: 10).items.contains { $0.reading.id.hex == id }) == true
+        }
+        while !copyHolds(), ContinuousClock.now < reached { try await Task.sleep(for: .milliseconds(300)) }
+        #expect(copyHolds(), "the owner's new reading \(id) reached the pruned copy")
+        #expect(!keeperProcess.output.contains("refused a replication batch"), "\(keeperProcess.output.suffix(2000))")
+        await healed.stopAll()
+
+        let ownersLedger = try LedgerStore(path: first.dataDir + "/ledger.sqlite", owner: nil, readOnly: true, tailCheck: 0)
+        #expect(try ownersLedger.prunedBelow() == 0, "the owner keeps its whole chain")
+        try ownersLedger.close()
+        // `flowchain prune` on the stopped node holds its copies to the limit too.
+        let smaller = max(1_000_000, limit * 3 / 4)
+        let prune = try await runFlowchain(["prune", "--data-dir", second.dataDir, "--max-size", "\(smaller)"])
+        #expect(prune.status == 0 && prune.output.contains("copy of \(key.prefix(12)): pruned "), "\(prune.output)")
+        let byHand = Int64((try? FileManager.default.attributesOfItem(atPath: copyPath)[.size] as? Int) ?? 0)
+        #expect(byHand <= smaller && byHand >= smaller * 9 / 10, "flowchain prune left the copy at \(byHand) bytes for a limit of \(smaller)")
+        let check = try await runFlowchain(["check", "--data-dir", second.dataDir])
+        #expect(check.status == 0 && check.output.contains("ok: copy of \(key.prefix(12))") && check.output.contains("are pruned"), "\(check.output)")
+    }
 }

@@ -73,6 +73,9 @@ public final class Node: Sendable {
         anchor = try AnchorNode(genesis: genesis, key: key, store: store, now: configuration.clock.seconds)
         if var peers = configuration.peers, configuration.server != nil {
             peers.replicaDirectory = dir.replicasPath
+            // The node's retention holds its copies too (RetentionService), and decides for them
+            // when freed pages go back to the file system.
+            peers.shrinkCopies = configuration.retention.isEmpty
             let path = configuration.genesisPath ?? (dir.path as NSString).appendingPathComponent("genesis.json")
             let file = Array(FileManager.default.contents(atPath: path) ?? Data())
             let engine = self.engine
@@ -143,8 +146,11 @@ public final class Node: Sendable {
                                        ClockWatch(clock: configuration.ingest.clock, node: key.publicKey.hex, wall: configuration.clock,
                                                   ingest: peer?.router ?? engine, logger: logger)]
         if !configuration.retention.isEmpty {
+            let peer = self.peer
             services.append(RetentionService(store: store, policy: configuration.retention, wall: configuration.clock,
-                                             interval: configuration.retentionInterval, logger: logger))
+                                             interval: configuration.retentionInterval,
+                                             copies: { peer?.copiesByOwner().map { (String($0.owner.hex.prefix(12)), $0.store) } ?? [] },
+                                             logger: logger))
         }
         if configuration.mint { services.append(AnchorMinter(anchor: anchor, clock: configuration.clock, logger: logger, gossip: peer?.gossip)) }
         if let server = configuration.server {

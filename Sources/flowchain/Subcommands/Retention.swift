@@ -4,6 +4,7 @@ import FlowchainNode
 import Foundation
 import Ledger
 import LedgerModel
+import PeerNetwork
 
 struct PruneCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,8 +17,11 @@ struct PruneCommand: AsyncParsableCommand {
             kept readings still verify, and asking for a pruned reading says it was pruned. The newest \
             \(LedgerStore.unprunableTail) blocks and the pending readings are never pruned. The file \
             shrinks (incremental vacuum; a ledger that never pruned before is rewritten once). \
-            Archive first with `flowchain export` to keep the payloads elsewhere. A running node \
-            applies the same policy itself with --retain-age / --retain-size (or `retention:`).
+            The copies a node in a ring keeps of other nodes' chains (<data-dir>/replicas) are each \
+            held to the same limits. Archive first with `flowchain export` to keep the payloads \
+            elsewhere. A running node applies the same policy itself, to its ledger and its copies, \
+            with --retain-age / --retain-size (or `retention:`). Exit status 1 when a file is still \
+            over --max-size.
             """
     )
 
@@ -31,19 +35,31 @@ struct PruneCommand: AsyncParsableCommand {
         let dir = DataDirectory(data.dataDir)
         guard FileManager.default.fileExists(atPath: dir.ledgerPath) else { throw failure("no ledger at \(dir.ledgerPath)") }
         LedgerStore.requestPublish(path: dir.ledgerPath)
-        let store = try LedgerStore(path: dir.ledgerPath, owner: nil, tailCheck: 0)
+        var overLimit = try await Self.apply(policy, to: try LedgerStore(path: dir.ledgerPath, owner: nil, tailCheck: 0), name: nil)
+        let copies = ReplicaStores(directory: dir.replicasPath)
+        for owner in copies.owners().sorted(by: { $0.hex < $1.hex }) {
+            guard let store = try copies.store(for: owner, create: false) else { continue }
+            overLimit = try await Self.apply(policy, to: store, name: "copy of \(owner.hex.prefix(12))") || overLimit
+        }
+        if overLimit { throw ExitCode(1) }
+    }
+
+    /// Applies `policy` to one file and says what it did; returns whether the file is still over the size limit.
+    static func apply(_ policy: RetentionPolicy, to store: LedgerStore, name: String?) async throws -> Bool {
         let report = try await policy.apply(to: store, now: Int64(Date().timeIntervalSince1970 * 1000))
         let free = try store.freePages(), used = try store.usedBytes()
         try store.close()
-        if report.convertedToIncrementalVacuum { FileHandle.standardError.write(Data("the file was rewritten once (VACUUM) so pruned space can be given back\n".utf8)) }
-        print("pruned \(report.readings) reading(s) in \(report.blocks) block(s); blocks below \(report.prunedBelow) are pruned; file \(report.bytesBefore) → \(report.bytesAfter) bytes")
+        let prefix = name.map { "\($0): " } ?? ""
+        if report.convertedToIncrementalVacuum { FileHandle.standardError.write(Data("\(prefix)the file was rewritten once (VACUUM) so pruned space can be given back\n".utf8)) }
+        print("\(prefix)pruned \(report.readings) reading(s) in \(report.blocks) block(s); blocks below \(report.prunedBelow) are pruned; file \(report.bytesBefore) → \(report.bytesAfter) bytes")
         if free > 0 {
-            print("\(report.bytesAfter - used) bytes of it (\(free) free pages) are kept for new readings rather than given back (docs/ledger.md, Retention)")
+            print("\(prefix)\(report.bytesAfter - used) bytes of it (\(free) free pages) are kept for new readings rather than given back (docs/ledger.md, Retention)")
         }
         if let max = policy.maxBytes, report.bytesAfter > max {
-            print("the file is still over \(max) bytes: only the newest \(LedgerStore.unprunableTail) blocks, pending readings, pruned ids and the anchor chain are left")
-            throw ExitCode(1)
+            print("\(prefix)the file is still over \(max) bytes: only the newest \(LedgerStore.unprunableTail) blocks, pending readings, pruned ids and the anchor chain are left")
+            return true
         }
+        return false
     }
 }
 
