@@ -64,6 +64,8 @@ public enum DiskBench {
                 report.add("idle_bytes_written_per_s_\(suffix)", Double(idle1 - idle0) / 10, "B/s")
                 progress("disk: \(rate) readings/s from \(devices) devices for \(Int(seconds)) s (\(mode))")
                 let tx0 = try await transactions(node)
+                let device = BlockDevice(holding: dir)
+                let dev0 = device?.bytesWrittenAfterSync()
                 let io0 = writeBytes(node.child.pid)
                 let latencies = LatencyBox()
                 let started = ContinuousClock.now
@@ -80,6 +82,7 @@ public enum DiskBench {
                 let exited = node.child.waitForExitUnreaped()
                 let io2 = exited ? writeBytes(node.child.pid) : 0
                 node.stop()
+                let dev1 = device?.bytesWrittenAfterSync()
                 let grown = fileSize(ledger) + fileSize(ledger + "-wal") - empty
                 let written = Double(io1 - io0), commits = Double(max(1, tx1 - tx0))
                 let sorted = latencies.sorted
@@ -96,6 +99,9 @@ public enum DiskBench {
                     report.add("bytes_written_per_reading_with_checkpoint_\(suffix)", Double(io2 - io0) / Double(max(1, sent)), "B")
                     report.add("bytes_written_per_transaction_with_checkpoint_\(suffix)", Double(io2 - io0) / commits, "B")
                     report.add("written_vs_growth_with_checkpoint_\(suffix)", Double(io2 - io0) / Double(max(1, grown)), "ratio")
+                }
+                if let dev0, let dev1, dev1 >= dev0 {
+                    report.add("device_bytes_written_per_transaction_with_checkpoint_\(suffix)", Double(dev1 - dev0) / commits, "B")
                 }
                 if mode == "journal", grown > 0 {
                     // No design does better with this load: each device waits for its
@@ -115,6 +121,7 @@ public enum DiskBench {
         report.note("transactions: durable commits (flowchain_store_transactions): with the journal, each fdatasyncs one journal record; in the reference (FLOWCHAIN_ACK_JOURNAL=0) each is a SQLite transaction that fsyncs the WAL")
         report.note("ledger growth: ledger.sqlite and its -wal (the journal's file has a fixed size, 2 MiB)")
         report.note("with_checkpoint: also what the node wrote stopping, which checkpoints the WAL into the database file (read from the exited process before it is reaped); a running node checkpoints every 8,192 WAL pages")
+        report.note("device_bytes_written: what the block device holding the data reported written (/sys/dev/block/M:m/stat, after sync(), from the load's start to the node's exit): the file system's own journal included, and anything else writing to that device, so meaningful on a quiet machine; /proc/PID/io counts a whole cached large folio for a small write into it, the device only the blocks written")
         report.note("written_vs_growth_least_possible: (4 KiB / \(devices) devices + growth) / growth: with each device waiting for its acknowledgement no commit holds more than \(devices) readings")
         return report
     }
@@ -146,6 +153,31 @@ public enum DiskBench {
                 }
             }
             return try await group.reduce(0, +)
+        }
+    }
+
+    /// The block device a directory is on, as the kernel counts what was written to it.
+    struct BlockDevice {
+        let statPath: String
+        init?(holding path: String) {
+            guard let number = (try? FileManager.default.attributesOfItem(atPath: path))?[.systemNumber] as? NSNumber else { return nil }
+            let dev = number.uint64Value
+            let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
+            let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
+            statPath = "/sys/dev/block/\(major):\(minor)/stat"
+            guard major != 0, bytesWritten() != nil else { return nil }
+        }
+        /// Bytes written to the device so far (sectors of 512 bytes, field 7 of its stat file).
+        func bytesWritten() -> Int? {
+            guard let text = try? String(contentsOfFile: statPath, encoding: .utf8) else { return nil }
+            let fields = text.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 6, let sectors = Int(fields[6]) else { return nil }
+            return sectors * 512
+        }
+        /// After every dirty page of the system went to its device.
+        func bytesWrittenAfterSync() -> Int? {
+            sync()
+            return bytesWritten()
         }
     }
 

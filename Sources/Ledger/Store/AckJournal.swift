@@ -146,8 +146,9 @@ final class AckJournal: Sendable {
             if got == 0 { break }
             n += got
         }
-        // Drop what was read from the page cache: appends later rewrite single blocks, and a large
-        // cached folio would be written back whole each time.
+        // Drop what was read from the page cache: appends later rewrite single blocks, and each
+        // one into a large cached folio dirties the whole folio — the device gets only the blocks
+        // written, but /proc/PID/io, which `flowchain bench disk` reads, counts all of it.
         posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         var out: [(UInt64, Entry)] = []
         var offset = 0
