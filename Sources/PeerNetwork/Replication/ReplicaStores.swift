@@ -9,6 +9,9 @@ import Synchronization
 public final class ReplicaStores: Sendable {
     public let directory: String
     private let open = Mutex<[PublicKey: LedgerStore]>([:])
+    /// Held while a copy's file is opened (created and migrated): two callers opening one new
+    /// file at once both ran its migrations, and the second failed ("table meta already exists").
+    private let opening = Mutex<Void>(())
     /// The owners with a copy here: read from the directory once, then kept as copies are made
     /// (every query asks, so the directory is not listed each time).
     private let known: Mutex<Set<PublicKey>>
@@ -29,14 +32,14 @@ public final class ReplicaStores: Sendable {
     /// The replica of `owner`'s chain, created on first use when `create`.
     public func store(for owner: PublicKey, create: Bool) throws -> LedgerStore? {
         if let s = open.withLock({ $0[owner] }) { return s }
-        let path = path(for: owner)
-        guard create || FileManager.default.fileExists(atPath: path) else { return nil }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try LedgerStore(path: path, owner: owner, journaled: false)
-        known.withLock { _ = $0.insert(owner) }
-        return open.withLock { stores in
-            if let existing = stores[owner] { return existing }
-            stores[owner] = store
+        return try opening.withLock { _ -> LedgerStore? in
+            if let s = open.withLock({ $0[owner] }) { return s }
+            let path = path(for: owner)
+            guard create || FileManager.default.fileExists(atPath: path) else { return nil }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let store = try LedgerStore(path: path, owner: owner, journaled: false)
+            known.withLock { _ = $0.insert(owner) }
+            open.withLock { $0[owner] = store }
             return store
         }
     }
