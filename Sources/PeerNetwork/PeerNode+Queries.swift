@@ -130,7 +130,7 @@ extension PeerNode {
 
     /// Every copy of another node's chain this node keeps, tagged.
     public func copies() -> [(tag: Int64, store: LedgerStore)] {
-        replicas.owners().compactMap { owner in (try? replicas.store(for: owner, create: false)).flatMap { $0.map { (Self.tag(owner), $0) } } }
+        copiesByOwner().map { (Self.tag($0.owner), $0.store) }
     }
 
     /// Every copy of another node's chain this node keeps, with its owner (retention applies the
