@@ -44,7 +44,7 @@ struct RetentionService: Service {
                 logger.notice("retention: \(prefix)pruned the payloads of \(report.readings) readings in \(report.blocks) blocks (blocks below \(report.prunedBelow) are pruned); \(copy == nil ? "ledger " : "")\(Self.megabytes(report.bytesBefore)) → \(Self.megabytes(report.bytesAfter))")
             }
             if let max = policy.maxBytes, report.bytesAfter > max {
-                logger.warning("retention: \(name) is \(Self.megabytes(report.bytesAfter)), over its limit of \(Self.megabytes(max)), and nothing more may be pruned (the newest \(LedgerStore.unprunableTail) blocks, the pending readings, the ids of pruned readings and the anchor chain are kept)")
+                logger.warning("retention: \(name) is \(Self.megabytes(report.bytesAfter)), over its limit of \(Self.megabytes(max)), and nothing more may be pruned (the newest \(LedgerStore.unprunableTail) blocks, \(copy == nil ? "the pending readings, the ids of pruned readings and the anchor chain" : "and the ids of pruned readings") are kept)")
             }
         } catch {
             logger.error("retention: \(prefix)pruning failed: \(error)")
