@@ -14,9 +14,10 @@ extension ChildProcess {
         return root.appendingPathComponent(".build/debug/flowchain").path
     }
 
-    /// Starts `flowchain <arguments>`; stdout and stderr both go to `outputPath`.
-    public convenience init(_ arguments: [String], outputPath: String, environment: [String: String] = [:]) throws {
-        try self.init(executable: Self.flowchainBinary, arguments, outputPath: outputPath, environment: environment)
+    /// Starts `flowchain <arguments>`; stdout goes to `outputPath`, and so does stderr unless
+    /// `errorPath` is given.
+    public convenience init(_ arguments: [String], outputPath: String, errorPath: String? = nil, environment: [String: String] = [:]) throws {
+        try self.init(executable: Self.flowchainBinary, arguments, outputPath: outputPath, errorPath: errorPath, environment: environment)
     }
 
     /// Waits for the node's "listening on http://HOST:PORT" line and returns the port.
@@ -27,10 +28,22 @@ extension ChildProcess {
     }
 }
 
-/// Runs `flowchain <arguments>` to completion and returns its exit status and combined output.
-public func runFlowchain(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+/// What a `flowchain` command printed, and how it exited.
+public struct CommandResult: Sendable {
+    public let status: Int32
+    /// What it wrote to stdout: the result a script reads.
+    public let stdout: String
+    /// What it wrote to stderr: errors, notes and progress.
+    public let stderr: String
+    /// Both, stdout first (for messages that may be on either).
+    public var output: String { stdout + stderr }
+}
+
+/// Runs `flowchain <arguments>` to completion.
+public func runFlowchain(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
     let dir = TemporaryDirectory("flowchain-run")
-    let p = try FlowchainProcess(arguments, outputPath: dir.file("out.txt"))
+    let p = try FlowchainProcess(arguments, outputPath: dir.file("out.txt"), errorPath: dir.file("err.txt"))
     let status = try await p.wait(timeout: timeout)
-    return (status, p.output)
+    let stderr = (try? String(contentsOfFile: dir.file("err.txt"), encoding: .utf8)) ?? ""
+    return CommandResult(status: status, stdout: p.output, stderr: stderr)
 }

@@ -11,18 +11,26 @@ import Synchronization
 public final class ChildProcess: Sendable {
     public let pid: Int32
     public let outputPath: String
+    /// Where stderr goes when not to `outputPath`.
+    public let errorPath: String?
     /// The exit status once reaped (`waitpid`); nil while running.
     private let exit = Mutex<Int32?>(nil)
 
-    /// Starts `executable` with `arguments`; stdout and stderr both go to `outputPath` (appended).
-    public init(executable: String, _ arguments: [String], outputPath: String, environment: [String: String] = [:]) throws {
+    /// Starts `executable` with `arguments`; stdout goes to `outputPath` (appended), and so does
+    /// stderr unless `errorPath` is given.
+    public init(executable: String, _ arguments: [String], outputPath: String, errorPath: String? = nil, environment: [String: String] = [:]) throws {
         self.outputPath = outputPath
+        self.errorPath = errorPath
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -101,7 +109,8 @@ public final class ChildProcess: Sendable {
             if !isRunning { return output.contains(text) }
             try await Task.sleep(for: .milliseconds(25))
         }
-        return false
+        // A waiter woken late (its threads busy) looks once more before it gives up.
+        return output.contains(text)
     }
 
     /// Waits until the process listens on a TCP port (read from `/proc`, whatever it logs) and
@@ -112,7 +121,7 @@ public final class ChildProcess: Sendable {
             if let port = listeningPort() { return port }
             try await Task.sleep(for: .milliseconds(25))
         }
-        return nil
+        return listeningPort()
     }
 
     public func signal(_ sig: Int32) {

@@ -1,4 +1,5 @@
 import FlowchainCrypto
+import FlowchainTesting
 import Testing
 @testable import Chord
 
@@ -17,8 +18,16 @@ import Testing
         }.joined(separator: "\n")
     }
 
-    @Test(arguments: Array(1...16) as [UInt64])
-    func theRingHealsAfterRandomChurn(seed: UInt64) throws {
+    /// What a churn run leaves: the simulator, quiet again, and what was done to it.
+    struct Churned {
+        let sim: ChordSimulator
+        let joins: Int, leaves: Int, crashes: Int
+        let bootstrapsOf: [ChordID: [ChordID]]
+    }
+
+    /// Random joins, leaves and crashes from `seed`, then quiet (seconds of computation: run on
+    /// a thread of its own, see `offPool`).
+    static func churn(seed: UInt64) -> Churned {
         var c = ChordSimulator.Configuration()
         c.seed = seed
         c.loss = 0.02
@@ -69,6 +78,13 @@ import Testing
         // quiet too, nothing may stay wrong.
         sim.loss = 0
         sim.run(until: sim.now + 10_000)
+        return Churned(sim: sim, joins: joins, leaves: leaves, crashes: crashes, bootstrapsOf: bootstrapsOf)
+    }
+
+    @Test(arguments: Array(1...16) as [UInt64])
+    func theRingHealsAfterRandomChurn(seed: UInt64) async throws {
+        let run = try await offPool { Self.churn(seed: seed) }
+        let (sim, joins, leaves, crashes, bootstrapsOf) = (run.sim, run.joins, run.leaves, run.crashes, run.bootstrapsOf)
         #expect(joins > 20 && leaves > 10 && crashes > 10, "\(joins) joins, \(leaves) leaves, \(crashes) crashes")
         // A node still joining must have lost every bootstrap it was given before any answered;
         // it keeps retrying (and saying so) but is not part of the ring: set it aside.

@@ -1,13 +1,17 @@
+import FlowchainTesting
 import Testing
 @testable import Chord
 
 /// The paper's results at small N (the full-size tables are in docs/chord.md, made by
 /// `flowchain sim chord`).
 @Suite struct ChordExperimentTests {
-    @Test func pathLengthStaysWithinHalfLog2NPlusHalf() throws {
+    // The experiments compute for seconds: each runs on a thread of its own (`offPool`), so the
+    // other tests' tasks are not held up behind it.
+
+    @Test func pathLengthStaysWithinHalfLog2NPlusHalf() async throws {
         // Finger-only routing (successor lists of 1) is the paper's setting; 8 is ours.
         for successors in [1, 8] {
-            let rows = ChordExperiments.pathLength(sizes: [8, 32, 128, 512], lookups: 1_500, successors: successors, seed: 4)
+            let rows = try await offPool { ChordExperiments.pathLength(sizes: [8, 32, 128, 512], lookups: 1_500, successors: successors, seed: 4) }
             for r in rows {
                 #expect(r.lookups.correct == r.lookups.issued, "N = \(r.nodes)")
                 #expect(r.withinTarget, "N = \(r.nodes), successors \(successors): mean \(r.lookups.meanHops) > \(r.halfLog2N + 0.5)")
@@ -18,8 +22,8 @@ import Testing
         }
     }
 
-    @Test func halfTheNodesFailingAtOnceStillLeavesLookupsCorrect() throws {
-        let rows = ChordExperiments.failures(nodes: 128, fractions: [0.2, 0.5], lookups: 1_000, successors: nil, rounds: 30, seed: 9)
+    @Test func halfTheNodesFailingAtOnceStillLeavesLookupsCorrect() async throws {
+        let rows = try await offPool { ChordExperiments.failures(nodes: 128, fractions: [0.2, 0.5], lookups: 1_000, successors: nil, rounds: 30, seed: 9) }
         for r in rows {
             #expect(r.crashed == Int((128 * r.fraction).rounded()))
             #expect(r.before.correctFraction >= 0.99, "p = \(r.fraction): \(r.before.correctFraction) before stabilization")
@@ -27,18 +31,18 @@ import Testing
         }
         #expect(rows[1].before.meanTimeouts > rows[0].before.meanTimeouts)
         // Without successor lists the same crash breaks lookups: the lists are what the result rests on.
-        let bare = ChordExperiments.failures(nodes: 128, fractions: [0.5], lookups: 1_000, successors: 1, rounds: 1, seed: 9)
+        let bare = try await offPool { ChordExperiments.failures(nodes: 128, fractions: [0.5], lookups: 1_000, successors: 1, rounds: 1, seed: 9) }
         #expect(bare[0].before.correctFraction < 0.9)
     }
 
-    @Test func sequentialJoinsConvergeWithinThirtyRounds() throws {
-        let r = ChordExperiments.convergence(joins: 150, successors: nil, seed: 12)
+    @Test func sequentialJoinsConvergeWithinThirtyRounds() async throws {
+        let r = try await offPool { ChordExperiments.convergence(joins: 150, successors: nil, seed: 12) }
         let rounds = try #require(r.rounds, "not converged within \(r.limit) rounds")
         #expect(rounds <= 30)
     }
 
-    @Test func lookupsMostlySucceedUnderChurn() throws {
-        let rows = ChordExperiments.churn(initial: 100, rates: [0.1], seconds: 900, successors: nil, seed: 21)
+    @Test func lookupsMostlySucceedUnderChurn() async throws {
+        let rows = try await offPool { ChordExperiments.churn(initial: 100, rates: [0.1], seconds: 900, successors: nil, seed: 21) }
         let r = try #require(rows.first)
         #expect(r.joins > 30 && r.crashes > 30)
         #expect(r.lookups.issued > 700)

@@ -1,4 +1,5 @@
 import Consensus
+import FlowchainTesting
 import Foundation
 import Testing
 
@@ -6,12 +7,13 @@ import Testing
 @Suite("Proof-of-Stake in simulation", .serialized)
 struct SimulationTests {
     @Test(.timeLimit(.minutes(10)))
-    func tenStakersMintInProportionToStakeOverTenThousandBlocks() {
+    func tenStakersMintInProportionToStakeOverTenThousandBlocks() async throws {
         var c = PoSSimulation.Configuration()
         c.stakes = Array(1...10)
         c.blocks = 10_000
         c.seed = 2026
-        let r = PoSSimulation(c).run()
+        // Tens of seconds of computation in a debug build: on a thread of its own (`offPool`).
+        let r = try await offPool { [c] in PoSSimulation(c).run() }
         #expect(r.blocks >= 10_000)
         #expect(r.pValue > 0.001, "chi-square \(r.chiSquare), p = \(r.pValue), minted \(r.minted)")
         #expect(abs(r.meanInterval - 10) / 10 < 0.05, "mean interval \(r.meanInterval) s")
@@ -44,11 +46,11 @@ struct SimulationTests {
         }
     }
 
-    @Test func theSameSeedGivesTheSameRun() {
+    @Test func theSameSeedGivesTheSameRun() async throws {
         var c = PoSSimulation.Configuration()
         c.blocks = 200
         c.seed = 5
-        let a = PoSSimulation(c).run(), b = PoSSimulation(c).run()
+        let (a, b) = try await offPool { [c] in (PoSSimulation(c).run(), PoSSimulation(c).run()) }
         #expect(a.minted == b.minted && a.seconds == b.seconds && a.reorganizations == b.reorganizations)
     }
 }

@@ -76,9 +76,9 @@ struct ConfigFileTests {
     ])
     func badPeerFlagsAreNamed(args: [String], expected: String) async throws {
         let dir = TemporaryDirectory("peer-flags")
-        let (status, output) = try await runFlowchain(["node", "--data-dir", dir.file("d"), "--port", "0"] + args, timeout: .seconds(30))
-        #expect(status != 0, "\(args) was accepted")
-        #expect(output.contains(expected), "\(output)")
+        let run = try await runFlowchain(["node", "--data-dir", dir.file("d"), "--port", "0"] + args, timeout: .seconds(30))
+        #expect(run.status != 0, "\(args) was accepted")
+        #expect(run.output.contains(expected), "\(run.output)")
     }
 
     @Test func badMQTTSettingsNameTheirKey() throws {

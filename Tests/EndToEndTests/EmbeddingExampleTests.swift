@@ -17,7 +17,7 @@ struct EmbeddingExampleTests {
         #expect(run.output.contains("node stopped cleanly"))
         // The ledger it leaves is an ordinary node's.
         let check = try await runFlowchain(["check", "--data-dir", dir.file("data")])
-        #expect(check.status == 0 && check.output.hasPrefix("ok: 1 block(s) and 5 reading(s)"), "\(check.output)")
+        #expect(check.status == 0 && check.stdout.hasPrefix("ok: 1 block(s) and 5 reading(s)"), "\(check.output)")
 
         let code = try String(contentsOf: Self.root.appendingPathComponent("docs/examples/embedding/main.swift"), encoding: .utf8)
         let page = try String(contentsOf: Self.root.appendingPathComponent("docs/embedding.md"), encoding: .utf8)

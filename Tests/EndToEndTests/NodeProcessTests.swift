@@ -84,12 +84,12 @@ struct NodeProcessTests {
         let file = node.dir.file("proof.json")
         try proofJSON.write(toFile: file, atomically: true, encoding: .utf8)
         let offline = try await runFlowchain(["verify", "--proof", file])
-        #expect(offline.status == 0 && offline.output.hasPrefix("valid:"), "\(offline.output)")
+        #expect(offline.status == 0 && offline.stdout.hasPrefix("valid:"), "\(offline.output)")
         let tampered = proofJSON.replacingOccurrences(of: "7b227072", with: "7b227073")   // {"pr → {"ps inside the payload
         #expect(tampered != proofJSON)
         try tampered.write(toFile: file, atomically: true, encoding: .utf8)
         let bad = try await runFlowchain(["verify", "--proof", file])
-        #expect(bad.status == 1 && bad.output.hasPrefix("invalid:"), "\(bad.output)")
+        #expect(bad.status == 1 && bad.stdout.hasPrefix("invalid:"), "\(bad.output)")
     }
 
     @Test func aSubscriberThatReconnectsWithItsCursorMissesNothingAndSeesNothingTwice() async throws {

@@ -70,7 +70,7 @@ struct RetentionProcessTests {
         let proofFile = first.dir.file("proof.json")
         try keptProof.write(toFile: proofFile, atomically: true, encoding: .utf8)
         let verify = try await runFlowchain(["verify", "--proof", proofFile])
-        #expect(verify.status == 0 && verify.output.hasPrefix("valid:"), "\(verify.output)")
+        #expect(verify.status == 0 && verify.stdout.hasPrefix("valid:"), "\(verify.output)")
         let prunedVerify = try await runFlowchain(["verify", "--data-dir", first.dataDir, oldest])
         #expect(prunedVerify.status == 1 && prunedVerify.output.contains("was pruned by retention"), "\(prunedVerify.output)")
         let check = try await runFlowchain(["check", "--data-dir", first.dataDir, "--archive", archive])
@@ -111,6 +111,6 @@ struct RetentionProcessTests {
         let check = try await runFlowchain(["check", "--data-dir", data])
         #expect(check.status == 0 && check.output.contains("are pruned: their headers verify"), "\(check.output)")
         let again = try await runFlowchain(["prune", "--data-dir", data, "--max-size", "2MB"])
-        #expect(again.status == 0 && again.output.hasPrefix("pruned 0 reading(s)"), "\(again.output)")
+        #expect(again.status == 0 && again.stdout.hasPrefix("pruned 0 reading(s)"), "\(again.output)")
     }
 }

@@ -133,10 +133,3 @@ final class Locked<T: Sendable>: @unchecked Sendable {
     func withLock<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
 }
 
-/// Runs blocking work (raw sockets, `ip`) on a thread of its own, so it never holds one of the few
-/// threads every test's async work shares.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        Thread.detachNewThread { c.resume(with: Result { try body() }) }
-    }
-}

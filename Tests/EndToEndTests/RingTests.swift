@@ -276,8 +276,8 @@ struct RingTests {
         }
         // A stake record submitted at a joined node reaches the minter (the seed, the only staker).
         let dir = ring.nodes[0]!.dataDir
-        let (status, output) = try await runFlowchain(["stake", "--node", ring.nodes[2]!.url, "--data-dir", dir, "--amount", "7", "--unbond"])
-        #expect(status == 0, "\(output)")
+        let stake = try await runFlowchain(["stake", "--node", ring.nodes[2]!.url, "--data-dir", dir, "--amount", "7", "--unbond"])
+        #expect(stake.status == 0, "\(stake.output)")
         let applied = ContinuousClock.now + .seconds(30)
         var nonce: Int64 = 0
         while nonce == 0, ContinuousClock.now < applied {

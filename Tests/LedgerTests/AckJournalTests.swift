@@ -109,12 +109,11 @@ struct AckJournalTests {
             }
         }
         defer { feeding.cancel() }
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !engine.store.batchOpen, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        _ = try await eventually(timeout: .seconds(120), every: .milliseconds(50)) { engine.store.batchOpen }
         try #require(engine.store.batchOpen, "the busy node holds its batch (and the write lock)")
         let path = dir.file("ledger.sqlite")
         let started = ContinuousClock.now
-        let record = try await Self.offPool {
+        let record = try await offPool {
             LedgerStore.requestPublish(path: path)
             let other = try LedgerStore(path: path, owner: nil, tailCheck: 0)
             defer { try? other.close() }
@@ -125,13 +124,6 @@ struct AckJournalTests {
         // Without the request it would wait for the next settle, an hour away; with it, the next
         // upkeep (five times a second) lets it in: a generous bound for a loaded machine.
         #expect(waited < .seconds(60), "the writer waited \(waited)")
-    }
-
-    /// Runs blocking work on a thread of its own (never one of the cooperative pool's few).
-    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { c in
-            Thread.detachNewThread { c.resume(with: Result { try body() }) }
-        }
     }
 
     @Test func aTornLastRecordIsIgnoredAndTheRecordsBeforeItApply() async throws {
@@ -193,8 +185,7 @@ struct AckJournalTests {
         for r in sent { #expect(try other.reading(id: r.id)?.reading == r) }
         #expect(!FileManager.default.fileExists(atPath: engine.store.publishRequestPath), "the request was taken")
         // Idle for `whenIdle` (3 s here): the batch is made durable in SQLite and the journal restarts.
-        let deadline = ContinuousClock.now + .seconds(15)
-        while engine.store.journal?.used ?? 0 > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        _ = try await eventually(timeout: .seconds(15), every: .milliseconds(100)) { engine.store.journal?.used == 0 }
         #expect(engine.store.journal?.used == 0)
         #expect(try engine.store.writerSynchronousMode() == 2, "outside a batch every commit is fsynced by SQLite")
         let copy = try crashCopy(of: dir)

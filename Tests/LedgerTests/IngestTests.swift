@@ -102,8 +102,7 @@ struct IngestTests {
         for seq in 1...25 { _ = try await engine.submit(try Fixtures.reading(Self.device, seq: UInt64(seq))) }
         // Full blocks are sealed by the engine's loop right after the commit that filled them
         // (acknowledgements do not wait for sealing): give it a moment, far below the interval.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try engine.store.counts().blocks < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        _ = try await eventually(every: .milliseconds(5)) { try engine.store.counts().blocks >= 2 }
         #expect(try engine.store.counts().blocks == 2, "two full blocks cut without waiting for the interval")
         #expect(await engine.pendingCount == 5)
         let last = try #require(try await engine.cutBlock())
@@ -158,8 +157,7 @@ struct IngestTransactionTests {
         #expect(tip.count == 1 && tip.height == 0, "block 0 holds reading 0 only")
         // Alone, a pending reading is sealed by the timer once it waited 1¼ intervals.
         clock.advance(by: .milliseconds(2600))
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try engine.store.tip()?.height != 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        _ = try await eventually(every: .milliseconds(100)) { try engine.store.tip()?.height == 1 }
         #expect(try engine.store.tip()?.height == 1, "reading 1 sealed by the timer")
     }
 

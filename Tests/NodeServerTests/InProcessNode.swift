@@ -38,11 +38,7 @@ struct InProcessNode {
 
     /// Waits (bounded) until `condition` holds.
     func eventually(_ what: String, within: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + within
-        while !(try await condition()) {
-            guard ContinuousClock.now < deadline else { throw ProbeError.timeout(what) }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        guard try await FlowchainTesting.eventually(timeout: within, every: .milliseconds(10), condition) else { throw ProbeError.timeout(what) }
     }
 }
 

@@ -41,11 +41,7 @@ struct SamplerTests {
         defer { running.cancel() }
 
         func waitFor(_ what: String, _ condition: () throws -> Bool) async throws {
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline {
-                if try condition() { return }
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            if try await eventually({ try condition() }) { return }
             Issue.record("timed out waiting for \(what); failures so far: \(failures.all); tank readings: \((try? Self.readings(store, "tank").count) ?? -1)")
         }
         try await waitFor("tank and greenhouse readings") { try Self.readings(store, "tank").count >= 3 && Self.readings(store, "greenhouse").count >= 3 }

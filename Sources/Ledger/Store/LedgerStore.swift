@@ -32,6 +32,8 @@ public final class LedgerStore: Sendable {
     /// Write transactions committed through this store (each one fsync of the WAL, at least).
     let writeCount = Atomic<Int>(0)
     public var transactions: Int { writeCount.load(ordering: .relaxed) }
+    /// Where `offload` runs this store's blocking work.
+    let lanes = OffloadLanes(label: "flowchain.store")
 
     /// The page size of new ledgers (bytes): 1024, or `FLOWCHAIN_PAGE_SIZE` (a power of two,
     /// 512…65536) — larger pages trade more bytes written per commit for faster bulk ingest.
@@ -249,15 +251,43 @@ public final class LedgerStore: Sendable {
 }
 
 extension LedgerStore {
-    /// Blocking SQLite work for callers on Swift's cooperative pool runs here instead, so a slow
-    /// query never holds one of the pool's few threads (there are as many as cores).
-    private static let io = DispatchQueue(label: "flowchain.store.io", qos: .userInitiated, attributes: .concurrent)
-
-    /// Runs `body` (any of the store's synchronous calls) on the store's I/O threads and waits for it
-    /// without blocking the calling task's thread.
+    /// Runs `body` (any of the store's synchronous calls) on one of the store's own I/O lanes and
+    /// waits for it without blocking the calling task's thread: blocking SQLite work never holds
+    /// one of Swift's cooperative threads (there are as many as cores).
     public func offload<T: Sendable>(_ body: @escaping @Sendable (LedgerStore) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            Self.io.async { continuation.resume(with: Result { try body(self) }) }
+            lanes.run { continuation.resume(with: Result { try body(self) }) }
+        }
+    }
+}
+
+/// A store's threads for blocking work: a few serial queues, each job on the least busy one.
+///
+/// Not one concurrent queue shared by every store: libdispatch runs a concurrent queue's jobs on
+/// at most as many threads as there are cores while they compute, so on a two-core board two
+/// long jobs (a pruning pass, a copy catching up, a long proof) held every store's reads for
+/// as long as they ran, and a sensor's first reading waited behind them. A serial queue gets a
+/// thread of its own whenever it has work, so one store's long job delays only what queues
+/// behind it on its own lane.
+final class OffloadLanes: Sendable {
+    private let queues: [DispatchQueue]
+    private let busy: Mutex<[Int]>
+
+    /// `count` lanes (GRDB's pool holds five reader connections, and the writer one).
+    init(label: String, count: Int = 4) {
+        queues = (0..<count).map { DispatchQueue(label: "\(label).io.\($0)", qos: .userInitiated) }
+        busy = Mutex(Array(repeating: 0, count: count))
+    }
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        let lane = busy.withLock { busy in
+            let lane = busy.indices.min { busy[$0] < busy[$1] }!
+            busy[lane] += 1
+            return lane
+        }
+        queues[lane].async {
+            job()
+            self.busy.withLock { $0[lane] -= 1 }
         }
     }
 }

@@ -59,7 +59,7 @@ struct LocalLedger: LedgerSource {
         // journal when it starts (or when a command that writes opens the ledger).
         let unseen = try store.catchUpWithJournal()
         if unseen > 0 {
-            FileHandle.standardError.write(Data("note: \(unseen) acknowledged commit(s) are in the acknowledgement journal but not yet in the ledger file; the node applies them when it runs again\n".utf8))
+            FileHandle.standardError.write(Data("note: \(unseen) acknowledged commit(s) are in the acknowledgement journal but not yet in the ledger file, so this answer leaves them out: a node running on this ledger did not publish them within 5 s of being asked (run the command again), and a stopped one applies them when it starts\n".utf8))
         }
     }
 
