@@ -35,11 +35,12 @@ struct JournalLogHandler: LogHandler {
         }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        let all = metadata.merging(extra ?? [:]) { $1 }
+    func log(event: LogEvent) {
+        var all = metadata.merging(event.metadata ?? [:]) { $1 }
+        if let error = event.error { all["error"] = "\(error)" }
         let fields = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         // One write per line, so lines from several threads never interleave.
-        let text = "<\(Self.priority(level))>[\(source)] \(message)\(fields)\n".replacingOccurrences(of: "\n", with: " ", options: [], range: nil).dropLast() + "\n"
+        let text = "<\(Self.priority(event.level))>[\(event.source)] \(event.message)\(fields)\n".replacingOccurrences(of: "\n", with: " ", options: [], range: nil).dropLast() + "\n"
         FileHandle.standardError.write(Data(text.utf8))
     }
 }
