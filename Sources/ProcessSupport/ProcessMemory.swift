@@ -16,9 +16,10 @@ public struct ProcessMemory: Sendable, Equatable {
     public static func read(pid: String = "self") -> ProcessMemory? {
         guard let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
               let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        // `smaps_rollup` pads its figures with spaces, `status` with a tab and spaces.
         func kB(_ text: String, _ field: String) -> Int? {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-                  let n = Int(line.dropFirst(field.count).split(separator: " ").first ?? "") else { return nil }
+                  let n = Int(line.dropFirst(field.count).split(whereSeparator: \.isWhitespace).first ?? "") else { return nil }
             return n * 1024
         }
         guard let rss = kB(rollup, "Rss:"), let pss = kB(rollup, "Pss:"), let clean = kB(rollup, "Private_Clean:"),

@@ -33,6 +33,9 @@ struct NodeProcessTests {
         let (rss, pss, uss) = (memory("resident") ?? 0, memory("proportional") ?? 0, memory("unique") ?? 0)
         #expect(uss > 1_000_000 && uss <= pss && pss <= rss, "USS \(uss) ≤ PSS \(pss) ≤ RSS \(rss)")
         #expect(abs(rss / 1_048_576 - node.process.rssMB()) < max(8, rss / 1_048_576 / 4), "RSS \(rss) as /proc/PID/status says: \(node.process.rssMB()) MB")
+        let anonymous = memory("anonymous") ?? 0, anonymousNow = node.process.rssMB(field: "RssAnon:") * 1_048_576
+        #expect(anonymous > 1_000_000 && anonymous < rss, "RssAnon \(anonymous) is part of RSS \(rss)")
+        #expect(abs(anonymous - anonymousNow) < max(8_388_608, anonymousNow / 4), "RssAnon \(anonymous) as /proc/PID/status says: \(anonymousNow)")
         let page = try LoopbackHTTP.get(port: node.port, path: "/")
         let script = try LoopbackHTTP.get(port: node.port, path: "/dashboard.js")
         #expect(page.status == 200 && page.text.contains("<title>Flowchain"))
@@ -310,7 +313,7 @@ struct NodeProcessTests {
     @Test func underSystemdLogLinesCarryTheirPriorityForTheJournal() async throws {
         let dir = TemporaryDirectory("journal")
         let log = dir.file("node.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         var st = stat()
         #expect(stat(log, &st) == 0)
         let node = try FlowchainProcess(["node", "--data-dir", dir.file("data"), "--port", "0", "--clock-sync", "untrusted"], outputPath: log,
