@@ -8,43 +8,54 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure this machine: crypto limits, durable store, ingest engine, range queries.",
         discussion: """
             Scenarios:
-              crypto  SHA-256 MiB/s; Ed25519 sign/s and verify/s on one core and on all cores.
-              store   durable readings/s with group commit vs one commit per reading.
-              ingest  engine readings/s with signature checks (vs the all-core verify rate measured
-                      in the same run) and acknowledgement latency p50/p99 at a fixed offered load.
-              query   device/time-range query latency over --readings stored readings (default
-                      1,000,000), with SQLite's query plan.
-              rpc     JSON-RPC submit over WebSocket into a real node process from --clients
-                      connections, beside in-process ingest and a bare WebSocket echo on the same
-                      server stack; the node's RSS idle and under load; dashboard page weight.
-              health  ack latency p99 of RPC submits at a fixed rate into a node holding 200,000
-                      readings, alone and while /health is polled 100 times a second.
-              pos     kernel checks/s on one core; validating 10,000 anchor blocks from scratch;
-                      an idle node's CPU share (the minter checks the kernel every second); then a
-                      node whose anchor chain holds --anchor-blocks blocks (default 1,000,000):
-                      start-up time and RSS against a node with an empty chain.
-              mqtt    --messages QoS 1 messages (default 100,000) from a real client through a
-                      mosquitto broker (started here) into a node's ledger: readings committed/s and end-to-end latency p50/p99, against
-                      what mosquitto_sub -q 1 receives from the same broker and load; node RSS.
-              sensors the sampler's CPU per 1,000 samples (1-Wire and IIO files shaped like
-                      sysfs), against reading the same files bare; and with each sample
-                      signed and committed. (GPIO figures come from scripts/vm-gpio-test.)
-              chord   the Chord simulator: a 10,000-node ring answering 100,000 lookups (target
-                      60 s wall), events/s, memory per simulated node, maintenance speed.
-              disk    a node process taking readings from 4 devices (--disk-devices) at 1, 16 and 256
-                      readings/s (each acknowledged before the device's next): bytes written
-                      (/proc/PID/io) per reading and
-                      per store transaction, transactions/s, ack latency p50/p99, beside the bytes the
-                      ledger grew per reading; idle bytes written per second. Each rate runs twice: as
-                      the node runs (acknowledgement journal) and the reference, every acknowledgement
-                      its own fsynced SQLite transaction. --seconds per rate and run (≥ 20).
-              start   time from start to "node ready" (listening) and RSS after start, for an empty
-                      ledger and ledgers of --start-readings signed readings (default 1,000,000 and
-                      10,000,000, built here: minutes and GBs); with --anchor-blocks > 0 also the
-                      long anchor chain of the pos scenario.
+              crypto  SHA-256 MiB/s; Ed25519 sign/s and verify/s, one core and all.
+              store   durable readings/s, group commit against one commit per reading.
+              ingest  engine readings/s with signature checks (against the all-core
+                      verify rate of the same run); ack latency p50/p99 at a fixed
+                      offered load (--rate).
+              query   device/time-range query latency over --readings stored readings
+                      (default 1,000,000), with SQLite's query plan.
+              rpc     JSON-RPC submit over WebSocket into a real node process from
+                      --clients connections, beside in-process ingest and a bare
+                      WebSocket echo on the same server stack; the node's memory idle
+                      and under load (RSS, PSS, USS, RssAnon); dashboard page weight.
+              health  ack latency p99 of RPC submits at a fixed rate into a node
+                      holding 200,000 readings, alone and while /health is polled
+                      100 times a second.
+              pos     kernel checks/s on one core; validating 10,000 anchor blocks;
+                      an idle node's CPU share; then start-up time and RSS of a node
+                      whose anchor chain holds --anchor-blocks blocks (default
+                      1,000,000) against a node with an empty chain.
+              mqtt    --messages QoS 1 messages (default 100,000) from a real client
+                      through a mosquitto broker (started here) into a node's ledger:
+                      readings committed/s, latency p50/p99 and node RSS, against
+                      what mosquitto_sub -q 1 receives from the same broker and load.
+              sensors the sampler's CPU per 1,000 samples (1-Wire and IIO files shaped
+                      like sysfs) against reading the same files bare, and with each
+                      sample signed and committed (GPIO: scripts/vm-gpio-test).
+              chord   the Chord simulator: a 10,000-node ring answering 100,000
+                      lookups, events/s, memory per simulated node.
+              cluster a ring of --nodes real node processes on loopback: readings/s
+                      at each acknowledgement level against one node alone (same
+                      load), lookup hops, CPU per reading, and how long a joining
+                      node takes to copy --takeover readings.
+              disk    a node taking readings from --disk-devices devices (default 4,
+                      each acknowledged before its next) at 1, 16 and 256 readings/s
+                      (--disk-rate): bytes written per reading and per durable
+                      commit (/proc/PID/io, and the block device's own count),
+                      commits/s, ack latency p50/p99, beside the bytes the ledger
+                      grew; idle bytes written per second. Each rate runs twice: as
+                      the node runs (acknowledgement journal), then the reference,
+                      each acknowledgement its own fsynced SQLite transaction.
+                      --seconds per rate and run (at least 20).
+              start   time from start to "node ready" and RSS after start, for an
+                      empty ledger and ledgers of --start-readings signed readings
+                      (default 1,000,000 and 10,000,000, built here: minutes and
+                      GBs); with --anchor-blocks > 0 also the long anchor chain.
               all     every scenario above.
-            Build with `swift build -c release` first: debug figures are not representative.
-            Each scenario works in a temporary directory it removes afterwards.
+            Build with `swift build -c release` first: debug figures are not
+            representative. Each scenario works in a temporary directory it removes
+            afterwards.
             """
     )
 
