@@ -136,29 +136,38 @@ struct IngestTransactionTests {
         return try IngestEngine(store: store, key: Self.node, configuration: config).running()
     }
 
+    /// Submits one reading and returns once the engine has done its bookkeeping too: the
+    /// acknowledgement resolves before the engine notes when the reading became pending, and a
+    /// test that moved the clock in between would start that wait late.
     func submit(_ engine: IngestEngine, _ i: Int) async throws -> Ack {
-        try await engine.ingest(.unsigned(device: "slow", payload: Array(#"{"i":\#(i)}"#.utf8), time: nil, timeQuality: .synced, source: .rpc))
+        let ack = try await engine.ingest(.unsigned(device: "slow", payload: Array(#"{"i":\#(i)}"#.utf8), time: nil, timeQuality: .synced, source: .rpc))
+        _ = await engine.pendingCount
+        return ack
     }
 
     @Test func aBlockCutRidesInTheNextCommitsTransaction() async throws {
         let dir = TemporaryDirectory()
-        // The engine schedules by a clock the test moves: a seal is due after half an interval,
+        // The engine schedules by a clock the test moves: a seal is due after ⅞ of an interval,
         // the timer seals alone after 1¼ intervals, whatever a loaded machine does meanwhile.
         let clock = ManualMonotonicClock()
         let engine = try engine(dir, interval: .seconds(2), clock: clock)
         _ = try await submit(engine, 0)
+        clock.advance(by: .milliseconds(1100))   // half an interval and more: not yet
+        _ = try await submit(engine, 1)
+        #expect(try engine.store.tip() == nil, "a commit ¾ of an interval after the oldest pending reading does not seal it")
         let before = engine.store.transactions
-        clock.advance(by: .milliseconds(1100))   // over half an interval: a seal is due
+        clock.advance(by: .milliseconds(700))    // 1.8 s of 2: a seal is due
         try await Task.sleep(for: .seconds(1))    // the timer looks (every ½ s) and leaves it to the next commit
         #expect(try engine.store.tip() == nil, "the timer does not seal before 1¼ intervals")
-        _ = try await submit(engine, 1)
-        #expect(engine.store.transactions == before + 1, "one transaction stored reading 1 and sealed reading 0")
+        _ = try await submit(engine, 2)
+        #expect(engine.store.transactions == before + 1, "one transaction stored reading 2 and sealed readings 0 and 1")
         let tip = try #require(try engine.store.tip())
-        #expect(tip.count == 1 && tip.height == 0, "block 0 holds reading 0 only")
+        #expect(tip.count == 2 && tip.height == 0, "block 0 holds readings 0 and 1")
+        #expect(await engine.pendingCount == 1)
         // Alone, a pending reading is sealed by the timer once it waited 1¼ intervals.
         clock.advance(by: .milliseconds(2600))
         _ = try await eventually(every: .milliseconds(100)) { try engine.store.tip()?.height == 1 }
-        #expect(try engine.store.tip()?.height == 1, "reading 1 sealed by the timer")
+        #expect(try engine.store.tip()?.height == 1, "reading 2 sealed by the timer")
     }
 
     @Test func aCommitWindowGathersReadingsIntoOneTransaction() async throws {

@@ -311,9 +311,11 @@ public actor IngestEngine {
             queue.removeFirst(take)
             var stored: [StoredReading] = []
             do {
-                // Pending readings half a block interval old are sealed in this commit's own
-                // transaction: at low rates a block then costs no fsync of its own.
-                let sealDue = !cutting && pendingCount > 0 && pendingSince.map { configuration.monotonic() - $0 >= configuration.blockInterval / 2 } ?? false
+                // Pending readings ⅞ of a block interval old are sealed in this commit's own
+                // transaction: a block then costs no fsync of its own, and blocks stay about an
+                // interval apart (at half an interval, a steady stream made two blocks a second,
+                // and each block's header outlives retention: docs/ledger.md, Retention).
+                let sealDue = !cutting && pendingCount > 0 && pendingSince.map { configuration.monotonic() - $0 >= configuration.blockInterval * 7 / 8 } ?? false
                 let outcomes: [CommitOutcome]
                 if sealDue {
                     cutting = true
@@ -394,7 +396,7 @@ public actor IngestEngine {
     }
 
     /// Seals what is pending once the oldest of it waited `blockInterval` and a quarter (a
-    /// commit half an interval after it usually sealed it already, in its own transaction).
+    /// commit after ⅞ of an interval usually sealed it already, in its own transaction).
     private func cutIfDue() async {
         guard let since = pendingSince, configuration.monotonic() - since >= configuration.blockInterval * 5 / 4 else { return }
         await cutOnSchedule()
@@ -437,7 +439,7 @@ extension IngestEngine: Service {
                     }
                 }
                 // Sealing: pending readings are sealed within 1¼ block intervals (usually by a
-                // commit after half an interval; else here, checked every quarter interval).
+                // commit after ⅞ of an interval; else here, checked every quarter interval).
                 group.addTask {
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: interval / 4) } catch { return }
