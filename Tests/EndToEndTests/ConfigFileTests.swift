@@ -81,6 +81,28 @@ struct ConfigFileTests {
         #expect(run.output.contains(expected), "\(run.output)")
     }
 
+    /// A value out of range in the file is named by the file, its line and its key; the same
+    /// value given as a flag is named by the flag.
+    @Test(arguments: [
+        ("blockInterval: 5\n", [String](), "node.yaml, line 1: 'blockInterval' must be at least 10 ms"),
+        ("blockInterval: 5\n", ["--block-interval", "3"], "--block-interval must be at least 10 ms"),
+        ("port: 0\nretention:\n  maxAge: 30d\n  maxSize: 500KB\n", [], "node.yaml, line 4: 'retention.maxSize' '500KB' is under 1 MB"),
+        ("retention:\n  maxAge: soon\n", [], "node.yaml, line 2: 'retention.maxAge' 'soon' is not an age"),
+        ("port: 0\npeers:\n  join: [\"a:1\"]\n  ack: sometimes\n", [], "node.yaml, line 4: 'peers.ack' must be 'owner' or 'replica'"),
+        ("port: 0\npeers:\n  join: [nohost]\n", [], "node.yaml, line 3: 'peers.join' 'nohost' is not host:port"),
+        ("port: 0\nlogLevel: loud\n", [], "node.yaml, line 2: 'logLevel' 'loud' is not one of"),
+        ("port: 0\nclockSync: sometimes\n", [], "node.yaml, line 2: 'clockSync' must be kernel, trusted, untrusted"),
+        ("port: 70000\n", [], "node.yaml, line 1: 'port' 70000 is outside 0…65535"),
+    ])
+    func badValuesInTheFileAreNamedWithTheirLineAndKey(text: String, args: [String], expected: String) async throws {
+        let dir = TemporaryDirectory("config-values")
+        let path = dir.file("node.yaml")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try await runFlowchain(["node", "--data-dir", dir.file("d"), "--config", path] + args, timeout: .seconds(30))
+        #expect(run.status != 0, "\(text) was accepted")
+        #expect(run.stderr.contains(expected), "\(run.output)")
+    }
+
     @Test func badMQTTSettingsNameTheirKey() throws {
         let bad = try ConfigFile.parse("mqtt:\n  broker: mqtt://h\n  rules:\n    - topic: a/#/b\n")
         #expect(throws: (any Error).self) { try bad.mqtt?.bridgeConfigurations() }

@@ -62,6 +62,17 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey, CaseIterable { case join, advertise, replicas, ack, tls, ca }
     }
 
+    /// The file's name as given, and the line of each key it holds (dotted path, `peers.ack`,
+    /// `mqtt[1].url`): errors about a value the file gave name both (`place(of:)`).
+    public var name = ""
+    public var lines: [String: Int] = [:]
+
+    /// `config file NAME, line N: 'key'` when the file gave `key`; nil when it did not (the value
+    /// then came from a flag, the environment or a default).
+    public func place(of key: String) -> String? {
+        lines[key].map { "config file \(name), line \($0): '\(key)'" }
+    }
+
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -213,9 +224,13 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             throw NodeError.configuration("config file \(name): not valid YAML or JSON: \(error)")
         }
         guard node.mapping != nil else { throw NodeError.configuration("config file \(name) must hold a mapping of keys (e.g. `port: 8000`)") }
-        try check(node, against: schema, path: "", name: name)
+        var lines: [String: Int] = [:]
+        try check(node, against: schema, path: "", name: name, lines: &lines)
         do {
-            return try YAMLDecoder().decode(ConfigFile.self, from: node)
+            var file = try YAMLDecoder().decode(ConfigFile.self, from: node)
+            file.name = name
+            file.lines = lines
+            return file
         } catch let error as Swift.DecodingError {
             let (path, why): ([any CodingKey], String) = switch error {
             case let .typeMismatch(type, c): (c.codingPath, "must be \(describe(type))")
@@ -229,21 +244,21 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         }
     }
 
-    static func check(_ node: Yams.Node, against schema: Schema, path: String, name: String) throws {
+    static func check(_ node: Yams.Node, against schema: Schema, path: String, name: String, lines: inout [String: Int]) throws {
         switch schema {
         case .value:
             return
         case let .oneOrList(element):
             if let items = node.sequence {
-                for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name) }
+                for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines) }
             } else {
-                try check(node, against: element, path: path, name: name)
+                try check(node, against: element, path: path, name: name, lines: &lines)
             }
         case let .list(element):
             guard let items = node.sequence else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a list")
             }
-            for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name) }
+            for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines) }
         case let .object(keys):
             guard let mapping = node.mapping else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a mapping of keys")
@@ -254,7 +269,8 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
                 guard let sub = keys[k] else {
                     throw NodeError.configuration("config file \(name), line \(key.mark?.line ?? 0): unknown key '\(here)' (known\(path.isEmpty ? "" : " in \(path)"): \(keys.keys.sorted().joined(separator: ", ")))")
                 }
-                try check(value, against: sub, path: here, name: name)
+                lines[here] = key.mark?.line
+                try check(value, against: sub, path: here, name: name, lines: &lines)
             }
         }
     }

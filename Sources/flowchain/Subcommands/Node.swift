@@ -172,16 +172,18 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     /// The retention policy from `--retain-age`/`retention.maxAge` and `--retain-size`/`retention.maxSize`.
-    static func retention(age: String?, size: String?) throws -> RetentionPolicy {
+    /// `invalid` makes the error for a bad value: which setting (`age`/`size`) and why.
+    static func retention(age: String?, size: String?,
+                          invalid: (_ setting: String, _ why: String) -> any Error = { setting, why in ValidationError("retention \(setting) \(why)") }) throws -> RetentionPolicy {
         var policy = RetentionPolicy()
         if let age {
-            guard let ms = RetentionPolicy.parseAge(age) else { throw ValidationError("retention age '\(age)' is not an age: a number with s, m, h, d or w (30d, 12h)") }
-            guard ms >= 60_000 else { throw ValidationError("retention age '\(age)' is under a minute") }
+            guard let ms = RetentionPolicy.parseAge(age) else { throw invalid("age", "'\(age)' is not an age: a number with s, m, h, d or w (30d, 12h)") }
+            guard ms >= 60_000 else { throw invalid("age", "'\(age)' is under a minute") }
             policy.maxAge = ms
         }
         if let size {
-            guard let bytes = RetentionPolicy.parseSize(size) else { throw ValidationError("retention size '\(size)' is not a size: a number with KB, MB, GB (or KiB, MiB, GiB)") }
-            guard bytes >= 1_000_000 else { throw ValidationError("retention size '\(size)' is under 1 MB") }
+            guard let bytes = RetentionPolicy.parseSize(size) else { throw invalid("size", "'\(size)' is not a size: a number with KB, MB, GB (or KiB, MiB, GiB)") }
+            guard bytes >= 1_000_000 else { throw invalid("size", "'\(size)' is under 1 MB") }
             policy.maxBytes = bytes
         }
         return policy
@@ -191,24 +193,33 @@ struct NodeCommand: AsyncParsableCommand {
     func resolve() throws -> (NodeConfiguration, Logger.Level) {
         let file = try config.map(ConfigFile.load) ?? ConfigFile()
         let env = ProcessInfo.processInfo.environment
+        /// A bad value, named by its flag, or by the file's key and line when the file gave it
+        /// (`given`: the flag was on the command line).
+        func invalid(_ flag: String, _ key: String, given: Bool, _ why: String) -> any Error {
+            if !given, let place = file.place(of: key) { return NodeError.configuration("\(place) \(why)") }
+            return ValidationError("\(flag) \(why)")
+        }
         var c = NodeConfiguration()
         c.dataDirectory = DataDirectory(dataDir ?? file.dataDir ?? DataDirectory.defaultPath)
         let interval = blockInterval ?? file.blockInterval ?? 1000
-        guard interval >= 10 else { throw ValidationError("--block-interval must be at least 10 ms") }
+        guard interval >= 10 else { throw invalid("--block-interval", "blockInterval", given: blockInterval != nil, "must be at least 10 ms") }
         c.blockInterval = .milliseconds(interval)
         c.ingest.maxBlockReadings = maxBlockReadings ?? file.maxBlockReadings ?? 4096
-        guard c.ingest.maxBlockReadings >= 1 else { throw ValidationError("--max-block-readings must be at least 1") }
+        guard c.ingest.maxBlockReadings >= 1 else { throw invalid("--max-block-readings", "maxBlockReadings", given: maxBlockReadings != nil, "must be at least 1") }
         let window = commitWindow ?? file.commitWindow ?? 0
-        guard (0...50).contains(window) else { throw ValidationError("--commit-window must be 0…50 ms") }
+        guard (0...50).contains(window) else { throw invalid("--commit-window", "commitWindow", given: commitWindow != nil, "must be 0…50 ms") }
         c.ingest.commitWindow = .milliseconds(window)
         let sync = clockSync ?? file.clockSync ?? "kernel"
         guard let mode = ClockSync.Mode(rawValue: sync) else {
-            throw ValidationError("--clock-sync must be \(ClockSync.Mode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sync)'")
+            throw invalid("--clock-sync", "clockSync", given: clockSync != nil, "must be \(ClockSync.Mode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sync)'")
         }
         c.ingest.clock = ClockSync(mode: mode)
-        c.retention = try Self.retention(age: retainAge ?? file.retention?.maxAge, size: retainSize ?? file.retention?.maxSize)
+        c.retention = try Self.retention(age: retainAge ?? file.retention?.maxAge, size: retainSize ?? file.retention?.maxSize) { setting, why in
+            setting == "age" ? invalid("--retain-age", "retention.maxAge", given: retainAge != nil, why)
+                             : invalid("--retain-size", "retention.maxSize", given: retainSize != nil, why)
+        }
         c.ingest.maxPayloadBytes = maxPayload ?? file.maxPayload ?? 16 * 1024
-        guard c.ingest.maxPayloadBytes >= 2 else { throw ValidationError("--max-payload must be at least 2 bytes") }
+        guard c.ingest.maxPayloadBytes >= 2 else { throw invalid("--max-payload", "maxPayload", given: maxPayload != nil, "must be at least 2 bytes") }
         c.tailCheck = tailCheck
         c.genesisPath = genesis
         guard anchorInterval >= 1 else { throw ValidationError("--anchor-interval must be at least 1 second") }
@@ -227,28 +238,35 @@ struct NodeCommand: AsyncParsableCommand {
             } else if let p = file.port {
                 s.port = p
             }
-            guard (0...65535).contains(s.port) else { throw ValidationError("port \(s.port) is outside 0…65535") }
+            guard (0...65535).contains(s.port) else {
+                throw invalid("--port", "port", given: port != nil || env["PORT"] != nil, "\(s.port) is outside 0…65535")
+            }
             s.token = token ?? env["FLOWCHAIN_TOKEN"] ?? file.token
             if s.token?.isEmpty == true { s.token = nil }
             s.protectReads = protectReads || (file.protectReads ?? false)
-            if s.protectReads, s.token == nil { throw ValidationError("--protect-reads needs a token (--token or FLOWCHAIN_TOKEN)") }
+            if s.protectReads, s.token == nil {
+                throw invalid("--protect-reads", "protectReads", given: protectReads, "needs a token (--token, FLOWCHAIN_TOKEN or token:)")
+            }
             s.maxFrameBytes = maxFrame ?? file.maxFrameBytes ?? s.maxFrameBytes
-            guard s.maxFrameBytes >= 1024 else { throw ValidationError("--max-frame must be at least 1024 bytes") }
+            guard s.maxFrameBytes >= 1024 else { throw invalid("--max-frame", "maxFrameBytes", given: maxFrame != nil, "must be at least 1024 bytes") }
             s.maxConnections = maxConnections ?? file.maxConnections ?? s.maxConnections
-            guard s.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+            guard s.maxConnections >= 1 else { throw invalid("--max-connections", "maxConnections", given: maxConnections != nil, "must be at least 1") }
             s.rateLimit = rateLimit ?? file.rateLimit ?? s.rateLimit
-            guard s.rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more") }
+            guard s.rateLimit >= 0 else { throw invalid("--rate-limit", "rateLimit", given: rateLimit != nil, "must be 0 (no limit) or more") }
             s.pingInterval = pingInterval ?? file.pingInterval ?? s.pingInterval
-            guard s.pingInterval >= 0 else { throw ValidationError("--ping-interval must be 0 (no pings) or more") }
+            guard s.pingInterval >= 0 else { throw invalid("--ping-interval", "pingInterval", given: pingInterval != nil, "must be 0 (no pings) or more") }
             s.headerTimeout = headerTimeout ?? file.headerTimeout ?? s.headerTimeout
-            guard s.headerTimeout >= 1 else { throw ValidationError("--header-timeout must be at least 1 second") }
+            guard s.headerTimeout >= 1 else { throw invalid("--header-timeout", "headerTimeout", given: headerTimeout != nil, "must be at least 1 second") }
             s.idleTimeout = idleTimeout ?? file.idleTimeout ?? s.idleTimeout
-            guard s.idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
+            guard s.idleTimeout >= 1 else { throw invalid("--idle-timeout", "idleTimeout", given: idleTimeout != nil, "must be at least 1 second") }
             s.tlsCertificate = tlsCert ?? file.tlsCertificate
             s.tlsKey = tlsKey ?? file.tlsKey
-            guard (s.tlsCertificate == nil) == (s.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-            for f in [s.tlsCertificate, s.tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: f) {
-                throw ValidationError("cannot read TLS file \(f)")
+            guard (s.tlsCertificate == nil) == (s.tlsKey == nil) else {
+                throw s.tlsCertificate == nil ? invalid("--tls-key", "tlsKey", given: tlsKey != nil, "needs a certificate too (--tls-cert or tlsCertificate:)")
+                                              : invalid("--tls-cert", "tlsCertificate", given: tlsCert != nil, "needs a key too (--tls-key or tlsKey:)")
+            }
+            for (f, flag, key, given) in [(s.tlsCertificate, "--tls-cert", "tlsCertificate", tlsCert != nil), (s.tlsKey, "--tls-key", "tlsKey", tlsKey != nil)] {
+                if let f, !FileManager.default.isReadableFile(atPath: f) { throw invalid(flag, key, given: given, "\(f): cannot read the file") }
             }
             c.server = s
         }
@@ -286,7 +304,9 @@ struct NodeCommand: AsyncParsableCommand {
             }
         }
         let boardData: Board?
-        do { boardData = try (board ?? file.board).map { id throws(BoardError) in try Board.named(id) } } catch { throw ValidationError("--board: \(error)") }
+        do { boardData = try (board ?? file.board).map { id throws(BoardError) in try Board.named(id) } } catch {
+            throw invalid("--board", "board", given: board != nil, "'\(board ?? file.board ?? "")' is not a board here: \(error)")
+        }
         c.sensors = try file.sensors?.sensorConfigurations(board: boardData) ?? []
         if noPeers || noServer {
             if replicas != nil || ack != nil || advertise != nil { throw ValidationError("--replicas, --ack and --advertise need the peer network (drop --no-peers / --no-server)") }
@@ -300,22 +320,27 @@ struct NodeCommand: AsyncParsableCommand {
                 guard let n = Int(port), (1...65535).contains(n) else { throw ValidationError("environment PEER_PORT='\(port)' is not a port number") }
                 joins = ["\(addr.contains(":") ? "[\(addr)]" : addr):\(n)"]
             }
+            let joinsFromFile = joins.isEmpty
             if joins.isEmpty { joins = file.peers?.join ?? [] }
-            for j in joins { try Self.checkAddress(j, "--join") }
+            for j in joins where !Self.isAddress(j) {
+                throw invalid("--join", "peers.join", given: !joinsFromFile, "'\(j)' is not host:port (e.g. 192.168.1.20:8000)")
+            }
             p.join = joins
             p.advertise = advertise ?? file.peers?.advertise
-            if let a = p.advertise { try Self.checkAddress(a, "--advertise") }
+            if let a = p.advertise, !Self.isAddress(a) {
+                throw invalid("--advertise", "peers.advertise", given: advertise != nil, "'\(a)' is not host:port (e.g. 192.168.1.20:8000)")
+            }
             p.replicationFactor = replicas ?? file.peers?.replicas ?? p.replicationFactor
-            guard (1...8).contains(p.replicationFactor) else { throw ValidationError("--replicas must be 1…8, not \(p.replicationFactor)") }
+            guard (1...8).contains(p.replicationFactor) else { throw invalid("--replicas", "peers.replicas", given: replicas != nil, "must be 1…8, not \(p.replicationFactor)") }
             let level = ack ?? file.peers?.ack ?? p.ack.rawValue
-            guard let parsed = PeerNode.AckLevel(rawValue: level) else { throw ValidationError("--ack must be 'owner' or 'replica', not '\(level)'") }
+            guard let parsed = PeerNode.AckLevel(rawValue: level) else { throw invalid("--ack", "peers.ack", given: ack != nil, "must be 'owner' or 'replica', not '\(level)'") }
             p.ack = parsed
             p.transport.tls = peerTLS || (file.peers?.tls ?? false)
             p.transport.caFile = peerCA ?? file.peers?.ca
             if p.transport.tls, c.server?.tlsCertificate == nil {
-                throw ValidationError("--peer-tls needs this node to serve TLS too (--tls-cert and --tls-key): a ring is all TLS or all plain")
+                throw invalid("--peer-tls", "peers.tls", given: peerTLS, "needs this node to serve TLS too (--tls-cert and --tls-key): a ring is all TLS or all plain")
             }
-            if p.transport.caFile != nil, !p.transport.tls { throw ValidationError("--peer-ca applies with --peer-tls") }
+            if p.transport.caFile != nil, !p.transport.tls { throw invalid("--peer-ca", "peers.ca", given: peerCA != nil, "applies with --peer-tls (peers.tls: true)") }
             if let server = c.server, server.maxFrameBytes < 16384 {
                 throw ValidationError("--max-frame must be at least 16384 bytes while the peer network is on (peers send frames of 16 KiB); or use --no-peers")
             }
@@ -323,17 +348,16 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
-            throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
+            throw invalid("--log-level", "logLevel", given: logLevel != nil, "'\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         return (c, level)
     }
 
     /// host:port, with a port in 1…65535 (a bracketed IPv6 host allowed).
-    static func checkAddress(_ text: String, _ flag: String) throws {
+    static func isAddress(_ text: String) -> Bool {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
-              colon > text.startIndex, !text.contains("/") else {
-            throw ValidationError("\(flag) '\(text)' is not host:port (e.g. 192.168.1.20:8000)")
-        }
+              colon > text.startIndex, !text.contains("/") else { return false }
+        return true
     }
 
     func run() async throws {
