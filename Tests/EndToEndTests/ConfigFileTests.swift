@@ -93,6 +93,8 @@ struct ConfigFileTests {
         ("port: 0\nlogLevel: loud\n", [], "node.yaml, line 2: 'logLevel' 'loud' is not one of"),
         ("port: 0\nclockSync: sometimes\n", [], "node.yaml, line 2: 'clockSync' must be kernel, trusted, untrusted"),
         ("port: 70000\n", [], "node.yaml, line 1: 'port' 70000 is outside 0…65535"),
+        ("port: 0\nsensors:\n  - name: t1\n    type: thermometer\n", [], "node.yaml, line 4: sensors[0].type: 'thermometer' is not one of"),
+        ("port: 0\nmqtt:\n  broker: http://x\n  rules: [{topic: a}]\n", [], "node.yaml, line 3: mqtt.broker: 'http://x' is not a broker URL"),
     ])
     func badValuesInTheFileAreNamedWithTheirLineAndKey(text: String, args: [String], expected: String) async throws {
         let dir = TemporaryDirectory("config-values")

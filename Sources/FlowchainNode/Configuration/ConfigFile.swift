@@ -73,6 +73,14 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
         lines[key].map { "config file \(name), line \($0): '\(key)'" }
     }
 
+    /// A section's error that starts with the key it is about (`sensors[0].interval: …`), with
+    /// the file and the key's line in front; other errors as they are.
+    public func locating(_ error: any Error) -> any Error {
+        guard case let NodeError.configuration(message) = error, let colon = message.range(of: ": "),
+              let line = lines[String(message[..<colon.lowerBound])] else { return error }
+        return NodeError.configuration("config file \(name), line \(line): \(message)")
+    }
+
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -250,7 +258,10 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             return
         case let .oneOrList(element):
             if let items = node.sequence {
-                for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines) }
+                for (i, item) in items.enumerated() {
+                    lines["\(path)[\(i)]"] = item.mark?.line
+                    try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines)
+                }
             } else {
                 try check(node, against: element, path: path, name: name, lines: &lines)
             }
@@ -258,7 +269,10 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             guard let items = node.sequence else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a list")
             }
-            for (i, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines) }
+            for (i, item) in items.enumerated() {
+                    lines["\(path)[\(i)]"] = item.mark?.line
+                    try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines)
+                }
         case let .object(keys):
             guard let mapping = node.mapping else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a mapping of keys")

@@ -297,7 +297,9 @@ struct NodeCommand: AsyncParsableCommand {
         } else if !subscribe.isEmpty || mqttDeadLetter != nil {
             throw ValidationError("--subscribe and --mqtt-dead-letter need --mqtt URL (the broker)")
         } else if let sections = file.mqtt {
-            c.mqtt = try sections.bridgeConfigurations().map { bridge in
+            let bridges: [BridgeConfiguration]
+            do { bridges = try sections.bridgeConfigurations() } catch { throw file.locating(error) }
+            c.mqtt = bridges.map { bridge in
                 var bridge = bridge
                 bridge.maxPayload = c.ingest.maxPayloadBytes
                 return bridge
@@ -307,7 +309,7 @@ struct NodeCommand: AsyncParsableCommand {
         do { boardData = try (board ?? file.board).map { id throws(BoardError) in try Board.named(id) } } catch {
             throw invalid("--board", "board", given: board != nil, "'\(board ?? file.board ?? "")' is not a board here: \(error)")
         }
-        c.sensors = try file.sensors?.sensorConfigurations(board: boardData) ?? []
+        do { c.sensors = try file.sensors?.sensorConfigurations(board: boardData) ?? [] } catch { throw file.locating(error) }
         if noPeers || noServer {
             if replicas != nil || ack != nil || advertise != nil { throw ValidationError("--replicas, --ack and --advertise need the peer network (drop --no-peers / --no-server)") }
             if !join.isEmpty { throw ValidationError(noServer ? "--join needs the server (drop --no-server)" : "--join and --no-peers contradict each other") }

@@ -67,7 +67,8 @@ struct SensorChoice: ParsableArguments {
         let file = try ConfigFile.load(config)
         let board: Board?
         do { board = try file.board.map { id throws(BoardError) in try Board.named(id) } } catch { throw ValidationError("\(config): board: \(error)") }
-        let all = try file.sensors?.sensorConfigurations(board: board) ?? []
+        let all: [SensorConfiguration]
+        do { all = try file.sensors?.sensorConfigurations(board: board) ?? [] } catch { throw file.locating(error) }
         guard let s = all.first(where: { $0.name == name }) else {
             throw ValidationError("\(config) configures no sensor named \(name)\(all.isEmpty ? " (it has no sensors: section)" : " (it has: \(all.map(\.name).joined(separator: ", ")))")")
         }
