@@ -46,6 +46,11 @@ struct NodeProcessTests {
         let thing = try #require(try JSONSerialization.jsonObject(with: Data(td.body)) as? [String: Any])
         #expect((thing["properties"] as? [String: Any])?.keys.sorted() == ["humidity", "temperature"])
         #expect(try LoopbackHTTP.get(port: node.port, path: "/object/nobody").status == 404)
+        // A WebSocket route asked with plain HTTP says what it is (it answered an empty 200).
+        for path in ["/object/demo-1/send", "/object/demo-1/status", "/rpc"] {
+            let plain = try LoopbackHTTP.get(port: node.port, path: path)
+            #expect(plain.status == 426 && plain.text.contains("is a WebSocket endpoint"), "\(path): \(plain.status) \(plain.text)")
+        }
         #expect(try LoopbackHTTP.get(port: node.port, path: "/object/bad%20id").status == 400)
         let history = try LoopbackHTTP.get(port: node.port, path: "/object/demo-1/readings?limit=3")
         let page1 = try #require(try JSONSerialization.jsonObject(with: Data(history.body)) as? [String: Any])

@@ -16,6 +16,7 @@ struct RPCEndpoint: Sendable {
     func add(to router: Router<Context>) {
         let services = self.services
         router.ws("/rpc", shouldUpgrade: { request, context in
+            try NodeServices.requireWebSocket(request)
             guard services.mayRead(presented: presentedToken(request)) else { throw services.refuseUpgrade(context, .unauthorized, "this node requires its token for reads: add ?token=… or an Authorization: Bearer header") }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in

@@ -83,6 +83,16 @@ public final class NodeServices: Sendable {
     }
 
     /// Refuses a WebSocket upgrade with `status` and a reason the client can read.
+    /// A WebSocket route asked with plain HTTP (no `Upgrade: websocket`, e.g. curl): 426 saying
+    /// what the route is, instead of an empty 200.
+    static func requireWebSocket(_ request: Request) throws {
+        guard request.headers[.upgrade]?.lowercased().contains("websocket") == true else {
+            let path = request.uri.path
+            throw HTTPError(.upgradeRequired, headers: [.upgrade: "websocket", .connection: "Upgrade"],
+                            message: "\(path) is a WebSocket endpoint: connect with a WebSocket client (ws://HOST:PORT\(path)); docs/rpc.md")
+        }
+    }
+
     func refuseUpgrade(_ context: ServerRequestContext, _ status: HTTPResponse.Status, _ message: String) -> HTTPError {
         guardian.recordRefusal(context.channel, status: Int(status.code), message: message)
         return HTTPError(status, message: message)

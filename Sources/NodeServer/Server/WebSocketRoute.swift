@@ -14,7 +14,10 @@ public struct WebSocketRoute: RouteInstaller {
 
     public func install(on router: Router<ServerRequestContext>, services: NodeServices) {
         let handler = self.handler
-        router.ws(RouterPath(path), shouldUpgrade: { _, _ in .upgrade([:]) }, onUpgrade: { inbound, outbound, context in
+        router.ws(RouterPath(path), shouldUpgrade: { request, _ in
+            try NodeServices.requireWebSocket(request)
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
             services.metrics.connectionOpened("peer")
             defer { services.metrics.connectionClosed("peer") }
             await handler(inbound, outbound, context.requestContext.remoteAddress)

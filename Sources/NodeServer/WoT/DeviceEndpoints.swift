@@ -24,6 +24,7 @@ struct DeviceEndpoints: Sendable {
 
     /// The device id of a WebSocket route, or a refusal naming what is wrong with it.
     static func upgradeDevice(_ request: Request, _ context: Context, _ services: NodeServices) throws -> String {
+        try NodeServices.requireWebSocket(request)
         let id = context.parameters.get("id") ?? ""
         if let why = DeviceID.problem(with: id) { throw services.refuseUpgrade(context, .badRequest, "bad device id: \(why)") }
         return id
