@@ -313,6 +313,15 @@ struct NodeProcessTests {
         #expect(bad.status != 0 && bad.output.contains("--clock-sync must be kernel, trusted, untrusted"), "\(bad.output)")
     }
 
+    /// A second node on a port the first one holds says which address and what to do, and exits.
+    @Test func aPortInUseIsNamed() async throws {
+        let first = try await RunningNode(label: "holder")
+        let second = try await runFlowchain(["node", "--data-dir", TemporaryDirectory("second").file("d"), "--port", "\(first.port)"], timeout: .seconds(60))
+        _ = try await first.stop()
+        #expect(second.status == 1, "\(second.output)")
+        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(first.port): the address is in use"), "\(second.output)")
+    }
+
     /// Under systemd (stderr connected to the journal) log lines carry their syslog priority and
     /// no time stamp of their own; elsewhere they keep the usual format.
     @Test func underSystemdLogLinesCarryTheirPriorityForTheJournal() async throws {

@@ -58,9 +58,27 @@ public struct FlowchainServer: Service {
             } catch {
                 throw ServerError.tls("cannot load the TLS certificate \(certificate) or key \(key): \(error)")
             }
-            try await makeApplication(scheme: "https") { try TLSChannel($0, tlsConfiguration: tls) }.run()
+            try await Self.listening(on: config) { try await makeApplication(scheme: "https") { try TLSChannel($0, tlsConfiguration: tls) }.run() }
         } else {
-            try await makeApplication().run()
+            try await Self.listening(on: config) { try await makeApplication().run() }
+        }
+    }
+
+    /// Runs the server, turning a socket that cannot be bound into an error that says which
+    /// address and what to do (NIO's says `bind(descriptor:ptr:bytes:): Address already in use`).
+    static func listening(on config: ServerConfiguration, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            let address = "\(config.host):\(config.port)"
+            switch error.errnoCode {
+            case EADDRINUSE:
+                throw ServerError.listen("cannot listen on \(address): the address is in use (another node or program listens there); choose another with --port (0 picks a free one)")
+            case EACCES:
+                throw ServerError.listen("cannot listen on \(address): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); choose another with --port")
+            default:
+                throw ServerError.listen("cannot listen on \(address): no interface of this machine has that address; check --host")
+            }
         }
     }
 
@@ -161,7 +179,8 @@ struct ErrorLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
 enum ServerError: Error, CustomStringConvertible {
     case tls(String)
+    case listen(String)
     var description: String {
-        switch self { case let .tls(why): why }
+        switch self { case let .tls(why), let .listen(why): why }
     }
 }
