@@ -70,15 +70,17 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
     /// `config file NAME, line N: 'key'` when the file gave `key`; nil when it did not (the value
     /// then came from a flag, the environment or a default).
     public func place(of key: String) -> String? {
-        lines[key].map { "config file \(name), line \($0): '\(key)'" }
+        lines[key].map { "\(at($0)) '\(key)'" }
     }
+
+    private func at(_ line: Int) -> String { "config file \(name), line \(line):" }
 
     /// A section's error that starts with the key it is about (`sensors[0].interval: …`), with
     /// the file and the key's line in front; other errors as they are.
     public func locating(_ error: any Error) -> any Error {
         guard case let NodeError.configuration(message) = error, let colon = message.range(of: ": "),
               let line = lines[String(message[..<colon.lowerBound])] else { return error }
-        return NodeError.configuration("config file \(name), line \(line): \(message)")
+        return NodeError.configuration("\(at(line)) \(message)")
     }
 
     public init() {}
@@ -258,10 +260,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             return
         case let .oneOrList(element):
             if let items = node.sequence {
-                for (i, item) in items.enumerated() {
-                    lines["\(path)[\(i)]"] = item.mark?.line
-                    try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines)
-                }
+                try checkItems(items, against: element, path: path, name: name, lines: &lines)
             } else {
                 try check(node, against: element, path: path, name: name, lines: &lines)
             }
@@ -269,10 +268,7 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
             guard let items = node.sequence else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a list")
             }
-            for (i, item) in items.enumerated() {
-                    lines["\(path)[\(i)]"] = item.mark?.line
-                    try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines)
-                }
+            try checkItems(items, against: element, path: path, name: name, lines: &lines)
         case let .object(keys):
             guard let mapping = node.mapping else {
                 throw NodeError.configuration("config file \(name), line \(node.mark?.line ?? 0): '\(path)' must be a mapping of keys")
@@ -286,6 +282,13 @@ public struct ConfigFile: Decodable, Sendable, Equatable {
                 lines[here] = key.mark?.line
                 try check(value, against: sub, path: here, name: name, lines: &lines)
             }
+        }
+    }
+
+    static func checkItems(_ items: Yams.Node.Sequence, against element: Schema, path: String, name: String, lines: inout [String: Int]) throws {
+        for (i, item) in items.enumerated() {
+            lines["\(path)[\(i)]"] = item.mark?.line
+            try check(item, against: element, path: "\(path)[\(i)]", name: name, lines: &lines)
         }
     }
 

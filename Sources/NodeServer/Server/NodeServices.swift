@@ -82,7 +82,6 @@ public final class NodeServices: Sendable {
         configuration.protectReads ? mayWrite(presented: presented) : true
     }
 
-    /// Refuses a WebSocket upgrade with `status` and a reason the client can read.
     /// A WebSocket route asked with plain HTTP (no `Upgrade: websocket`, e.g. curl): 426 saying
     /// what the route is, instead of an empty 200.
     static func requireWebSocket(_ request: Request) throws {
@@ -93,6 +92,7 @@ public final class NodeServices: Sendable {
         }
     }
 
+    /// Refuses a WebSocket upgrade with `status` and a reason the client can read.
     func refuseUpgrade(_ context: ServerRequestContext, _ status: HTTPResponse.Status, _ message: String) -> HTTPError {
         guardian.recordRefusal(context.channel, status: Int(status.code), message: message)
         return HTTPError(status, message: message)
